@@ -1,0 +1,81 @@
+"""The engine's own tables, in DuckLake schema `lh`, and the dataset registry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+
+# Later issues append their tables here; every statement is idempotent.
+ENGINE_DDL: tuple[str, ...] = (
+    "CREATE SCHEMA IF NOT EXISTS lake.lh",
+    "CREATE SCHEMA IF NOT EXISTS lake.lh_store",
+    """CREATE TABLE IF NOT EXISTS lake.lh.datasets (
+        name VARCHAR, kind VARCHAR, key VARCHAR, columns VARCHAR,
+        created_at TIMESTAMP, updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.ingests (
+        id VARCHAR, dataset VARCHAR, mode VARCHAR, key VARCHAR, format VARCHAR, source VARCHAR,
+        content_sha256 VARCHAR, rows BIGINT, columns VARCHAR, ingested_at TIMESTAMP)""",
+)
+
+
+def ensure_engine_tables(cur: duckdb.DuckDBPyConnection) -> None:
+    """Create schema `lh` and its tables in one transaction, only when something is missing."""
+    have = {
+        (r[0], r[1])
+        for r in cur.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'lake'"
+        ).fetchall()
+    }
+    if ("lh", "datasets") in have and ("lh", "ingests") in have:
+        return
+    cur.execute("BEGIN")
+    try:
+        for stmt in ENGINE_DDL:
+            cur.execute(stmt)
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+
+
+def dataset_row(cur: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any] | None:
+    row = cur.execute(
+        "SELECT name, kind, key, columns, created_at, updated_at FROM lake.lh.datasets WHERE name = ?",
+        [name],
+    ).fetchone()
+    if row is None:
+        return None
+    return {"name": row[0], "kind": row[1], "key": row[2], "columns": json.loads(row[3]),
+            "created_at": row[4], "updated_at": row[5]}
+
+
+def upsert_dataset(cur: duckdb.DuckDBPyConnection, name: str, kind: str, key: str | None,
+                   columns: list[dict[str, str]]) -> None:
+    existing = dataset_row(cur, name)
+    if existing is None:
+        cur.execute(
+            "INSERT INTO lake.lh.datasets VALUES (?, ?, ?, ?, now()::TIMESTAMP, now()::TIMESTAMP)",
+            [name, kind, key, json.dumps(columns)],
+        )
+    else:
+        cur.execute(
+            "UPDATE lake.lh.datasets SET kind = ?, key = ?, columns = ?, updated_at = now()::TIMESTAMP "
+            "WHERE name = ?",
+            [kind, key, json.dumps(columns), name],
+        )
+
+
+def table_exists(cur: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return cur.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'lake' AND schema_name = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()[0] > 0
+
+
+def view_exists(cur: duckdb.DuckDBPyConnection, schema: str, view: str) -> bool:
+    return cur.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = 'lake' AND schema_name = ? AND view_name = ?",
+        [schema, view],
+    ).fetchone()[0] > 0

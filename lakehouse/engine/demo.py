@@ -1,0 +1,92 @@
+"""`lakehouse demo`: generate the staffing data set, ingest it, apply a delta, ask it questions."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import lakehouse
+from lakehouse.engine import demo_data
+
+log = logging.getLogger(__name__)
+
+QUESTIONS: tuple[tuple[str, str], ...] = (
+    ("Forklift operators with OSHA-10 in IL, by city",
+     "SELECT city, count(*) AS workers, round(avg(hourly_rate), 2) AS avg_rate FROM workers "
+     "WHERE role = 'Forklift Operator' AND state = 'IL' AND list_contains(certifications, 'OSHA-10') "
+     "GROUP BY city ORDER BY workers DESC LIMIT 10"),
+    ("Open job orders by state, with the workers available now for those roles",
+     "WITH o AS (SELECT state, role, count(*) AS orders, sum(headcount) AS headcount FROM job_orders "
+     "WHERE status = 'open' GROUP BY ALL), a AS (SELECT state, role, count(*) AS available FROM workers "
+     "WHERE availability = 'immediate' GROUP BY ALL) SELECT o.state, sum(o.orders) AS open_orders, "
+     "sum(o.headcount) AS headcount, sum(coalesce(a.available, 0)) AS available_now FROM o LEFT JOIN a "
+     "USING (state, role) GROUP BY o.state ORDER BY headcount DESC LIMIT 8"),
+    ("Placement outcomes by role (top 8 roles by placements)",
+     "SELECT w.role, count(*) AS placements, round(avg(p.rating), 2) AS avg_rating, "
+     "round(100.0 * count(*) FILTER (p.outcome = 'no-show') / count(*), 1) AS no_show_pct "
+     "FROM placements p JOIN workers w ON w.id = p.worker_id GROUP BY w.role ORDER BY placements DESC LIMIT 8"),
+    ("Most recently updated workers (the delta merged on read: newest row wins)",
+     "SELECT id, name, role, city, state, availability, hourly_rate, updated_at FROM workers "
+     "ORDER BY updated_at DESC, id LIMIT 5"),
+)
+
+
+def run_demo(root: str | Path, *, rows: int = 500_000, seed: int = 7, console: Console | None = None) -> dict[str, Any]:
+    """Build (or rebuild) the demo lake at `root` and print the answers. Returns timings and row counts."""
+    console = console or Console()
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    with lakehouse.open(root) as lake, tempfile.TemporaryDirectory(prefix="lakehouse-demo-") as tmp:
+        t = time.perf_counter()
+        with console.status(f"generating {rows:,} workers and related tables (seed {seed})"):
+            tables = demo_data.generate(rows, seed)
+            files = demo_data.write(tables, Path(tmp))
+            delta_path = Path(tmp) / "workers_delta.parquet"
+            pq.write_table(demo_data.workers_delta(tables, n=max(rows // 500, 10), seed=seed + 1), delta_path)
+        timings["generate_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        counts: dict[str, int] = {}
+        with _progress(console) as progress:
+            task = progress.add_task("ingesting", total=len(files) + 1)
+            for name, path in files.items():
+                progress.update(task, description=f"ingesting {name}")
+                res = lake.ingest(path, name, mode="replace", origin="demo")
+                counts[name] = res.rows
+                progress.advance(task)
+            progress.update(task, description="applying the workers delta")
+            res = lake.ingest(delta_path, "workers", mode="delta", key="id", origin="demo")
+            counts["workers_delta"] = res.rows
+            progress.advance(task)
+        timings["ingest_s"] = time.perf_counter() - t
+    with lakehouse.open(root) as lake:
+        console.print(f"[bold]Lake[/bold] {lake.root}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        t = time.perf_counter()
+        for title, sql in QUESTIONS:
+            res = lake.query(sql, origin="demo")
+            _print_table(console, title, [c["name"] for c in res.columns], res.rows, res.elapsed_ms)
+        timings["questions_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - started
+    console.print("[dim]" + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + "[/dim]")
+    return {"counts": counts, "timings": timings}
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def _print_table(console: Console, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                 elapsed_ms: float) -> None:
+    table = Table(*columns, title=f"{title}  [dim]({elapsed_ms:.0f} ms)[/dim]", title_justify="left")
+    for r in rows:
+        table.add_row(*("" if v is None else str(v) for v in r))
+    console.print(table)

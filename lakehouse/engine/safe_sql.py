@@ -1,0 +1,130 @@
+"""The read-only SQL path: parse-level checks (DuckDB's parser + sqlglot), then a sandboxed run.
+
+Both layers are needed: the sandboxed connection refuses files outside the lake and config
+changes, but would still run `COPY ... TO` inside it; the parser check refuses every statement
+that is not a query, and every function that reads files, whatever the spelling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from lakehouse.errors import Forbidden, InvalidInput, QueryTimeout, map_duckdb_errors
+
+if TYPE_CHECKING:
+    from lakehouse.engine.lake import Lake
+
+_ALLOWED_TYPES = {"SELECT", "EXPLAIN"}
+_ALLOWED_ROOTS = (exp.Query, exp.Describe, exp.Show, exp.Summarize, exp.Values)
+# Table functions and scalars that reach files, other databases, secrets or arbitrary SQL.
+_FORBIDDEN_FUNCS = re.compile(
+    r"^(read_\w+|\w+_scan|scan_\w+|glob|sniff_csv|parquet_\w+|query|query_table|getenv|"
+    r"duckdb_secrets|which_secret|load_aws_credentials|ducklake_(?!snapshots$|table_info$|"
+    r"current_snapshot$|last_committed_snapshot$)\w+|sqlite_\w+|postgres_\w+|mysql_\w+|"
+    r"http_\w+|iceberg_\w+|delta_\w+|fts_\w+_(create|drop)\w*)$",
+    re.IGNORECASE,
+)
+_EXPLAIN = re.compile(r"^\s*explain(\s+analyze)?\s+", re.IGNORECASE)
+
+
+@dataclasses.dataclass
+class QueryResult:
+    columns: list[dict[str, str]]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+    elapsed_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def check_read_only(sql: str) -> str:
+    """Return the statement if it is one read-only query; raise Forbidden / InvalidInput if not."""
+    if not isinstance(sql, str) or not sql.strip():
+        raise InvalidInput("sql must be a non-empty string", code="invalid_sql")
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        with map_duckdb_errors():
+            raise exc
+    if len(statements) != 1:
+        raise Forbidden(f"exactly one statement is allowed, got {len(statements)}", code="multiple_statements")
+    kind = statements[0].type.name
+    if kind not in _ALLOWED_TYPES:
+        raise Forbidden(f"{kind} statements are not allowed here: read-only queries only "
+                        "(SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE)", code="statement_not_allowed")
+    body = _EXPLAIN.sub("", sql, count=1) if kind == "EXPLAIN" else sql
+    try:
+        trees = [t for t in sqlglot.parse(body, read="duckdb") if t is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        raise InvalidInput(f"could not verify the query as read-only: {str(exc).splitlines()[0]}",
+                           code="sql_unverifiable") from exc
+    if len(trees) != 1 or not isinstance(trees[0], _ALLOWED_ROOTS):
+        what = type(trees[0]).__name__.upper() if trees else "empty"
+        raise Forbidden(f"{what} statements are not allowed here: read-only queries only", code="statement_not_allowed")
+    _check_tree(trees[0])
+    return sql
+
+
+def _check_tree(tree: exp.Expression) -> None:
+    for node in tree.walk():
+        if isinstance(node, (exp.Command, exp.Pragma, exp.Set, exp.Copy, exp.Attach, exp.Detach, exp.Install,
+                             exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Alter, exp.Use)):
+            raise Forbidden(f"{node.key.upper()} is not allowed in a read-only query", code="statement_not_allowed")
+        if isinstance(node, exp.Func):
+            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+            if _FORBIDDEN_FUNCS.match(name or ""):
+                raise Forbidden(f"function {name.lower()}() reads files or other databases and is not allowed here",
+                                code="function_not_allowed")
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
+            name = node.this.name
+            if any(ch in name for ch in "/\\:.") or isinstance(node.this, exp.Literal):
+                raise Forbidden(f"reading files by name ({name!r}) is not allowed here", code="function_not_allowed")
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Literal):
+            raise Forbidden(f"reading files by name ({node.this.name!r}) is not allowed here",
+                            code="function_not_allowed")
+
+
+def run_query(lake: Lake, sql: str, params: Any = None, *, max_rows: int | None = None,
+              timeout_s: float | None = None, origin: str = "python") -> QueryResult:
+    """`Lake.query`: a checked, sandboxed, row-capped and time-limited read."""
+    max_rows = lake.settings.max_rows if max_rows is None else max_rows
+    timeout_s = lake.settings.query_timeout_s if timeout_s is None else timeout_s
+    if not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 0:
+        raise InvalidInput(f"max_rows must be a non-negative integer, got {max_rows!r}", code="invalid_max_rows")
+    with lake.observer.observe("query", source=origin, target=None) as rec:
+        check_read_only(sql)
+        cur = lake.query_cursor()
+        timer = threading.Timer(timeout_s, cur.interrupt) if timeout_s and timeout_s > 0 else None
+        t0 = time.perf_counter()
+        try:
+            if timer:
+                timer.start()
+            with map_duckdb_errors():
+                res = cur.execute(sql, params) if params is not None else cur.execute(sql)
+                names = [d[0] for d in res.description or []]
+                types = [str(t) for t in _types(res)]
+                rows = res.fetchmany(max_rows + 1) if res.description else []
+        except QueryTimeout:
+            raise QueryTimeout(f"query interrupted after {timeout_s:g} s (timeout_s)", code="timeout") from None
+        finally:
+            if timer:
+                timer.cancel()
+        truncated = len(rows) > max_rows
+        rows = [list(r) for r in rows[:max_rows]]
+        rec.rows = len(rows)
+        return QueryResult([{"name": n, "type": t} for n, t in zip(names, types)], rows, len(rows), truncated,
+                           round((time.perf_counter() - t0) * 1000, 3))
+
+
+def _types(res: duckdb.DuckDBPyConnection) -> list[str]:
+    return [d[1] for d in res.description or []]

@@ -1,0 +1,17 @@
+"""UDF families. Each module here exposes `register(con, lake)`; all are registered, in name order."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import TYPE_CHECKING
+
+import duckdb
+
+if TYPE_CHECKING:
+    from lakehouse.engine.lake import Lake
+
+
+def register_all(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        importlib.import_module(f"{__name__}.{info.name}").register(con, lake)
