@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except LakehouseError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        # One line: DuckDB's caret diagrams start after a blank line.
+        first = " ".join(exc.message.split("\n\n", 1)[0].split())
+        print(f"error: {first}", file=sys.stderr)
         return 2 if exc.status < 500 else 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

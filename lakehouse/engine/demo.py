@@ -86,7 +86,8 @@ def _progress(console: Console) -> Progress:
 
 def _print_table(console: Console, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                  elapsed_ms: float) -> None:
-    table = Table(*columns, title=f"{title}  [dim]({elapsed_ms:.0f} ms)[/dim]", title_justify="left")
+    console.print(f"\n[bold]{title}[/bold]  [dim]({elapsed_ms:.0f} ms)[/dim]")
+    table = Table(*columns)
     for r in rows:
         table.add_row(*("" if v is None else str(v) for v in r))
     console.print(table)

@@ -1,0 +1,167 @@
+"""Every route's failure modes answer `{"error": {"code": str, "message": str, ...}}` with a 4xx/5xx.
+
+One table, one test: a new route adds its failure modes as rows of CASES.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from flask import Flask
+from http_server import LiveServer
+from werkzeug.exceptions import HTTPException
+
+import lakehouse
+from lakehouse.http import create_app
+from lakehouse.http.app import BLUEPRINTS
+
+CSV = b"name,age\nann,31\nbob,45\n"
+UPLOAD_LIMIT_MB = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    id: str
+    method: str
+    path: str
+    status: int
+    code: str
+    json: Any = None  # a JSON body
+    content: bytes | None = None  # a raw body (sent as application/json unless headers say otherwise)
+    files: dict[str, Any] | None = None
+    params: dict[str, str] | None = None
+    boom: str | None = None  # a Lake method made to raise RuntimeError for this request
+
+
+def csv_file(data: bytes = CSV, name: str = "p.csv") -> dict[str, Any]:
+    return {"file": (name, data, "text/csv")}
+
+
+CASES = [
+    # routing
+    Case("unknown-route", "GET", "/no/such/route", 404, "not_found"),
+    Case("health-wrong-method", "POST", "/health", 405, "method_not_allowed"),
+    Case("health-internal", "GET", "/health", 500, "internal", boom="datasets"),
+    # /ingest
+    Case("ingest-wrong-method", "GET", "/ingest", 405, "method_not_allowed"),
+    Case("ingest-no-file", "POST", "/ingest", 400, "missing_field", params={"dataset": "x"}),
+    Case("ingest-no-dataset", "POST", "/ingest", 400, "missing_field", files=csv_file()),
+    Case("ingest-bad-dataset-name", "POST", "/ingest", 400, "invalid_dataset_name", files=csv_file(),
+         params={"dataset": "Bad-Name"}),
+    Case("ingest-reserved-name", "POST", "/ingest", 400, "invalid_dataset_name", files=csv_file(),
+         params={"dataset": "lh_x"}),
+    Case("ingest-unknown-format", "POST", "/ingest", 400, "unknown_format", files=csv_file(),
+         params={"dataset": "x", "format": "xlsx"}),
+    Case("ingest-unknown-mode", "POST", "/ingest", 400, "invalid_mode", files=csv_file(),
+         params={"dataset": "x", "mode": "upsert"}),
+    Case("ingest-delta-without-key", "POST", "/ingest", 400, "missing_key", files=csv_file(),
+         params={"dataset": "x", "mode": "delta"}),
+    Case("ingest-empty-file", "POST", "/ingest", 400, "empty_file", files=csv_file(b""), params={"dataset": "x"}),
+    Case("ingest-exists", "POST", "/ingest", 409, "dataset_exists", files=csv_file(b"name\nother\n"),
+         params={"dataset": "people"}),
+    Case("ingest-too-large", "POST", "/ingest", 413, "payload_too_large",
+         files=csv_file(b"a\n" + b"1\n" * (UPLOAD_LIMIT_MB * 2**19 + 1)), params={"dataset": "x"}),
+    Case("ingest-bad-json", "POST", "/ingest", 400, "invalid_json", content=b'{"path": '),
+    Case("ingest-json-not-object", "POST", "/ingest", 400, "invalid_json", json=["people.csv"]),
+    Case("ingest-json-no-path", "POST", "/ingest", 400, "missing_field", json={"dataset": "x"}),
+    Case("ingest-json-dataset-not-string", "POST", "/ingest", 400, "invalid_field",
+         json={"path": "p.csv", "dataset": 1}),
+    Case("ingest-path-outside", "POST", "/ingest", 403, "path_outside_import_dirs",
+         json={"path": "/etc/passwd", "dataset": "x"}),
+    Case("ingest-path-traversal", "POST", "/ingest", 403, "path_outside_import_dirs",
+         json={"path": "../../etc/passwd", "dataset": "x"}),
+    Case("ingest-path-missing", "POST", "/ingest", 400, "file_not_found", json={"path": "nope.csv", "dataset": "x"}),
+    Case("ingest-internal", "POST", "/ingest", 500, "internal", files=csv_file(), params={"dataset": "x"},
+         boom="ingest"),
+    # /sql
+    Case("sql-wrong-method", "GET", "/sql", 405, "method_not_allowed"),
+    Case("sql-bad-json", "POST", "/sql", 400, "invalid_json", content=b"{not json"),
+    Case("sql-empty-body", "POST", "/sql", 400, "invalid_json", content=b""),
+    Case("sql-json-not-object", "POST", "/sql", 400, "invalid_json", json="SELECT 1"),
+    Case("sql-missing", "POST", "/sql", 400, "missing_field", json={}),
+    Case("sql-not-string", "POST", "/sql", 400, "invalid_field", json={"sql": 1}),
+    Case("sql-empty", "POST", "/sql", 400, "invalid_sql", json={"sql": "  "}),
+    Case("sql-params-string", "POST", "/sql", 400, "invalid_field", json={"sql": "SELECT 1", "params": "x"}),
+    Case("sql-max-rows-string", "POST", "/sql", 400, "invalid_field", json={"sql": "SELECT 1", "max_rows": "5"}),
+    Case("sql-max-rows-bool", "POST", "/sql", 400, "invalid_field", json={"sql": "SELECT 1", "max_rows": True}),
+    Case("sql-max-rows-negative", "POST", "/sql", 400, "invalid_max_rows", json={"sql": "SELECT 1", "max_rows": -1}),
+    Case("sql-drop", "POST", "/sql", 403, "statement_not_allowed", json={"sql": "DROP TABLE x"}),
+    Case("sql-copy", "POST", "/sql", 403, "statement_not_allowed", json={"sql": "COPY (select 1) TO 'x.csv'"}),
+    Case("sql-read-file", "POST", "/sql", 403, "function_not_allowed",
+         json={"sql": "SELECT * FROM read_csv('/etc/passwd')"}),
+    Case("sql-two-statements", "POST", "/sql", 403, "multiple_statements", json={"sql": "SELECT 1; SELECT 2"}),
+    Case("sql-syntax", "POST", "/sql", 400, "sql_syntax", json={"sql": "SELEC 1"}),
+    Case("sql-unknown-table", "POST", "/sql", 422, "sql_catalog", json={"sql": "SELECT * FROM nowhere"}),
+    Case("sql-internal", "POST", "/sql", 500, "internal", json={"sql": "SELECT 1"}, boom="query"),
+    # /datasets
+    Case("datasets-wrong-method", "POST", "/datasets", 405, "method_not_allowed"),
+    Case("datasets-internal", "GET", "/datasets", 500, "internal", boom="datasets"),
+    Case("dataset-unknown", "GET", "/datasets/nobody", 404, "dataset_not_found"),
+    Case("dataset-bad-name", "GET", "/datasets/Bad-Name", 400, "invalid_dataset_name"),
+]
+
+
+@pytest.fixture(scope="module")
+def served_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[lakehouse.Lake, str]]:
+    """One lake and server for the whole table: every case fails, so none changes the lake
+    (and opening a lake per row would cost a second each)."""
+    root = tmp_path_factory.mktemp("shape")
+    imports = root / "imports"
+    imports.mkdir()
+    with pytest.MonkeyPatch.context() as mp:  # module scope: conftest's autouse env cleaner has not run
+        for name in [n for n in os.environ if n.startswith("LH_")]:
+            mp.delenv(name)
+        lake = lakehouse.open(root / "lake", import_dirs=[str(imports)], max_upload_mb=UPLOAD_LIMIT_MB)
+    try:
+        lake.ingest(CSV, "people", filename="people.csv")
+        with LiveServer(create_app(lake)) as url:
+            yield lake, url
+    finally:
+        lake.close()
+
+
+def _raise(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("secret detail")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_error_shape(case: Case, served_lake: tuple[lakehouse.Lake, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    lake, url = served_lake
+    if case.boom:
+        monkeypatch.setattr(lake, case.boom, _raise)
+    headers = {"Content-Type": "application/json"} if case.content is not None else None
+    resp = httpx.request(case.method, url + case.path, json=case.json, content=case.content, files=case.files,
+                         params=case.params, headers=headers, timeout=30)
+
+    assert resp.status_code == case.status, resp.text
+    assert 400 <= resp.status_code <= 599
+    assert resp.headers["Content-Type"].startswith("application/json")
+    body = resp.json()
+    assert list(body) == ["error"], body  # nothing beside "error"
+    error = body["error"]
+    assert isinstance(error, dict) and isinstance(error.get("code"), str) and isinstance(error.get("message"), str)
+    assert error["code"] == case.code, error
+    assert error["message"]
+    if case.status >= 500:
+        assert error["message"] == "internal error" and "secret detail" not in resp.text
+
+
+def test_every_route_has_a_failure_case() -> None:
+    """A route added without a row in CASES fails here."""
+    app = Flask(__name__)
+    for module in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(module).bp)
+    urls = app.url_map.bind("localhost")
+    covered = set()
+    for case in CASES:
+        with contextlib.suppress(HTTPException):  # 404 / 405 rows reach no endpoint
+            covered.add(urls.match(case.path, method=case.method)[0])
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - {"static"}
+    assert endpoints <= covered, f"routes without error-shape cases: {sorted(endpoints - covered)}"

@@ -1,0 +1,175 @@
+"""The lake: opening, the connection door, cursors, attach, two processes, settings, ops."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+
+import duckdb
+import pytest
+
+import lakehouse
+from lakehouse.errors import InvalidInput, LakehouseError, SettingsError
+from lakehouse.settings import SETTINGS, Settings
+
+
+def test_open_creates_the_layout(tmp_path):
+    with lakehouse.open(tmp_path / "lake") as lk:
+        assert (tmp_path / "lake" / "catalog.sqlite").is_file()
+        assert (tmp_path / "lake" / "data").is_dir()
+        schemas = {r[0] for r in lk.sql("SELECT schema_name FROM duckdb_schemas() WHERE database_name='lake'").fetchall()}
+        assert {"main", "lh"} <= schemas
+        assert lk.sql("SELECT lakehouse_version()").fetchone() == (lakehouse.__version__,)
+
+
+def test_cursors_from_other_threads_see_functions_macros_and_tables(lake, write):
+    lake.ingest(write("w.csv", "id,name\n1,a\n2,b\n"), "workers")
+    results, errors = [], []
+
+    def work():
+        try:
+            cur = lake.cursor()
+            results.append(cur.execute(
+                "SELECT count(*), lakehouse_version() FROM workers, lakehouse_datasets()").fetchone())
+            results.append(lake.query("SELECT count(*) FROM workers").rows[0])
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert results.count((2, lakehouse.__version__)) == 4 and results.count([2]) == 4
+    assert lake.cursor() is lake.cursor()  # one per thread, reused
+
+
+def test_raw_cursor_of_the_connection_sees_udfs(lake):
+    """A plain con.cursor() (no door) still sees the registered functions."""
+    cur = lake._db.cursor()
+    assert cur.execute("SELECT lakehouse_version()").fetchone() == (lakehouse.__version__,)
+
+
+def test_attach_to_a_callers_connection(tmp_path, write):
+    with lakehouse.open(tmp_path / "lake") as lk:
+        lk.ingest(write("w.csv", "id,name\n1,a\n"), "workers")
+    con = duckdb.connect(str(tmp_path / "app.duckdb"))
+    con.execute("CREATE TABLE app_table AS SELECT 1 AS id")
+    lk = lakehouse.attach(con, tmp_path / "lake")
+    try:
+        assert con.execute("SELECT count(*) FROM workers").fetchone() == (1,)
+        assert con.execute("SELECT lakehouse_version()").fetchone() == (lakehouse.__version__,)
+        assert con.execute("SELECT count(*) FROM lakehouse_datasets()").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM app.main.app_table").fetchone() == (1,)
+    finally:
+        lk.close()
+    # closing the lake detaches it but leaves the caller's connection open
+    assert con.execute("SELECT count(*) FROM app_table").fetchone() == (1,)
+    con.close()
+
+
+def test_two_processes_share_the_lake(tmp_path, write):
+    root = tmp_path / "lake"
+    with lakehouse.open(root) as lk:
+        lk.ingest(write("w.csv", "id,name\n1,a\n"), "workers")
+        before = lk.sql("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()[0]
+        assert lk.query("SELECT count(*) FROM workers").rows == [[1]]
+        writer = textwrap.dedent(f"""
+            import lakehouse
+            with lakehouse.open({str(root)!r}) as lk:
+                r = lk.ingest(b"id,name\\n2,b\\n3,c\\n", "workers", mode="append", filename="more.csv")
+                print(r.snapshot_id)
+        """)
+        out = subprocess.run([sys.executable, "-c", writer], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        new_snapshot = int(out.stdout.strip())
+        assert new_snapshot > before
+        assert lk.sql("SELECT count(*) FROM workers").fetchone() == (3,)
+        assert lk.query("SELECT count(*) FROM workers").rows == [[3]]
+        assert lk.sql("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()[0] == new_snapshot
+
+
+def test_closed_lake_refuses_work(tmp_path):
+    lk = lakehouse.open(tmp_path / "lake")
+    lk.close()
+    lk.close()  # idempotent
+    with pytest.raises(LakehouseError, match="closed"):
+        lk.sql("SELECT 1")
+
+
+def test_bad_catalog_is_a_clear_error(tmp_path):
+    with pytest.raises(InvalidInput, match="unsupported catalog"):
+        lakehouse.open(tmp_path / "lake", catalog="mysql:x")
+
+
+# -- settings ---------------------------------------------------------------------------
+def test_settings_precedence(tmp_path, monkeypatch):
+    (tmp_path / "lakehouse.toml").write_text('max_rows = 5\nquery_timeout_s = 3\nembedder = "hash"\n'
+                                             '[models]\nlocal_fast = "ollama/qwen3:4b"\n')
+    monkeypatch.setenv("LH_QUERY_TIMEOUT_S", "7.5")
+    monkeypatch.setenv("LH_IMPORT_DIRS", "/a:/b")
+    s = Settings.load(tmp_path, embedder="minilm")
+    assert s.max_rows == 5  # toml over default
+    assert s.query_timeout_s == 7.5  # env over toml
+    assert s.embedder == "minilm"  # keyword over toml
+    assert s.import_dirs == ["/a", "/b"]
+    assert s.models == {"local_fast": "ollama/qwen3:4b"}
+    assert s.threads == 0  # default
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "kwargs", "message"),
+    [
+        ("nope = 1\n", {}, {}, "unknown setting 'nope' in .*lakehouse.toml"),
+        ('max_rows = "many"\n', {}, {}, "'max_rows' from .*lakehouse.toml must be int"),
+        ("", {"LH_MAX_ROWS": "ten"}, {}, "'max_rows' from LH_MAX_ROWS must be int"),
+        ("", {"LH_OBSERVER_LOG": "maybe"}, {}, "'observer_log' from LH_OBSERVER_LOG must be bool"),
+        ("", {}, {"max_rows": True}, "'max_rows' from keyword arguments must be int"),
+        ("", {}, {"bogus": 1}, "unknown setting 'bogus' in keyword arguments"),
+        ("max_rows = \n", {}, {}, "not valid TOML"),
+    ],
+)
+def test_settings_errors(tmp_path, toml, env, kwargs, message):
+    (tmp_path / "lakehouse.toml").write_text(toml)
+    with pytest.raises(SettingsError, match=message):
+        Settings.load(tmp_path, env=env, **kwargs)
+
+
+def test_open_rejects_bad_settings(tmp_path):
+    with pytest.raises(SettingsError, match="unknown setting 'max_rowz'"):
+        lakehouse.open(tmp_path / "lake", max_rowz=3)
+
+
+def test_every_setting_is_documented():
+    readme = (__import__("pathlib").Path(__file__).parents[1] / "README.md").read_text()
+    for s in SETTINGS:
+        assert s.help.strip(), s.name
+        assert f"`{s.name}`" in readme, f"setting {s.name} missing from README"
+
+
+# -- operation recording ----------------------------------------------------------------
+def test_operations_are_recorded(tmp_path, write):
+    root = tmp_path / "lake"
+    with lakehouse.open(root) as lk:
+        lk.ingest(write("w.csv", "id\n1\n"), "w")
+        lk.query("SELECT * FROM w")
+        with pytest.raises(LakehouseError):
+            lk.query("SELECT * FROM nowhere")
+        ops = lk.observer.recent()
+        assert [(o.op, o.ok) for o in ops] == [("ingest", True), ("query", True), ("query", False)]
+        assert ops[0].target == "w" and ops[0].rows == 1 and ops[0].elapsed_ms > 0
+        assert "nowhere" in ops[2].error
+    lines = [json.loads(x) for x in (root / "observer" / "ops.jsonl").read_text().splitlines()]
+    assert [(x["op"], x["ok"]) for x in lines] == [("ingest", True), ("query", True), ("query", False)]
+    assert set(lines[0]) >= {"ts", "op", "source", "target", "rows", "elapsed_ms", "ok", "error"}
+
+
+def test_ops_log_can_be_turned_off(tmp_path):
+    with lakehouse.open(tmp_path / "lake", observer_log=False) as lk:
+        lk.query("SELECT 1")
+        assert len(lk.observer.recent()) == 1
+    assert not (tmp_path / "lake" / "observer" / "ops.jsonl").exists()
