@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import duckdb
@@ -17,7 +18,18 @@ ENGINE_DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS lake.lh.ingests (
         id VARCHAR, dataset VARCHAR, mode VARCHAR, key VARCHAR, format VARCHAR, source VARCHAR,
         content_sha256 VARCHAR, rows BIGINT, columns VARCHAR, ingested_at TIMESTAMP)""",
+    "CREATE SCHEMA IF NOT EXISTS lake.lh_corpus",
+    """CREATE TABLE IF NOT EXISTS lake.lh.corpora (
+        name VARCHAR, embedder VARCHAR, embedder_id VARCHAR, dim INTEGER, metric VARCHAR, dtype VARCHAR,
+        source VARCHAR, kind VARCHAR, builder VARCHAR, params VARCHAR, created_at TIMESTAMP, updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.index_generations (
+        corpus VARCHAR, generation INTEGER, snapshot_id BIGINT, path VARCHAR, params VARCHAR, sha256 VARCHAR,
+        built_at TIMESTAMP, active BOOLEAN, max_key BIGINT, rows BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.embedding_cache (
+        embedder_id VARCHAR, sha256 VARCHAR, embedding FLOAT[])""",
 )
+_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS lake\.(\w+)\.(\w+)")
+EXPECTED = {m for stmt in ENGINE_DDL for m in _TABLE.findall(stmt)}
 
 
 def ensure_engine_tables(cur: duckdb.DuckDBPyConnection) -> None:
@@ -28,7 +40,7 @@ def ensure_engine_tables(cur: duckdb.DuckDBPyConnection) -> None:
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'lake'"
         ).fetchall()
     }
-    if ("lh", "datasets") in have and ("lh", "ingests") in have:
+    if EXPECTED <= have:
         return
     cur.execute("BEGIN")
     try:

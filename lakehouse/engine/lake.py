@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -18,6 +21,9 @@ from lakehouse.engine.safe_sql import QueryResult, run_query
 from lakehouse.engine.sources import Source
 from lakehouse.errors import map_duckdb_errors
 from lakehouse.settings import Settings
+
+if TYPE_CHECKING:
+    from lakehouse.engine.vectors import VectorEngine
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +102,23 @@ class Lake:
             self._local.ro = cur
         return cur
 
+    @contextlib.contextmanager
+    def fresh_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A new read-write cursor, closed afterwards: for engine code that may run inside a UDF call,
+        where this thread's own cursor is busy with the calling query."""
+        self._check_open()
+        cur = prepare_cursor(self._db.cursor(), self._macro_db)
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @functools.cached_property
+    def vectors(self) -> VectorEngine:
+        from lakehouse.engine.vectors import VectorEngine
+
+        return VectorEngine(self)
+
     def sql(self, query: str, params: Any = None) -> duckdb.DuckDBPyRelation:
         """Run any SQL on this thread's read-write connection; returns a DuckDB relation."""
         cur = self.cursor()
@@ -123,11 +146,42 @@ class Lake:
     def datasets(self) -> list[dict[str, Any]]:
         return datasets_mod.list_datasets(self)
 
+    def dataset_count(self) -> int:
+        with map_duckdb_errors():
+            return self.cursor().execute("SELECT count(*) FROM lake.lh.datasets").fetchone()[0]
+
     def dataset(self, name: str) -> dict[str, Any]:
         return datasets_mod.describe_dataset(self, name)
 
     def drop_dataset(self, name: str) -> None:
         datasets_mod.drop_dataset(self, name)
+
+    # -- vectors (lake.vectors holds the engine; these are the documented entry points) -----
+    def create_corpus(self, name: str, **kwargs: Any) -> dict[str, Any]:
+        """Build a corpus from `dataset=` or `sql=`: embed `text`, store rows, build an HNSW index."""
+        return self.vectors.create_corpus(name, **kwargs)
+
+    def add_to_corpus(self, name: str, rows: Any, embeddings: Any = None) -> dict[str, Any]:
+        return self.vectors.add_to_corpus(name, rows, embeddings)
+
+    def corpora(self) -> list[dict[str, Any]]:
+        return self.vectors.corpora()
+
+    def drop_corpus(self, name: str) -> None:
+        self.vectors.drop_corpus(name)
+
+    def rebuild_index(self, corpus: str) -> dict[str, Any]:
+        return self.vectors.rebuild_index(corpus)
+
+    def rollback_index(self, corpus: str, generation: int | None = None) -> dict[str, Any]:
+        return self.vectors.rollback_index(corpus, generation)
+
+    def vector_search(self, corpus: str, query: Any, k: int = 10, ids: Any = None) -> list[Any]:
+        """Top-k (id, score, rank) of `corpus` for a text or vector query, optionally among `ids`."""
+        return self.vectors.search(corpus, query, k, ids)
+
+    def embed(self, texts: Any, embedder: str | None = None) -> Any:
+        return self.vectors.embed(texts, embedder)
 
     # -- lifecycle -----------------------------------------------------------------------
     def _check_open(self) -> None:

@@ -137,11 +137,20 @@ def resolve_import_path(path: str, import_dirs: list[str]) -> Path:
     candidate = Path(path).expanduser()
     if not candidate.is_absolute():
         candidate = Path(import_dirs[0]).expanduser() / candidate
+    bases = [Path(d).expanduser().resolve() for d in import_dirs]
+
+    def inside(p: Path) -> bool:
+        return any(p == b or b in p.parents for b in bases)
+
     resolved = candidate.resolve()
-    for d in import_dirs:
-        base = Path(d).expanduser().resolve()
-        if resolved == base or base in resolved.parents:
-            return resolved
-    raise Forbidden(f"path {path!r} is outside the import directories", code="path_outside_import_dirs")
+    if not inside(resolved):
+        raise Forbidden(f"path {path!r} is outside the import directories", code="path_outside_import_dirs")
+    if globlib.has_magic(str(candidate)):
+        # Each match is checked after resolving links: a symlink in an import dir may point out of it.
+        for match in globlib.glob(str(resolved)):
+            if not inside(Path(match).resolve()):
+                raise Forbidden(f"{match!r} (matched by {path!r}) links outside the import directories",
+                                code="path_outside_import_dirs")
+    return resolved
 
 

@@ -19,7 +19,7 @@ bp = Blueprint("core", __name__)
 def health() -> dict[str, Any]:
     lake = get_lake()
     return {"ok": True, "version": lakehouse.__version__, "duckdb": duckdb.__version__,
-            "lake": str(lake.root), "datasets": len(lake.datasets())}
+            "lake": str(lake.root), "datasets": lake.dataset_count()}
 
 
 @bp.post("/ingest")

@@ -1,0 +1,142 @@
+"""One corpus in memory: its active HNSW generation, key maps, vectors, and the search strategies.
+
+Keys are the usearch labels: int64, assigned in insertion order and never reused. The lake table
+is the truth; the in-memory state follows it (rows replaced or removed stay in an index
+generation until the next rebuild, masked by `live`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from usearch.index import Index
+
+from lakehouse.engine.vectors.kernels import exact_top_k
+
+# At or below this share of the corpus, exact search over the allowed rows beats filtered HNSW.
+EXACT_FRACTION = 0.2
+EXACT_MIN_ROWS = 4096
+
+
+@dataclasses.dataclass
+class Generation:
+    number: int
+    index: Index
+    max_key: int
+    path: str
+    view: bool = False  # memory-mapped: searchable, not addable
+
+
+class CorpusState:
+    def __init__(self, meta: dict[str, Any]) -> None:
+        self.meta = meta
+        self.name: str = meta["name"]
+        self.dim: int = meta["dim"]
+        self.metric: str = meta["metric"]
+        self.lock = threading.RLock()  # adds, rebuilds and swaps of this corpus only
+        self.generation: Generation | None = None
+        self.vectors = np.zeros((0, self.dim), dtype=np.float32)  # row = key
+        self.live = np.zeros(0, dtype=bool)
+        self.ids = np.empty(0, dtype=object)  # key -> id text (None when dead)
+        self._lookup: pd.Index | None = None
+        self._lookup_keys = np.zeros(0, dtype=np.int64)
+        self.loaded = False
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return int(self.live.sum())
+
+    @property
+    def next_key(self) -> int:
+        return len(self.live)
+
+    def put(self, keys: np.ndarray, vectors: np.ndarray, ids: pa.Array | list[str]) -> None:
+        """Record rows (keys ascending, beyond the current range, or reloads of known keys)."""
+        if len(keys) == 0:
+            return
+        top = int(keys.max()) + 1
+        if top > len(self.live):
+            grow = top - len(self.live)
+            self.vectors = np.concatenate([self.vectors, np.zeros((grow, self.dim), dtype=np.float32)])
+            self.live = np.concatenate([self.live, np.zeros(grow, dtype=bool)])
+            self.ids = np.concatenate([self.ids, np.full(grow, None, dtype=object)])
+        self.vectors[keys] = vectors
+        self.live[keys] = True
+        self.ids[keys] = np.asarray(ids.to_pylist() if isinstance(ids, pa.Array) else ids, dtype=object)
+        self._lookup = None
+
+    def kill(self, keys: np.ndarray) -> None:
+        keys = keys[keys < len(self.live)]
+        self.live[keys] = False
+        self.ids[keys] = None
+        self._lookup = None
+
+    def keys_for_ids(self, ids: list[Any]) -> np.ndarray:
+        """Live keys of the given ids (unknown ids are ignored)."""
+        if self._lookup is None:
+            live_keys = np.flatnonzero(self.live)
+            self._lookup = pd.Index(self.ids[live_keys].astype(str))
+            self._lookup_keys = live_keys.astype(np.int64)
+        pos = self._lookup.get_indexer(pd.Index([str(i) for i in ids if i is not None]).unique())
+        return np.sort(self._lookup_keys[pos[pos >= 0]])
+
+    def key_of(self, ident: str) -> int | None:
+        keys = self.keys_for_ids([ident])
+        return int(keys[0]) if len(keys) else None
+
+    # -- search --------------------------------------------------------------------------
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, scores) of the k best live rows, optionally restricted to the `allowed` keys."""
+        gen = self.generation  # a swap during this search doesn't affect it
+        n_live = self.size
+        if k <= 0 or n_live == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if allowed is None:
+            if gen is None:
+                return exact_top_k(self.vectors, np.flatnonzero(self.live), query, k, self.metric)
+            return self._hnsw(gen, query, k, None, n_live)
+        allowed = allowed[self.live[allowed]] if len(allowed) else allowed
+        if len(allowed) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if gen is None or len(allowed) <= max(EXACT_MIN_ROWS, EXACT_FRACTION * n_live):
+            return exact_top_k(self.vectors, allowed, query, k, self.metric)
+        mask = np.zeros(len(self.live), dtype=bool)
+        mask[allowed] = True
+        return self._hnsw(gen, query, k, mask, len(allowed))
+
+    def _hnsw(self, gen: Generation, query: np.ndarray, k: int, mask: np.ndarray | None,
+              n_allowed: int) -> tuple[np.ndarray, np.ndarray]:
+        want = min(k, n_allowed)
+        size = len(gen.index)
+        frac = n_allowed / max(self.size, 1)
+        count = min(size, max(2 * k, math.ceil(2 * k / frac)) + (size - self._indexed_live(gen)))
+        while True:
+            res = gen.index.search(query, count)
+            keys = np.asarray(res.keys, dtype=np.int64)
+            scores = self._scores(np.asarray(res.distances, dtype=np.float32))
+            ok = keys < len(self.live)
+            ok[ok] = self.live[keys[ok]]
+            if mask is not None:
+                ok[ok] = mask[keys[ok]]
+            keys, scores = keys[ok], scores[ok]
+            if len(keys) >= want or count >= size:
+                break
+            count = min(size, count * 4)
+        if len(keys) < want:  # the graph could not reach enough allowed rows: exact is always right
+            rows = np.flatnonzero(mask) if mask is not None else np.flatnonzero(self.live)
+            return exact_top_k(self.vectors, rows, query, k, self.metric)
+        return keys[:k], scores[:k]
+
+    def _indexed_live(self, gen: Generation) -> int:
+        return int(self.live[: gen.max_key + 1].sum()) if gen.max_key >= 0 else 0
+
+    def _scores(self, distances: np.ndarray) -> np.ndarray:
+        # usearch distances: cos/ip -> 1 - similarity; l2sq -> squared distance. Higher score is better.
+        return -distances if self.metric == "l2sq" else 1.0 - distances

@@ -1,0 +1,66 @@
+"""The lake side of corpora: registry rows, corpus tables, index generations, embedding cache."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+SCHEMA = "lh_corpus"
+
+
+
+def table(name: str) -> str:
+    return f"lake.{SCHEMA}.{name}"
+
+
+def corpus_row(cur: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any] | None:
+    row = cur.execute(
+        "SELECT name, embedder, embedder_id, dim, metric, dtype, source, kind, builder, params, created_at, updated_at "
+        "FROM lake.lh.corpora WHERE name = ?", [name]).fetchone()
+    if row is None:
+        return None
+    keys = ("name", "embedder", "embedder_id", "dim", "metric", "dtype", "source", "kind", "builder", "params",
+            "created_at", "updated_at")
+    out = dict(zip(keys, row))
+    out["source"] = json.loads(out["source"])
+    out["params"] = json.loads(out["params"])
+    return out
+
+
+def all_corpora(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in cur.execute("SELECT name FROM lake.lh.corpora ORDER BY name").fetchall()]
+
+
+def active_generation(cur: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any] | None:
+    rows = generations(cur, corpus)
+    active = [g for g in rows if g["active"]]
+    return active[-1] if active else None
+
+
+def generations(cur: duckdb.DuckDBPyConnection, corpus: str) -> list[dict[str, Any]]:
+    rows = cur.execute(
+        "SELECT corpus, generation, snapshot_id, path, params, sha256, built_at, active, max_key, rows "
+        "FROM lake.lh.index_generations WHERE corpus = ? ORDER BY generation", [corpus]).fetchall()
+    keys = ("corpus", "generation", "snapshot_id", "path", "params", "sha256", "built_at", "active", "max_key", "rows")
+    out = [dict(zip(keys, r)) for r in rows]
+    for g in out:
+        g["params"] = json.loads(g["params"])
+    return out
+
+
+def load_vectors(cur: duckdb.DuckDBPyConnection, corpus: str, dim: int,
+                 min_key: int = -1) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """(keys int64, vectors float32 (n, dim), ids as a pyarrow string array) of rows with key > min_key."""
+    tbl = cur.execute(f"SELECT key, id, embedding FROM {table(corpus)} WHERE key > ? ORDER BY key",
+                      [min_key]).arrow()
+    if not isinstance(tbl, pa.Table):  # duckdb returns a RecordBatchReader in some versions
+        tbl = tbl.read_all()
+    keys = tbl.column("key").to_numpy().astype(np.int64)
+    emb = tbl.column("embedding").combine_chunks()
+    flat = emb.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    vectors = flat.reshape(len(keys), dim) if len(keys) else np.zeros((0, dim), dtype=np.float32)
+    return keys, vectors, tbl.column("id").combine_chunks().cast(pa.string())
