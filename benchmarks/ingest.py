@@ -151,10 +151,10 @@ def same_rows(a: list[list[Any]], b: list[list[Any]]) -> bool:
     """Equal results, floats compared with a relative tolerance (parallel sums differ in the last bits)."""
     if len(a) != len(b):
         return False
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b, strict=True):
         if len(ra) != len(rb):
             return False
-        for x, y in zip(ra, rb):
+        for x, y in zip(ra, rb, strict=True):
             if isinstance(x, float) and isinstance(y, float):
                 if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9):
                     return False

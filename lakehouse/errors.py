@@ -127,7 +127,19 @@ def clean_duckdb_message(exc: BaseException) -> str:
     return _PREFIX.sub("", text, count=1) or type(exc).__name__
 
 
+UDF_MARKER = "[lakehouse:{code}:{status}] {message}"
+_UDF_MARKER = re.compile(r"\[lakehouse:(\w+):(\d+)\] (.*)", re.DOTALL)
+_BY_STATUS: dict[int, type[LakehouseError]] = {
+    400: InvalidInput, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 422: Unprocessable,
+    502: ProviderError, 504: QueryTimeout,
+}
+
+
 def from_duckdb(exc: duckdb.Error) -> LakehouseError:
+    marked = _UDF_MARKER.search(str(exc))
+    if marked:  # raised by one of our UDFs: restore it
+        code, status, message = marked.group(1), int(marked.group(2)), marked.group(3).split("\n\nAt:")[0].strip()
+        return _BY_STATUS.get(status, LakehouseError)(message, code=code)
     for dtype, ltype, code in _DUCKDB_MAP:
         if isinstance(exc, dtype):
             return ltype(clean_duckdb_message(exc), code=code)

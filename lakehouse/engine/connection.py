@@ -116,9 +116,18 @@ def prepare_connection(
         if not read_only:
             ensure_engine_tables(con)
         udfs.register_all(con, lake)
-        sqlviews.load_all(con, macro_db)
+        sqlviews.load_all(con, macro_db, {"embed_type": embed_type(s.embedder)})
     prepare_cursor(con, macro_db)
     return macro_db
+
+
+def embed_type(spec: str) -> str:
+    """`FLOAT[384]` when the default embedder's width is known without a model call, else `FLOAT[]`."""
+    from lakehouse.engine.embedders import get_embedder
+
+    if spec.split("/", 1)[0].split(":", 1)[0] in ("minilm", "hash"):
+        return f"FLOAT[{get_embedder(spec).dim}]"
+    return "FLOAT[]"
 
 
 def prepare_cursor(cur: duckdb.DuckDBPyConnection, macro_db: str) -> duckdb.DuckDBPyConnection:

@@ -13,8 +13,7 @@ if TYPE_CHECKING:
 
 
 def list_datasets(lake: Lake) -> list[dict[str, Any]]:
-    cur = lake.cursor()
-    with map_duckdb_errors():
+    with lake.fresh_cursor() as cur, map_duckdb_errors():
         rows = cur.execute(
             "SELECT d.name, d.kind, d.key, d.updated_at, "
             "(SELECT count(*) FROM lake.lh.ingests i WHERE i.dataset = d.name) AS ingests "
@@ -36,8 +35,7 @@ def list_datasets(lake: Lake) -> list[dict[str, Any]]:
 
 def describe_dataset(lake: Lake, name: str) -> dict[str, Any]:
     check_name(name)
-    cur = lake.cursor()
-    with map_duckdb_errors():
+    with lake.fresh_cursor() as cur, map_duckdb_errors():
         row = catalog.dataset_row(cur, name)
         if row is None or not (catalog.table_exists(cur, "main", name) or catalog.view_exists(cur, "main", name)):
             raise NotFound(f"no dataset named {name!r}", code="dataset_not_found")
@@ -60,8 +58,7 @@ def describe_dataset(lake: Lake, name: str) -> dict[str, Any]:
 
 def drop_dataset(lake: Lake, name: str) -> None:
     check_name(name)
-    with lake.write_lock, map_duckdb_errors():
-        cur = lake.cursor()
+    with lake.write_lock, lake.fresh_cursor() as cur, map_duckdb_errors():
         row = catalog.dataset_row(cur, name)
         if row is None:
             raise NotFound(f"no dataset named {name!r}", code="dataset_not_found")

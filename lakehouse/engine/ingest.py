@@ -59,8 +59,8 @@ def ingest(lake: Lake, source: Source, dataset: str, *, format: str = "auto", mo
     with lake.observer.observe("ingest", source=origin, target=dataset) as rec:
         staged = stage(source, lake.root / "staging", format=format, filename=filename)
         try:
-            with lake.write_lock:
-                result = _ingest_staged(lake, staged, dataset, mode, key)
+            with lake.write_lock, lake.fresh_cursor() as cur:
+                result = _ingest_staged(cur, staged, dataset, mode, key)
         finally:
             staged.cleanup()
         result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 3)
@@ -69,8 +69,8 @@ def ingest(lake: Lake, source: Source, dataset: str, *, format: str = "auto", mo
     return result
 
 
-def _ingest_staged(lake: Lake, staged: Staged, dataset: str, mode: str, key: str | None) -> IngestResult:
-    cur = lake.cursor()
+def _ingest_staged(cur: duckdb.DuckDBPyConnection, staged: Staged, dataset: str, mode: str,
+                   key: str | None) -> IngestResult:
     with map_duckdb_errors():
         existing = catalog.dataset_row(cur, dataset)
         exists = existing is not None and _dataset_present(cur, dataset, existing["kind"])
@@ -369,8 +369,8 @@ def _names(columns: list[dict[str, str]]) -> str:
 def compact(lake: Lake, dataset: str) -> dict[str, Any]:
     """Fold a merge dataset's deltas into its base; the query result is the same before and after."""
     check_name(dataset)
-    with lake.observer.observe("compact", target=dataset) as rec, lake.write_lock, map_duckdb_errors():
-        cur = lake.cursor()
+    with lake.observer.observe("compact", target=dataset) as rec, lake.write_lock, lake.fresh_cursor() as cur, \
+            map_duckdb_errors():
         row = catalog.dataset_row(cur, dataset)
         if row is None:
             raise NotFound(f"no dataset named {dataset!r}", code="dataset_not_found")

@@ -71,7 +71,8 @@ class Lake:
 
     # -- connections -------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's read-write connection, with every function and macro."""
+        """This thread's read-write connection, with every function and macro. It is the user's:
+        engine code uses `fresh_cursor()`, so it never leaves a transaction open on it."""
         cur = getattr(self._local, "rw", None)
         if cur is None:
             self._check_open()
@@ -148,7 +149,8 @@ class Lake:
 
     def dataset_count(self) -> int:
         with map_duckdb_errors():
-            return self.cursor().execute("SELECT count(*) FROM lake.lh.datasets").fetchone()[0]
+            with self.fresh_cursor() as cur:
+                return cur.execute("SELECT count(*) FROM lake.lh.datasets").fetchone()[0]
 
     def dataset(self, name: str) -> dict[str, Any]:
         return datasets_mod.describe_dataset(self, name)

@@ -26,6 +26,7 @@ EXTENSION = "lakehouse"
 # the helpers below (importing them at the top would be circular).
 BLUEPRINTS: tuple[str, ...] = (
     "lakehouse.http.routes_core",
+    "lakehouse.http.routes_vectors",
 )
 
 

@@ -1,4 +1,5 @@
-"""UDF families. Each module here exposes `register(con, lake)`; all are registered, in name order."""
+"""UDF families. Each public module here exposes `register(con, lake)`; all are registered, in name order
+(modules starting with "_" are helpers)."""
 
 from __future__ import annotations
 
@@ -14,4 +15,6 @@ if TYPE_CHECKING:
 
 def register_all(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
         importlib.import_module(f"{__name__}.{info.name}").register(con, lake)

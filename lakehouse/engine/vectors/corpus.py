@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from usearch.index import Index
 
 from lakehouse.engine.vectors.kernels import exact_top_k
@@ -46,6 +47,7 @@ class CorpusState:
         self.ids = np.empty(0, dtype=object)  # key -> id text (None when dead)
         self._lookup: pd.Index | None = None
         self._lookup_keys = np.zeros(0, dtype=np.int64)
+        self._int_lookup: pd.Index | None = None
         self.loaded = False
 
     # -- state ---------------------------------------------------------------------------
@@ -78,14 +80,38 @@ class CorpusState:
         self.ids[keys] = None
         self._lookup = None
 
-    def keys_for_ids(self, ids: list[Any]) -> np.ndarray:
-        """Live keys of the given ids (unknown ids are ignored)."""
+    def keys_for_ids(self, ids: pa.Array | list[Any]) -> np.ndarray:
+        """Live keys of the given ids, sorted (unknown ids are ignored).
+
+        Vectorised: integer-like ids (the common case) go through an int64 hash index, others
+        through a string one; both are built once per change of the corpus.
+        """
         if self._lookup is None:
-            live_keys = np.flatnonzero(self.live)
-            self._lookup = pd.Index(self.ids[live_keys].astype(str))
-            self._lookup_keys = live_keys.astype(np.int64)
-        pos = self._lookup.get_indexer(pd.Index([str(i) for i in ids if i is not None]).unique())
-        return np.sort(self._lookup_keys[pos[pos >= 0]])
+            live_keys = np.flatnonzero(self.live).astype(np.int64)
+            texts = self.ids[live_keys].astype(str)
+            self._lookup = pd.Index(texts)
+            self._lookup_keys = live_keys
+            self._int_lookup = None
+            try:
+                ints = texts.astype(np.int64)
+                if (ints.astype(str) == texts).all():  # canonical integers only ("007" is not 7)
+                    self._int_lookup = pd.Index(ints)
+            except (ValueError, OverflowError):
+                pass
+        arr = ids if isinstance(ids, pa.Array) else pa.array([None if i is None else str(i) for i in ids],
+                                                             type=pa.string())
+        arr = arr.drop_null()
+        if len(arr) == 0:
+            return np.zeros(0, dtype=np.int64)
+        pos = None
+        if self._int_lookup is not None:
+            try:
+                pos = self._int_lookup.get_indexer(pc.cast(arr, pa.int64()).to_numpy())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pos = None  # some id is not an integer: it can only match as text
+        if pos is None:
+            pos = self._lookup.get_indexer(arr.cast(pa.string()).to_numpy(zero_copy_only=False))
+        return np.unique(self._lookup_keys[pos[pos >= 0]])
 
     def key_of(self, ident: str) -> int | None:
         keys = self.keys_for_ids([ident])

@@ -1,0 +1,89 @@
+"""Hybrid search: vector and BM25 hits of a corpus fused into one ranking.
+
+    rrf     reciprocal rank fusion: score = sum over both lists of 1 / (RRF_K + rank)
+    linear  min-max normalised scores: weight * vector + (1 - weight) * bm25 (absent from a list: 0)
+
+Each list is fetched `depth` deep (default max(50, 5k)). `LINEAR_WEIGHT` was tuned on the SciFact
+train split with the minilm embedder (`python -m benchmarks.scifact --tune`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.engine.vectors.engine import Hit
+from lakehouse.engine.vectors.text_index import check_k, text_search
+from lakehouse.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from lakehouse.engine.vectors.engine import VectorEngine
+
+RRF_K = 60
+LINEAR_WEIGHT = 0.5  # weight of the vector list in `linear` fusion (tuned on SciFact train)
+FUSIONS = ("rrf", "linear")
+
+
+def default_depth(k: int) -> int:
+    return max(50, 5 * k)
+
+
+def hybrid_search(engine: VectorEngine, corpus: str, query: str, k: int = 10, ids: Sequence[Any] | None = None,
+                  fusion: str = "rrf", depth: int | None = None, weight: float | None = None) -> list[Hit]:
+    """Top-k rows by vector and BM25 search fused with `fusion` ("rrf" or "linear"); with `ids`, only
+    among them. `weight` (0..1, linear only) is the share of the vector score. Hits carry the fused
+    score and ranks 1..k."""
+    if fusion not in FUSIONS:
+        raise InvalidInput(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}", code="invalid_fusion",
+                           options=list(FUSIONS))
+    check_k(k)
+    if not isinstance(query, str):
+        raise InvalidInput("hybrid search needs a string query", code="invalid_query")
+    if depth is None:
+        depth = default_depth(k)
+    elif not isinstance(depth, int) or isinstance(depth, bool) or depth < 1 or depth > 10_000:
+        raise InvalidInput(f"depth must be an integer from 1 to 10000, got {depth!r}", code="invalid_depth")
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                               or not 0.0 <= weight <= 1.0):
+        raise InvalidInput(f"weight must be a number from 0 to 1, got {weight!r}", code="invalid_weight")
+    if k == 0:
+        return []
+    depth = min(max(depth, k), 10_000)
+    vec = engine.search(corpus, query, depth, ids)
+    txt = text_search(engine, corpus, query, depth, ids)
+    if fusion == "rrf":
+        return fuse_rrf(vec, txt, k)
+    return fuse_linear(vec, txt, k, LINEAR_WEIGHT if weight is None else float(weight))
+
+
+def fuse_rrf(vector: Sequence[Hit], text: Sequence[Hit], k: int, rrf_k: int = RRF_K) -> list[Hit]:
+    """Reciprocal rank fusion of two ranked lists (ties: the better best rank, then id)."""
+    scores: dict[str, float] = {}
+    best: dict[str, int] = {}
+    for hits in (vector, text):
+        for h in hits:
+            scores[h.id] = scores.get(h.id, 0.0) + 1.0 / (rrf_k + h.rank)
+            best[h.id] = min(best.get(h.id, h.rank), h.rank)
+    return _top(scores, best, k)
+
+
+def fuse_linear(vector: Sequence[Hit], text: Sequence[Hit], k: int, weight: float = LINEAR_WEIGHT) -> list[Hit]:
+    """weight * minmax(vector score) + (1 - weight) * minmax(bm25 score); a row absent from a list gets 0."""
+    scores: dict[str, float] = {}
+    best: dict[str, int] = {}
+    for hits, w in ((vector, weight), (text, 1.0 - weight)):
+        if not hits:
+            continue
+        lo = min(h.score for h in hits)
+        hi = max(h.score for h in hits)
+        span = hi - lo
+        for h in hits:
+            norm = (h.score - lo) / span if span > 0 else 1.0
+            scores[h.id] = scores.get(h.id, 0.0) + w * norm
+            best[h.id] = min(best.get(h.id, h.rank), h.rank)
+    return _top(scores, best, k)
+
+
+def _top(scores: dict[str, float], best: dict[str, int], k: int) -> list[Hit]:
+    order = sorted(scores, key=lambda i: (-scores[i], best[i], i))[:k]
+    return [Hit(i, scores[i], r + 1) for r, i in enumerate(order)]

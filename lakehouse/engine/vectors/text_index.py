@@ -1,0 +1,307 @@
+"""BM25 over a corpus's text: a DuckDB `fts` index kept beside the HNSW sidecar.
+
+`PRAGMA create_fts_index` fails on a DuckLake table, so the index is a derived, rebuildable artifact:
+the DuckDB file `<root>/indexes/<corpus>/fts.duckdb` holds `docs(key, text)`, the FTS index
+(`fts_main_docs`: english stemmer and stopwords, lower-cased, accents stripped) and `lh_meta`, what
+it was built from (live rows, the corpus's next key, the max key, a fingerprint of the live ids, the
+build time). The lake table stays the truth.
+
+The index is (re)built lazily by the first text search that finds it missing, unreadable or stale
+versus the corpus's in-memory state (rows added, replaced or removed since). A build writes a temp
+file and `os.replace`s it in, so a crash never leaves half an index. Each index holds one read-only
+DuckDB connection; every search runs on its own `cursor()`. A rebuild opens the new file first and
+then swaps the connection, so searches already running finish on the old one (its file stays
+readable through the open handle until the last cursor on it is gone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from lakehouse.engine.extensions import load_extension
+from lakehouse.engine.vectors import store
+from lakehouse.engine.vectors.corpus import CorpusState
+from lakehouse.errors import InvalidInput, StorageError, map_duckdb_errors
+
+if TYPE_CHECKING:
+    from lakehouse.engine.vectors.engine import Hit, VectorEngine
+
+log = logging.getLogger(__name__)
+
+FILENAME = "fts.duckdb"
+FORMAT_VERSION = 1
+FTS_OPTIONS = "stemmer = 'english', stopwords = 'english', lower = 1, strip_accents = 1, overwrite = 1"
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+
+_SEARCH_SQL = (
+    "SELECT key, score FROM (SELECT key, fts_main_docs.match_bm25(key, $query) AS score FROM docs{where}) "
+    "WHERE score IS NOT NULL ORDER BY score DESC, key LIMIT $k"
+)
+
+
+class TextIndex:
+    """The BM25 index of one corpus. Thread-safe; `search` rebuilds it first when it is stale."""
+
+    def __init__(self, engine: VectorEngine, corpus: str) -> None:
+        self.engine = engine
+        self.corpus = corpus
+        self.path: Path = engine.lake.root / "indexes" / corpus / FILENAME
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._built_from: tuple[int, int] | None = None  # (live rows, next_key) the open index matches
+        self._state: CorpusState | None = None  # the corpus state that was checked (new state: check again)
+        self._lock = threading.Lock()  # one build / open at a time; searches don't take it when fresh
+        self._broken = False  # the open index failed a search: rebuild rather than reopen the file
+        self.builds = 0  # builds done by this object (tests and logs)
+
+    # -- freshness -----------------------------------------------------------------------
+    def ensure(self) -> duckdb.DuckDBPyConnection | None:
+        """The connection of an index matching the corpus now (None for an empty corpus)."""
+        state = self.engine.state(self.corpus)
+        want = (state.size, state.next_key)
+        con = self._con
+        if con is not None and self._state is state and self._built_from == want:
+            return con
+        with self._lock:
+            state = self.engine.state(self.corpus)
+            with state.lock:  # the corpus doesn't change while we decide (and read its rows)
+                want = (state.size, state.next_key)
+                if self._con is not None and self._state is state and self._built_from == want:
+                    return self._con
+                if want[0] == 0:
+                    self._swap(None, state, want)
+                    return None
+                if (self._con is None or self._state is not state) and not self._broken:
+                    opened = self._open_existing(state, want)
+                    if opened is not None:
+                        self._swap(opened, state, want)
+                        return opened
+                docs, meta = self._snapshot(state)
+            path = self._build(docs, meta)  # outside the corpus lock: adds don't wait for the build
+            con = self._connect(path)  # open the new file before it replaces the old one
+            try:
+                os.replace(path, self.path)
+            except OSError as exc:
+                con.close()
+                Path(path).unlink(missing_ok=True)
+                raise StorageError(f"cannot write the text index of corpus {self.corpus!r}: {exc}",
+                                   code="text_index_write_failed") from exc
+            self._swap(con, state, want)
+            self._broken = False
+            return con
+
+    def _swap(self, con: duckdb.DuckDBPyConnection | None, state: CorpusState, want: tuple[int, int]) -> None:
+        # the old connection is not closed here: searches still running hold cursors on it, and it is
+        # closed when the last reference goes away
+        self._con, self._state, self._built_from = con, state, want
+
+    def _open_existing(self, state: CorpusState, want: tuple[int, int]) -> duckdb.DuckDBPyConnection | None:
+        """The index file on disk if it is readable and was built from exactly this corpus state."""
+        if not self.path.exists():
+            return None
+        try:
+            con = self._connect(self.path)
+        except Exception as exc:  # corrupt, truncated, or not a DuckDB file: rebuilt from the lake
+            log.warning("text index %s is unreadable (%s); rebuilding it", self.path, exc)
+            return None
+        try:
+            row = con.execute("SELECT rows, next_key, fingerprint, version FROM lh_meta").fetchone()
+            con.execute("SELECT count(*) FROM fts_main_docs.stats").fetchone()
+            ok = row is not None and (row[0], row[1]) == want and row[2] == _fingerprint(state) \
+                and row[3] == FORMAT_VERSION
+        except Exception as exc:
+            log.warning("text index %s is unreadable (%s); rebuilding it", self.path, exc)
+            ok = False
+        if not ok:
+            con.close()
+            return None
+        return con
+
+    @staticmethod
+    def _connect(path: str | Path) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            load_extension(con, "fts")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _snapshot(self, state: CorpusState) -> tuple[pa.Table, dict[str, Any]]:
+        """The corpus's live (key, text) rows and what they are (call under `state.lock`)."""
+        with self.engine.lake.fresh_cursor() as cur, map_duckdb_errors():
+            tbl = cur.execute(f"SELECT key, text FROM {store.table(self.corpus)} ORDER BY key").arrow()
+        tbl = tbl.read_all() if not isinstance(tbl, pa.Table) else tbl
+        keys = tbl.column("key").to_numpy().astype(np.int64)
+        live = keys < len(state.live)
+        live[live] = state.live[keys[live]]
+        meta = {"corpus": self.corpus, "rows": state.size, "next_key": state.next_key,
+                "max_key": int(keys[live].max()) if live.any() else -1, "fingerprint": _fingerprint(state)}
+        return tbl.filter(pa.array(live)), meta
+
+    def _build(self, docs: pa.Table, meta: dict[str, Any]) -> str:
+        """Write a complete index of `docs` to a temp file beside the index; its path."""
+        t0 = time.perf_counter()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = str(self.path.parent / f".{FILENAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            con = duckdb.connect(tmp)
+            try:
+                load_extension(con, "fts")
+                con.register("lh_docs", docs)
+                con.execute("CREATE TABLE docs AS SELECT key::BIGINT AS key, text::VARCHAR AS text FROM lh_docs")
+                con.unregister("lh_docs")
+                con.execute(f"PRAGMA create_fts_index('docs', 'key', 'text', {FTS_OPTIONS})")
+                con.execute("CREATE TABLE lh_meta (corpus VARCHAR, rows BIGINT, next_key BIGINT, max_key BIGINT, "
+                            "fingerprint VARCHAR, version INTEGER, options VARCHAR, built_at TIMESTAMP)")
+                con.execute("INSERT INTO lh_meta VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                            [meta["corpus"], meta["rows"], meta["next_key"], meta["max_key"], meta["fingerprint"],
+                             FORMAT_VERSION, FTS_OPTIONS])
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            Path(tmp + ".wal").unlink(missing_ok=True)
+            raise
+        self.builds += 1
+        log.info("corpus %s: built text index (%d rows) in %.2f s", self.corpus, len(docs), time.perf_counter() - t0)
+        return tmp
+
+    # -- search --------------------------------------------------------------------------
+    def search(self, query: str, k: int, allowed_keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(keys int64, BM25 scores float32) of the k best rows, best first; with `allowed_keys`, only
+        among them. Rows with none of the query's terms are not returned (so maybe fewer than k)."""
+        if k <= 0 or (allowed_keys is not None and len(allowed_keys) == 0):
+            return _EMPTY
+        for attempt in (1, 2):
+            con = self.ensure()
+            if con is None:
+                return _EMPTY
+            state = self._state
+            try:
+                out = self._query(con, query, k, allowed_keys)
+                break
+            except duckdb.Error as exc:  # the file went bad under us (e.g. overwritten): rebuild once
+                if attempt == 2:
+                    with map_duckdb_errors():
+                        raise
+                log.warning("text index %s failed a search (%s); rebuilding it", self.path, exc)
+                self._invalidate(con)
+        keys = np.asarray(out["key"], dtype=np.int64)
+        scores = np.asarray(out["score"], dtype=np.float32)
+        if state is not None and len(keys):  # rows removed while a rebuild was running
+            ok = keys < len(state.live)
+            ok[ok] = state.live[keys[ok]]
+            keys, scores = keys[ok], scores[ok]
+        return keys, scores
+
+    @staticmethod
+    def _query(con: duckdb.DuckDBPyConnection, query: str, k: int,
+               allowed_keys: np.ndarray | None) -> dict[str, np.ndarray]:
+        cur = con.cursor()
+        try:
+            params: dict[str, Any] = {"query": query, "k": int(k)}
+            where = ""
+            if allowed_keys is not None:
+                cur.register("lh_allowed", pa.table({"key": np.asarray(allowed_keys, dtype=np.int64)}))
+                where = " WHERE key IN (SELECT key FROM lh_allowed)"
+            return cur.execute(_SEARCH_SQL.format(where=where), params).fetchnumpy()
+        finally:
+            cur.close()
+
+    def _invalidate(self, con: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            if self._con is con:
+                self._con, self._state, self._built_from = None, None, None
+                self._broken = True
+                try:
+                    con.close()  # so the next open doesn't get this database from DuckDB's instance cache
+                except duckdb.Error:
+                    pass
+
+    def close(self) -> None:
+        with self._lock:
+            con, self._con, self._built_from, self._state = self._con, None, None, None
+        if con is not None:
+            con.close()
+
+
+def _fingerprint(state: CorpusState) -> str:
+    """A digest of the live (key, id) pairs: tells a recreated corpus of the same size apart."""
+    keys = np.flatnonzero(state.live).astype(np.int64)
+    h = hashlib.blake2b(keys.tobytes(), digest_size=16)
+    h.update("\x1f".join(map(str, state.ids[keys])).encode("utf-8"))
+    return h.hexdigest()
+
+
+# -- engine-level entry points ---------------------------------------------------------------
+_registry_lock = threading.Lock()
+
+
+def index_for(engine: VectorEngine, corpus: str) -> TextIndex:
+    """The engine's TextIndex of `corpus` (one per corpus per engine)."""
+    indexes: dict[str, TextIndex] = engine.__dict__.setdefault("_text_indexes", {})
+    index = indexes.get(corpus)
+    if index is None:
+        with _registry_lock:
+            index = indexes.get(corpus)
+            if index is None:
+                index = indexes[corpus] = TextIndex(engine, corpus)
+    return index
+
+
+def check_k(k: Any) -> int:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 0 or k > 10_000:
+        raise InvalidInput(f"k must be an integer from 0 to 10000, got {k!r}", code="invalid_k")
+    return k
+
+
+def text_search(engine: VectorEngine, corpus: str, query: str, k: int = 10,
+                ids: Sequence[Any] | None = None) -> list[Hit]:
+    """BM25 top-k rows of a corpus (only rows sharing a term with the query); with `ids`, only among them."""
+    from lakehouse.engine.vectors.engine import Hit
+
+    check_k(k)
+    if not isinstance(query, str):
+        raise InvalidInput("text search needs a string query", code="invalid_query")
+    state = engine.state(corpus)
+    allowed = None if ids is None else state.keys_for_ids(list(ids))
+    keys, scores = index_for(engine, corpus).search(query, k, allowed)
+    idents = state.ids[keys]
+    return [Hit(str(i), float(s), r + 1) for r, (i, s) in enumerate(zip(idents, scores, strict=True))]
+
+
+def forget(engine: VectorEngine, corpus: str, *, delete: bool = True) -> None:
+    """Close a corpus's text index (and delete its file): call when the corpus is dropped."""
+    indexes: dict[str, TextIndex] = engine.__dict__.setdefault("_text_indexes", {})
+    with _registry_lock:
+        index = indexes.pop(corpus, None)
+    if index is not None:
+        index.close()
+    if delete:
+        folder = engine.lake.root / "indexes" / corpus
+        (folder / FILENAME).unlink(missing_ok=True)
+        for tmp in folder.glob(f".{FILENAME}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def close_all(engine: VectorEngine) -> None:
+    """Close every text index connection of the engine (the files stay)."""
+    indexes: dict[str, TextIndex] = engine.__dict__.get("_text_indexes", {})
+    with _registry_lock:
+        items = list(indexes.values())
+        indexes.clear()
+    for index in items:
+        index.close()

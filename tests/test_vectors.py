@@ -1,0 +1,264 @@
+"""Vector search: corpora, SQL surface, hybrid filters, generations (swap/rollback), sidecar repair, cache."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import duckdb
+import numpy as np
+import pytest
+
+import lakehouse
+from lakehouse.engine.embedders import base as embedder_base
+from lakehouse.engine.embedders import clear_cache, get_embedder
+from lakehouse.engine.vectors import corpus as corpus_mod
+from lakehouse.errors import Conflict, InvalidInput, NotFound
+
+WORKERS = """id,name,role,state,certs
+1,Ann,Forklift Operator,IL,OSHA-10 Forklift
+2,Bob,Pastry Chef,WI,ServSafe
+3,Cy,Forklift Operator,WI,Forklift
+4,Di,Registered Nurse,IL,CPR
+5,Ed,Forklift Driver,IL,OSHA-10
+6,Flo,Welder,OH,AWS D1.1
+"""
+
+
+@pytest.fixture
+def hlake(tmp_path, write):
+    """A lake whose default embedder is the deterministic hash embedder, with a workers corpus."""
+    lk = lakehouse.open(tmp_path / "lake", embedder="hash")
+    lk.ingest(write("workers.csv", WORKERS), "workers")
+    lk.create_corpus("workers", dataset="workers", text=["role", "certs", "state"], metadata=["state"])
+    yield lk
+    lk.close()
+
+
+def random_corpus(lk, name, n=3000, dim=384, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(30, dim))
+    vecs = centres[rng.integers(0, 30, n)] + 0.5 * rng.normal(size=(n, dim))
+    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+    lk.create_corpus(name, sql="SELECT 1 AS id, 'x' AS text WHERE false")
+    lk.add_to_corpus(name, [{"id": i, "text": f"row {i}"} for i in range(n)], embeddings=vecs)
+    return vecs
+
+
+def test_corpus_is_a_lake_table_with_a_sidecar(hlake):
+    info = hlake.corpora()[0]
+    assert (info["name"], info["rows"], info["active_generation"], info["dim"]) == ("workers", 6, 1, 384)
+    rows = hlake.sql("SELECT id, text, metadata, len(embedding) FROM lake.lh_corpus.workers ORDER BY key").fetchall()
+    assert rows[0] == ("1", "Forklift Operator. OSHA-10 Forklift. IL", '{"state": "IL"}', 384)
+    gens = hlake.sql("SELECT generation, active, rows FROM lake.lh.index_generations").fetchall()
+    assert gens == [(1, True, 6)]
+    assert (hlake.root / "indexes" / "workers" / "1.usearch").is_file()
+
+
+def test_python_and_sql_search_agree(hlake):
+    hits = hlake.vector_search("workers", "forklift operator OSHA-10", 3)
+    assert [h.rank for h in hits] == [1, 2, 3] and hits[0].id == "1"
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    sql = hlake.sql("SELECT id, score, rank FROM vector_search('workers', 'forklift operator OSHA-10', 3)").fetchall()
+    assert [(r[0], r[2]) for r in sql] == [(h.id, h.rank) for h in hits]
+    # a FLOAT[] query gives the same answer as the text it embeds
+    by_vec = hlake.sql("SELECT id FROM vector_search('workers', embed('forklift operator OSHA-10'), 3)").fetchall()
+    assert [r[0] for r in by_vec] == [h.id for h in hits]
+
+
+def test_hybrid_sql_join_with_ids_filter(hlake):
+    rows = hlake.sql("""
+        SELECT w.name, w.state, v.score
+        FROM vector_search('workers', 'forklift operator with OSHA-10', 10,
+                           ids := (SELECT list(id) FROM workers WHERE state = 'IL')) v
+        JOIN workers w USING (id) ORDER BY v.rank""").fetchall()
+    assert [r[1] for r in rows] == ["IL", "IL", "IL"]  # min(k, allowed rows), nothing else
+    assert rows[0][0] in ("Ann", "Ed")
+    assert hlake.sql("SELECT count(*) FROM vector_search('workers', 'x', 10, ids := [])").fetchone() == (0,)
+    assert hlake.sql("SELECT count(*) FROM vector_search('workers', 'x', 10, ids := ['nope'])").fetchone() == (0,)
+
+
+def test_embed_sql_types(hlake):
+    assert hlake.sql("SELECT typeof(embed('forklift'))").fetchone() == ("FLOAT[384]",)
+    assert hlake.sql("SELECT len(embed('forklift', 'hash:64'))").fetchone() == (64,)
+    vec = hlake.sql("SELECT embed('forklift')").fetchone()[0]
+    assert abs(np.linalg.norm(vec) - 1) < 1e-5
+    assert hlake.sql("SELECT embed(NULL) IS NULL").fetchone() == (True,)
+
+
+def test_other_threads_and_the_read_only_path_have_the_functions(hlake):
+    out = []
+    t = threading.Thread(target=lambda: out.append(
+        hlake.cursor().execute("SELECT count(*) FROM vector_search('workers', 'nurse', 2)").fetchone()))
+    t.start()
+    t.join()
+    assert out == [(2,)]
+    res = hlake.query("SELECT id FROM vector_search('workers', 'registered nurse CPR', 1)")
+    assert res.rows == [["4"]]
+
+
+def test_add_replace_and_remove(hlake):
+    out = hlake.add_to_corpus("workers", [{"id": 7, "text": "Zamboni driver, ice rink"}])
+    assert out == {"corpus": "workers", "added": 1, "replaced": 0, "rows": 7}
+    assert hlake.vector_search("workers", "zamboni driver ice rink", 1)[0].id == "7"
+    out = hlake.add_to_corpus("workers", [{"id": 7, "text": "Pastry chef"}])
+    assert out["replaced"] == 1 and out["rows"] == 7
+    assert hlake.vector_search("workers", "zamboni driver ice rink", 1)[0].score < 0.5
+    assert hlake.vectors.remove_from_corpus("workers", [7]) == 1
+    assert hlake.sql("SELECT count(*) FROM lake.lh_corpus.workers").fetchone() == (6,)
+    with pytest.raises(InvalidInput, match="row 0"):
+        hlake.add_to_corpus("workers", [{"text": "no id"}])
+
+
+def test_corpus_errors(hlake):
+    with pytest.raises(NotFound):
+        hlake.vector_search("nope", "x", 3)
+    with pytest.raises(InvalidInput, match="dimensions"):
+        hlake.vector_search("workers", [0.1, 0.2], 3)
+    with pytest.raises(InvalidInput, match="k must be"):
+        hlake.vector_search("workers", "x", -1)
+    with pytest.raises(Conflict):
+        hlake.create_corpus("workers", dataset="workers", text="role")
+    with pytest.raises(InvalidInput, match="column 'nope'"):
+        hlake.create_corpus("w2", dataset="workers", text="nope")
+    with pytest.raises(InvalidInput, match="invalid corpus name"):
+        hlake.create_corpus("Bad Name", dataset="workers", text="role")
+    # a relation from lake.sql runs when fetched, in DuckDB: its error is DuckDB's, message intact...
+    with pytest.raises(duckdb.Error, match="no corpus named 'nope'"):
+        hlake.sql("SELECT * FROM vector_search('nope', 'x', 3)").fetchall()
+    # ...while the read-only path maps UDF errors back to the tree
+    with pytest.raises(NotFound, match="no corpus named 'nope'"):
+        hlake.query("SELECT * FROM vector_search('nope', 'x', 3)")
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.5])
+def test_filtered_search_returns_k_with_high_recall(tmp_path, fraction):
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        vecs = random_corpus(lk, "rand")
+        rng = np.random.default_rng(1)
+        allowed = np.sort(rng.choice(len(vecs), int(len(vecs) * fraction), replace=False))
+        hits_total, recall = 0, []
+        for q in rng.normal(size=(20, 384)).astype(np.float32):
+            q /= np.linalg.norm(q)
+            hits = lk.vector_search("rand", q, 10, ids=allowed.tolist())
+            exact = allowed[np.argsort(-(vecs[allowed] @ q))[:10]]
+            assert len(hits) == 10 and {int(h.id) for h in hits} <= set(allowed.tolist())
+            recall.append(len({int(h.id) for h in hits} & set(exact.tolist())) / 10)
+            hits_total += len(hits)
+        assert np.mean(recall) >= 0.98
+
+
+def test_filtered_search_uses_hnsw_for_large_allowed_sets(tmp_path, monkeypatch):
+    calls = []
+    real = corpus_mod.CorpusState._hnsw
+    monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
+    monkeypatch.setattr(corpus_mod.CorpusState, "_hnsw", lambda self, *a: calls.append(1) or real(self, *a))
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        vecs = random_corpus(lk, "rand", n=2000)
+        allowed = list(range(0, 2000, 2))  # 50 %: HNSW with oversampling
+        hits = lk.vector_search("rand", vecs[4], 10, ids=allowed)
+        assert calls and len(hits) == 10 and hits[0].id == "4"
+        calls.clear()
+        assert len(lk.vector_search("rand", vecs[4], 10, ids=[1, 3, 5])) == 3 and not calls  # tiny: exact
+
+
+def test_rebuild_and_rollback_flip_the_active_generation(hlake):
+    assert hlake.rebuild_index("workers")["generation"] == 2
+    assert hlake.sql("SELECT generation FROM lake.lh.index_generations WHERE active").fetchall() == [(2,)]
+    hlake.add_to_corpus("workers", [{"id": 8, "text": "Crane operator IL"}])
+    assert hlake.rollback_index("workers")["generation"] == 1
+    assert hlake.sql("SELECT generation FROM lake.lh.index_generations WHERE active").fetchall() == [(1,)]
+    # rows added after generation 1 was built are still found after the rollback
+    assert hlake.vector_search("workers", "crane operator IL", 1)[0].id == "8"
+    assert hlake.rollback_index("workers", 2)["generation"] == 2
+    with pytest.raises(NotFound):
+        hlake.rollback_index("workers", 99)
+
+
+def test_searches_run_through_swaps_and_rollbacks_without_errors(tmp_path):
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        vecs = random_corpus(lk, "rand", n=2000)
+        errors, done, counts = [], threading.Event(), []
+
+        def searcher(seed):
+            rng = np.random.default_rng(seed)
+            n = 0
+            while not done.is_set():
+                try:
+                    hits = lk.vector_search("rand", vecs[rng.integers(0, len(vecs))], 5)
+                    assert len(hits) == 5
+                    n += 1
+                except Exception as exc:  # collected and asserted below
+                    errors.append(exc)
+            counts.append(n)
+
+        threads = [threading.Thread(target=searcher, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for _ in range(2):
+            lk.rebuild_index("rand")
+            lk.rollback_index("rand")
+        done.set()
+        for t in threads:
+            t.join()
+        assert not errors and min(counts) > 0
+
+
+def test_corrupt_or_missing_sidecar_is_rebuilt(tmp_path, write, caplog):
+    root = tmp_path / "lake"
+    with lakehouse.open(root, embedder="hash") as lk:
+        lk.ingest(write("workers.csv", WORKERS), "workers")
+        lk.create_corpus("workers", dataset="workers", text=["role", "certs"])
+        before = [h.id for h in lk.vector_search("workers", "forklift", 3)]
+    sidecar = root / "indexes" / "workers" / "1.usearch"
+    sidecar.write_bytes(b"garbage" * 100)
+    with caplog.at_level(logging.WARNING), lakehouse.open(root, embedder="hash") as lk:
+        assert [h.id for h in lk.vector_search("workers", "forklift", 3)] == before
+        assert "corrupt" in caplog.text
+        assert lk.corpora()[0]["active_generation"] == 2
+    (root / "indexes" / "workers" / "2.usearch").unlink()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), lakehouse.open(root, embedder="hash") as lk:
+        assert [h.id for h in lk.vector_search("workers", "forklift", 3)] == before
+        assert "missing" in caplog.text
+
+
+def test_adds_to_different_corpora_do_not_share_a_lock(tmp_path):
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        lk.create_corpus("a", sql="SELECT 1 AS id, 'alpha' AS text")
+        lk.create_corpus("b", sql="SELECT 1 AS id, 'beta' AS text")
+        state_a = lk.vectors.state("a")
+        finished = threading.Event()
+        with state_a.lock:  # corpus a is busy (e.g. a long add or rebuild)
+            t = threading.Thread(target=lambda: (lk.add_to_corpus("b", [{"id": 2, "text": "gamma"}]), finished.set()))
+            t.start()
+            assert finished.wait(30), "an add to corpus b waited for corpus a's lock"
+            t.join()
+        assert lk.corpora()[1]["rows"] == 2
+
+
+def test_embedding_cache_skips_unchanged_texts(tmp_path, monkeypatch):
+    clear_cache()
+    emb = get_embedder("hash")
+    seen: list[int] = []
+    real = type(emb)._embed_batch
+    monkeypatch.setattr(type(emb), "_embed_batch", lambda self, texts: seen.append(len(texts)) or real(self, texts))
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        first = lk.embed(["forklift", "nurse", "forklift"])
+        assert sum(seen) == 2  # duplicates embedded once
+        again = lk.embed(["nurse", "forklift", "welder"])
+        assert sum(seen) == 3  # only 'welder' is new
+        np.testing.assert_allclose(again[1], first[0])
+        assert lk.sql("SELECT count(*) FROM lake.lh.embedding_cache").fetchone() == (3,)
+    assert issubclass(type(emb), embedder_base.Embedder)
+
+
+def test_minilm_default_embedder_end_to_end(tmp_path, write):
+    with lakehouse.open(tmp_path / "lake") as lk:
+        lk.ingest(write("workers.csv", WORKERS), "workers")
+        lk.create_corpus("workers", dataset="workers", text=["role", "certs", "state"])
+        assert lk.corpora()[0]["embedder"] == "minilm"
+        top = lk.sql("SELECT w.name FROM vector_search('workers', 'warehouse lift truck driver', 2) v "
+                     "JOIN workers w USING (id) ORDER BY v.rank").fetchall()
+        assert {r[0] for r in top} <= {"Ann", "Cy", "Ed"}
+        assert lk.sql("SELECT typeof(embed('x'))").fetchone() == ("FLOAT[384]",)
