@@ -48,7 +48,7 @@ CASES = [
     # routing
     Case("unknown-route", "GET", "/no/such/route", 404, "not_found"),
     Case("health-wrong-method", "POST", "/health", 405, "method_not_allowed"),
-    Case("health-internal", "GET", "/health", 500, "internal", boom="datasets"),
+    Case("health-internal", "GET", "/health", 500, "internal", boom="dataset_count"),
     # /ingest
     Case("ingest-wrong-method", "GET", "/ingest", 405, "method_not_allowed"),
     Case("ingest-no-file", "POST", "/ingest", 400, "missing_field", params={"dataset": "x"}),
@@ -105,6 +105,58 @@ CASES = [
     Case("datasets-internal", "GET", "/datasets", 500, "internal", boom="datasets"),
     Case("dataset-unknown", "GET", "/datasets/nobody", 404, "dataset_not_found"),
     Case("dataset-bad-name", "GET", "/datasets/Bad-Name", 400, "invalid_dataset_name"),
+    # /v1/embed
+    Case("embed-missing-texts", "POST", "/v1/embed", 400, "missing_field", json={}),
+    Case("embed-texts-not-strings", "POST", "/v1/embed", 400, "invalid_field", json={"texts": [1]}),
+    Case("embed-unknown-embedder", "POST", "/v1/embed", 400, "unknown_embedder", json={"texts": ["a"], "embedder": "x"}),
+    # /vectors/search and /vectors/hybrid
+    Case("search-missing-corpus", "POST", "/vectors/search", 400, "missing_field", json={"query": "x"}),
+    Case("search-unknown-corpus", "POST", "/vectors/search", 404, "corpus_not_found",
+         json={"corpus": "nope", "query": "x"}),
+    Case("search-no-query", "POST", "/vectors/search", 400, "missing_field", json={"corpus": "people_c"}),
+    Case("search-query-and-vector", "POST", "/vectors/search", 400, "missing_field",
+         json={"corpus": "people_c", "query": "x", "vector": [1.0]}),
+    Case("search-bad-vector", "POST", "/vectors/search", 400, "invalid_field", json={"corpus": "people_c", "vector": ["a"]}),
+    Case("search-dimensions", "POST", "/vectors/search", 400, "dimension_mismatch",
+         json={"corpus": "people_c", "vector": [0.1, 0.2]}),
+    Case("search-bad-k", "POST", "/vectors/search", 400, "invalid_k", json={"corpus": "people_c", "query": "x", "k": -1}),
+    Case("search-k-string", "POST", "/vectors/search", 400, "invalid_field",
+         json={"corpus": "people_c", "query": "x", "k": "5"}),
+    Case("search-internal", "POST", "/vectors/search", 500, "internal", json={"corpus": "people_c", "query": "x"},
+         boom="vector_search"),
+    Case("hybrid-subquery", "POST", "/vectors/hybrid", 403, "where_not_allowed",
+         json={"corpus": "people_c", "query": "x", "where": "age IN (SELECT 1)"}),
+    Case("hybrid-read-file", "POST", "/vectors/hybrid", 403, "where_not_allowed",
+         json={"corpus": "people_c", "query": "x", "where": "read_text('/etc/passwd') IS NOT NULL"}),
+    Case("hybrid-bad-where", "POST", "/vectors/hybrid", 400, "invalid_where",
+         json={"corpus": "people_c", "query": "x", "where": "age = = 1"}),
+    Case("hybrid-two-statements", "POST", "/vectors/hybrid", 400, "invalid_where",
+         json={"corpus": "people_c", "query": "x", "where": "true; DROP TABLE people"}),
+    Case("hybrid-unknown-column", "POST", "/vectors/hybrid", 422, "sql_binder",
+         json={"corpus": "people_c", "query": "x", "where": "nope = 1"}),
+    Case("hybrid-sql-corpus", "POST", "/vectors/hybrid", 400, "where_needs_dataset",
+         json={"corpus": "sql_c", "query": "x", "where": "true"}),
+    # /v1/corpora
+    Case("corpora-wrong-method", "PUT", "/v1/corpora", 405, "method_not_allowed"),
+    Case("corpora-internal", "GET", "/v1/corpora", 500, "internal", boom="corpora"),
+    Case("corpora-create-no-name", "POST", "/v1/corpora", 400, "missing_field", json={"dataset": "people"}),
+    Case("corpora-create-exists", "POST", "/v1/corpora", 409, "corpus_exists",
+         json={"name": "people_c", "dataset": "people", "text": "name"}),
+    Case("corpora-create-write-sql", "POST", "/v1/corpora", 403, "statement_not_allowed",
+         json={"name": "evil", "sql": "DROP TABLE people"}),
+    Case("corpora-create-both-sources", "POST", "/v1/corpora", 400, "invalid_corpus_source",
+         json={"name": "both", "dataset": "people", "sql": "SELECT 1 AS id, 'x' AS text"}),
+    Case("corpora-create-bad-text", "POST", "/v1/corpora", 400, "invalid_field",
+         json={"name": "t", "dataset": "people", "text": 5}),
+    Case("corpora-create-missing-column", "POST", "/v1/corpora", 400, "missing_column",
+         json={"name": "t", "dataset": "people", "text": "nope"}),
+    Case("corpora-rebuild-unknown", "POST", "/v1/corpora/nope/rebuild", 404, "corpus_not_found"),
+    Case("corpora-rollback-unknown", "POST", "/v1/corpora/nope/rollback", 404, "corpus_not_found"),
+    Case("corpora-rollback-nothing-earlier", "POST", "/v1/corpora/sql_c/rollback", 409, "no_earlier_generation"),
+    Case("corpora-rollback-bad-generation", "POST", "/v1/corpora/people_c/rollback", 400, "invalid_field",
+         json={"generation": "one"}),
+    Case("corpora-rollback-missing-generation", "POST", "/v1/corpora/people_c/rollback", 404,
+         "generation_not_found", json={"generation": 42}),
 ]
 
 
@@ -118,9 +170,12 @@ def served_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[lake
     with pytest.MonkeyPatch.context() as mp:  # module scope: conftest's autouse env cleaner has not run
         for name in [n for n in os.environ if n.startswith("LH_")]:
             mp.delenv(name)
-        lake = lakehouse.open(root / "lake", import_dirs=[str(imports)], max_upload_mb=UPLOAD_LIMIT_MB)
+        lake = lakehouse.open(root / "lake", import_dirs=[str(imports)], max_upload_mb=UPLOAD_LIMIT_MB,
+                              embedder="hash")
     try:
         lake.ingest(CSV, "people", filename="people.csv")
+        lake.create_corpus("people_c", dataset="people", id="name", text="name")
+        lake.create_corpus("sql_c", sql="SELECT 1 AS id, 'one' AS text")
         with LiveServer(create_app(lake)) as url:
             yield lake, url
     finally:

@@ -43,7 +43,7 @@ def search() -> dict[str, Any]:
     lake = get_lake()
     corpus = field(body, "corpus", str, required=True)
     k = field(body, "k", int) or 10
-    hits = lake.vectors.search(corpus, _query(body), k)
+    hits = lake.vector_search(corpus, _query(body), k)
     return {"corpus": corpus, "results": with_rows(lake, corpus, hits)}
 
 
@@ -56,13 +56,13 @@ def hybrid() -> dict[str, Any]:
     k = field(body, "k", int) or 10
     where = field(body, "where", str)
     ids = ids_where(lake, corpus, where) if where is not None else None
-    hits = lake.vectors.search(corpus, _query(body), k, ids)
+    hits = lake.vector_search(corpus, _query(body), k, ids)
     return {"corpus": corpus, "where": where, "results": with_rows(lake, corpus, hits)}
 
 
 @bp.get("/v1/corpora")
 def corpora() -> dict[str, Any]:
-    return {"corpora": get_lake().vectors.corpora()}
+    return {"corpora": get_lake().corpora()}
 
 
 @bp.post("/v1/corpora")
@@ -78,7 +78,7 @@ def create_corpus() -> tuple[dict[str, Any], int]:
     metadata = field(body, "metadata", list) or []
     if not all(isinstance(m, str) for m in metadata):
         raise InvalidInput("field 'metadata' must be an array of column names", code="invalid_field", field="metadata")
-    out = get_lake().vectors.create_corpus(
+    out = get_lake().create_corpus(
         field(body, "name", str, required=True), sql=sql, dataset=field(body, "dataset", str),
         id=field(body, "id", str) or "id", text=text, metadata=metadata, embedder=field(body, "embedder", str),
         metric=field(body, "metric", str) or "cos", dtype=field(body, "dtype", str) or "f16",
@@ -88,13 +88,13 @@ def create_corpus() -> tuple[dict[str, Any], int]:
 
 @bp.post("/v1/corpora/<name>/rebuild")
 def rebuild(name: str) -> dict[str, Any]:
-    return get_lake().vectors.rebuild_index(name)
+    return get_lake().rebuild_index(name)
 
 
 @bp.post("/v1/corpora/<name>/rollback")
 def rollback(name: str) -> dict[str, Any]:
     body = json_body() if _has_body() else {}
-    return get_lake().vectors.rollback_index(name, field(body, "generation", int))
+    return get_lake().rollback_index(name, field(body, "generation", int))
 
 
 def _has_body() -> bool:

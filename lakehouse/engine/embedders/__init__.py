@@ -61,11 +61,11 @@ def get_embedder(
 ) -> Embedder:
     """Resolve `spec` to an embedder; unknown specs raise InvalidInput naming the known ones."""
     if not isinstance(spec, str) or not spec.strip():
-        raise InvalidInput(f"embedder spec must be a non-empty string; known: {_known()}")
+        raise InvalidInput(f"embedder spec must be a non-empty string; known: {_known()}", code="unknown_embedder")
     family, arg = _split(spec)
     cls = _REGISTRY.get(family)
     if cls is None:
-        raise InvalidInput(f"unknown embedder {spec!r}; known: {_known()}", spec=spec)
+        raise InvalidInput(f"unknown embedder {spec!r}; known: {_known()}", code="unknown_embedder", spec=spec)
     settings = settings if settings is not None else Settings.load()
     if client is not None:
         return cls.from_spec(arg, settings, client)
