@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _root_arg(p, "./demo-lake")
     p.add_argument("--rows", type=int, default=500_000, help="workers to generate (default %(default)s)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--corpus-rows", type=int, default=2_000, help="workers embedded for vector search")
 
     p = sub.add_parser("ingest", help="load a CSV/TSV/JSON/NDJSON/Parquet file or glob into a dataset")
     _root_arg(p)
@@ -82,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from lakehouse.engine.demo import run_demo
 
-        run_demo(args.root, rows=args.rows, seed=args.seed)
+        run_demo(args.root, rows=args.rows, seed=args.seed, corpus_rows=args.corpus_rows)
         return 0
     with lakehouse.open(args.root) as lake:
         if args.command == "ingest":

@@ -71,10 +71,13 @@ def test_demo_small(tmp_path, capsys):
     from lakehouse.engine.demo import run_demo
 
     console = Console(record=True, width=160)
-    out = run_demo(tmp_path / "demo", rows=5_000, console=console)
+    out = run_demo(tmp_path / "demo", rows=5_000, corpus_rows=300, console=console)
     text = console.export_text()
     assert out["counts"]["workers"] == 5_000 and out["counts"]["workers_delta"] > 0
+    assert out["counts"]["workers_corpus"] == 300
     assert "Forklift operators with OSHA-10 in IL" in text and "Chicago" in text
+    hybrid = text[text.index("Hybrid SQL + vector"):]
+    assert "Forklift Operator" in hybrid.split("\n", 6)[-1]  # the best hit is a forklift operator
     # a second run over the same lake works (replace + delta again) and answers the same
-    again = run_demo(tmp_path / "demo", rows=5_000, console=Console(record=True, width=160))
+    again = run_demo(tmp_path / "demo", rows=5_000, corpus_rows=300, console=Console(record=True, width=160))
     assert again["counts"] == out["counts"]

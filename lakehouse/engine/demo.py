@@ -40,7 +40,23 @@ QUESTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-def run_demo(root: str | Path, *, rows: int = 500_000, seed: int = 7, console: Console | None = None) -> dict[str, Any]:
+PROFILE_SQL = (
+    "SELECT id, role || ' in ' || city || ', ' || state || '. ' || years_experience || ' years experience. "
+    "Certifications: ' || coalesce(nullif(array_to_string(certifications, ', '), ''), 'none') || "
+    "'. Available: ' || availability || '.' AS profile, role, state, city "
+    "FROM workers USING SAMPLE reservoir({n} ROWS) REPEATABLE (42)"
+)
+ASK = "find me a forklift operator with OSHA-10 in IL"
+HYBRID_SQL = (
+    "SELECT w.name, w.city, w.role, array_to_string(w.certifications, ', ') AS certifications, "
+    "w.availability, round(v.score, 3)::DECIMAL(4, 3) AS score "
+    "FROM vector_search('workers', '{ask}', 8, ids := (SELECT list(id) FROM workers WHERE state = 'IL')) v "
+    "JOIN workers w USING (id) ORDER BY v.rank"
+)
+
+
+def run_demo(root: str | Path, *, rows: int = 500_000, seed: int = 7, corpus_rows: int = 2_000,
+             console: Console | None = None) -> dict[str, Any]:
     """Build (or rebuild) the demo lake at `root` and print the answers. Returns timings and row counts."""
     console = console or Console()
     started = time.perf_counter()
@@ -74,6 +90,16 @@ def run_demo(root: str | Path, *, rows: int = 500_000, seed: int = 7, console: C
             res = lake.query(sql, origin="demo")
             _print_table(console, title, [c["name"] for c in res.columns], res.rows, res.elapsed_ms)
         timings["questions_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        n = min(corpus_rows, rows)
+        with console.status(f"embedding {n:,} worker profiles into the 'workers' corpus ({lake.settings.embedder})"):
+            info = lake.create_corpus("workers", sql=PROFILE_SQL.format(n=n), text="profile",
+                                      metadata=["role", "state", "city"], replace=True)
+        counts["workers_corpus"] = info["rows"]
+        timings["corpus_s"] = time.perf_counter() - t
+        res = lake.query(HYBRID_SQL.format(ask=ASK), origin="demo")
+        _print_table(console, f"Hybrid SQL + vector: \"{ASK}\" (vector_search over the corpus, ids := IL workers)",
+                     [c["name"] for c in res.columns], res.rows, res.elapsed_ms)
     timings["total_s"] = time.perf_counter() - started
     console.print("[dim]" + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + "[/dim]")
     return {"counts": counts, "timings": timings}
