@@ -23,6 +23,7 @@ from lakehouse.errors import map_duckdb_errors
 from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
+    from lakehouse.engine.chat import ChatDispatcher
     from lakehouse.engine.vectors import VectorEngine
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,13 @@ class Lake:
 
         return VectorEngine(self)
 
+    @functools.cached_property
+    def chat(self) -> ChatDispatcher:
+        """The LLM dispatcher (providers, tiers, retries), recording into this lake's observer."""
+        from lakehouse.engine.chat import ChatDispatcher
+
+        return ChatDispatcher(self.settings, observer=self.observer)
+
     def sql(self, query: str, params: Any = None) -> duckdb.DuckDBPyRelation:
         """Run any SQL on this thread's read-write connection; returns a DuckDB relation."""
         cur = self.cursor()
@@ -185,6 +193,19 @@ class Lake:
     def embed(self, texts: Any, embedder: str | None = None) -> Any:
         return self.vectors.embed(texts, embedder)
 
+    # -- retrieval layers --------------------------------------------------------------------
+    def matrix_search(self, query: str, corpora: Any, **options: Any) -> Any:
+        """Search several corpora at once, merged with attribution (see engine/matrix)."""
+        from lakehouse.engine.matrix.search import matrix_search
+
+        return matrix_search(self, query, corpora, **options)
+
+    def ask(self, question: str, **options: Any) -> Any:
+        """Answer with an LLM grounded in retrieved rows (see engine/rag.py)."""
+        from lakehouse.engine.rag import ask
+
+        return ask(self, question, **options)
+
     # -- lifecycle -----------------------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
@@ -196,6 +217,8 @@ class Lake:
         if self._closed:
             return
         self._closed = True
+        if "chat" in self.__dict__:
+            self.chat.close()
         self.observer.close()
         with self._cursor_lock:
             for cur in self._cursors:

@@ -45,10 +45,14 @@ class CorpusState:
         self.vectors = np.zeros((0, self.dim), dtype=np.float32)  # row = key
         self.live = np.zeros(0, dtype=bool)
         self.ids = np.empty(0, dtype=object)  # key -> id text (None when dead)
+        self.texts = np.empty(0, dtype=object)  # key -> chunk text
+        self.metas = np.empty(0, dtype=object)  # key -> metadata JSON text
+        self._meta_index: dict[str, dict[str, np.ndarray]] | None = None
         self._lookup: pd.Index | None = None
         self._lookup_keys = np.zeros(0, dtype=np.int64)
         self._int_lookup: pd.Index | None = None
         self.loaded = False
+        self._next_key = 0
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -57,28 +61,52 @@ class CorpusState:
 
     @property
     def next_key(self) -> int:
-        return len(self.live)
+        return self._next_key
 
-    def put(self, keys: np.ndarray, vectors: np.ndarray, ids: pa.Array | list[str]) -> None:
+    def put(self, keys: np.ndarray, vectors: np.ndarray, ids: pa.Array | list[str], texts: pa.Array | list[str],
+            metas: pa.Array | list[str]) -> None:
         """Record rows (keys ascending, beyond the current range, or reloads of known keys)."""
         if len(keys) == 0:
             return
         top = int(keys.max()) + 1
         if top > len(self.live):
-            grow = top - len(self.live)
+            grow = max(top - len(self.live), len(self.live) // 2)  # amortised growth for many small adds
             self.vectors = np.concatenate([self.vectors, np.zeros((grow, self.dim), dtype=np.float32)])
             self.live = np.concatenate([self.live, np.zeros(grow, dtype=bool)])
             self.ids = np.concatenate([self.ids, np.full(grow, None, dtype=object)])
+            self.texts = np.concatenate([self.texts, np.full(grow, None, dtype=object)])
+            self.metas = np.concatenate([self.metas, np.full(grow, None, dtype=object)])
         self.vectors[keys] = vectors
         self.live[keys] = True
-        self.ids[keys] = np.asarray(ids.to_pylist() if isinstance(ids, pa.Array) else ids, dtype=object)
+        self.ids[keys] = _objects(ids)
+        self.texts[keys] = _objects(texts)
+        self.metas[keys] = _objects(metas)
+        self._next_key = max(self._next_key, top)
         self._lookup = None
+        self._meta_index = None
 
     def kill(self, keys: np.ndarray) -> None:
         keys = keys[keys < len(self.live)]
         self.live[keys] = False
         self.ids[keys] = None
         self._lookup = None
+
+    def metadata_index(self) -> dict[str, dict[str, np.ndarray]]:
+        """field -> canonical JSON value -> keys (dead keys included; callers mask with `live`)."""
+        index = self._meta_index
+        if index is None:
+            import json
+
+            from lakehouse.engine.matrix.metadata import canonical
+
+            lists: dict[str, dict[str, list[int]]] = {}
+            for key in np.flatnonzero(self.live):
+                raw = self.metas[key]
+                for field, value in (json.loads(raw) if raw else {}).items():
+                    lists.setdefault(field, {}).setdefault(canonical(value), []).append(int(key))
+            index = {f: {v: np.asarray(k, dtype=np.int64) for v, k in vals.items()} for f, vals in lists.items()}
+            self._meta_index = index
+        return index
 
     def keys_for_ids(self, ids: pa.Array | list[Any]) -> np.ndarray:
         """Live keys of the given ids, sorted (unknown ids are ignored).
@@ -163,6 +191,18 @@ class CorpusState:
     def _indexed_live(self, gen: Generation) -> int:
         return int(self.live[: gen.max_key + 1].sum()) if gen.max_key >= 0 else 0
 
+    def row(self, key: int) -> tuple[str, str, dict[str, Any]]:
+        """(id, text, metadata) of a key."""
+        import json
+
+        raw = self.metas[key]
+        return self.ids[key], self.texts[key], json.loads(raw) if raw else {}
+
     def _scores(self, distances: np.ndarray) -> np.ndarray:
         # usearch distances: cos/ip -> 1 - similarity; l2sq -> squared distance. Higher score is better.
         return -distances if self.metric == "l2sq" else 1.0 - distances
+
+
+def _objects(values: pa.Array | list[Any]) -> np.ndarray:
+    return np.asarray(values.to_pylist() if isinstance(values, (pa.Array, pa.ChunkedArray)) else list(values),
+                      dtype=object)

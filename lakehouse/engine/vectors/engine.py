@@ -75,7 +75,7 @@ class VectorEngine:
                 found.update(zip(missing, fresh))
                 cur.register("lh_new", pa.table({
                     "sha256": missing,
-                    "embedding": pa.array(list(fresh), type=pa.list_(pa.float32())),
+                    "embedding": store.list_array(fresh),
                 }))
                 cur.execute("INSERT INTO lake.lh.embedding_cache SELECT ?, sha256, embedding FROM lh_new",
                             [emb.id])
@@ -160,11 +160,10 @@ class VectorEngine:
             rows = [rows[i] for i in order]
             replaced = state.keys_for_ids(ids)
             keys = np.arange(state.next_key, state.next_key + len(ids), dtype=np.int64)
-            batch = pa.table({
-                "key": keys, "id": ids, "text": [r["text"] for r in rows],
-                "metadata": [json.dumps(r.get("metadata") or {}, default=str) for r in rows],
-                "embedding": pa.array(list(vectors), type=pa.list_(pa.float32())),
-            })
+            texts = [r["text"] for r in rows]
+            metas = [json.dumps(r.get("metadata") or {}, default=str) for r in rows]
+            batch = pa.table({"key": keys, "id": ids, "text": texts, "metadata": metas,
+                              "embedding": store.list_array(vectors)})
             with self.lake.fresh_cursor() as cur, map_duckdb_errors():
                 cur.register("lh_batch", batch)
                 cur.execute("BEGIN")
@@ -180,7 +179,7 @@ class VectorEngine:
                 finally:
                     cur.unregister("lh_batch")
             state.kill(replaced)
-            state.put(keys, vectors, ids)
+            state.put(keys, vectors, ids, texts, metas)
             if _rebuild:
                 self._build_generation(state)
             elif state.generation is not None:
@@ -255,9 +254,9 @@ class VectorEngine:
 
     def _load(self, state: CorpusState) -> None:
         with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            keys, vectors, ids = store.load_vectors(cur, state.name, state.dim)
+            keys, vectors, rows = store.load_rows(cur, state.name, state.dim)
             active = store.active_generation(cur, state.name)
-        state.put(keys, vectors, ids)
+        state.put(keys, vectors, rows.column("id"), rows.column("text"), rows.column("metadata"))
         state.loaded = True
         if active is None:
             self._build_generation(state)
@@ -379,11 +378,13 @@ class VectorEngine:
         return [Hit(str(i), float(s), r + 1) for r, (i, s) in enumerate(zip(idents, scores))]
 
     def rows(self, name: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """id -> {text, metadata} for the given ids (one lake read)."""
-        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            out = cur.execute(f"SELECT id, text, metadata FROM {store.table(name)} WHERE id IN (SELECT unnest(?))",
-                              [list(ids)]).fetchall()
-        return {r[0]: {"text": r[1], "metadata": json.loads(r[2]) if r[2] else {}} for r in out}
+        """id -> {text, metadata} for the given ids (from memory: the state mirrors the lake table)."""
+        state = self.state(name)
+        out = {}
+        for key in state.keys_for_ids(list(ids)):
+            ident, text, meta = state.row(int(key))
+            out[ident] = {"text": text, "metadata": meta}
+        return out
 
 
 def _rows_from_table(tbl: pa.Table, id_col: str, text_cols: list[str], meta_cols: list[str]) -> list[dict[str, Any]]:

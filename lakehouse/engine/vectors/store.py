@@ -52,10 +52,10 @@ def generations(cur: duckdb.DuckDBPyConnection, corpus: str) -> list[dict[str, A
     return out
 
 
-def load_vectors(cur: duckdb.DuckDBPyConnection, corpus: str, dim: int,
-                 min_key: int = -1) -> tuple[np.ndarray, np.ndarray, pa.Array]:
-    """(keys int64, vectors float32 (n, dim), ids as a pyarrow string array) of rows with key > min_key."""
-    tbl = cur.execute(f"SELECT key, id, embedding FROM {table(corpus)} WHERE key > ? ORDER BY key",
+def load_rows(cur: duckdb.DuckDBPyConnection, corpus: str, dim: int,
+              min_key: int = -1) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    """(keys int64, vectors float32 (n, dim), table of id/text/metadata) of rows with key > min_key."""
+    tbl = cur.execute(f"SELECT key, id, text, metadata, embedding FROM {table(corpus)} WHERE key > ? ORDER BY key",
                       [min_key]).arrow()
     if not isinstance(tbl, pa.Table):  # duckdb returns a RecordBatchReader in some versions
         tbl = tbl.read_all()
@@ -63,4 +63,11 @@ def load_vectors(cur: duckdb.DuckDBPyConnection, corpus: str, dim: int,
     emb = tbl.column("embedding").combine_chunks()
     flat = emb.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     vectors = flat.reshape(len(keys), dim) if len(keys) else np.zeros((0, dim), dtype=np.float32)
-    return keys, vectors, tbl.column("id").combine_chunks().cast(pa.string())
+    return keys, vectors, tbl.select(["id", "text", "metadata"])
+
+
+def list_array(vectors: np.ndarray) -> pa.Array:
+    """float32 (n, d) -> Arrow list<float> without a Python object per row."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    fixed = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
+    return fixed.cast(pa.list_(pa.float32()))

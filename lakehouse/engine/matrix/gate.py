@@ -1,0 +1,87 @@
+"""The downgrade gate: composed multi-corpus retrieval helps weak models and hurts strong ones.
+
+Modes are data (`[modes]` in lakehouse.toml):
+
+    [modes.codereview_lakehouse]          # composed: the primary corpus plus context corpora
+    primary = "lakehouse_arch_v1"
+    corpora = ["lakehouse_arch_v1", "lakehouse_symbols_v1", "scrum_findings_v1"]
+    isolation = "codereview_isolation"    # what a strong model gets instead
+    [modes.codereview_isolation]
+    primary = "lakehouse_arch_v1"
+    corpora = ["lakehouse_arch_v1"]
+
+Model strength is by glob patterns, `[models] weak = [...]`, `strong = [...]` (defaults below);
+strong patterns are checked first, unknown models count as weak (composition is the safe default
+for a model we know nothing about).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Mapping
+from typing import Any
+
+from lakehouse.errors import InvalidInput
+
+DEFAULT_WEAK = ("ollama/*", "qwen*", "llama*", "*:7b", "*:8b", "*:13b", "*:14b", "mistral*", "phi*", "gemma*")
+DEFAULT_STRONG = ("claude*", "*/claude*", "opus*", "*/opus*", "gpt-4*", "*/gpt-4*", "gpt-5*", "*/gpt-5*",
+                  "grok-4*", "*/grok-4*", "kimi*", "*/kimi*")
+
+
+def _patterns(models: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = models.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise InvalidInput(f"[models] {key} must be a list of patterns", code="invalid_setting")
+    return tuple(value)
+
+
+def is_weak_model(model: str, models: Mapping[str, Any] | None = None) -> bool:
+    """True for local/small models (composition helps them), False for frontier models."""
+    models = models or {}
+    name = model.lower().removeprefix("tier:")
+    tier = models.get(name)
+    if isinstance(tier, str):  # a tier name: judge the model it points at
+        name = tier.lower()
+    if any(fnmatch.fnmatch(name, p.lower()) for p in _patterns(models, "strong", DEFAULT_STRONG)):
+        return False
+    return True
+
+
+@dataclasses.dataclass
+class ModeChoice:
+    mode: str | None
+    corpora: list[str]
+    reason: str
+
+
+def choose_mode(modes: Mapping[str, Any], *, mode: str | None, force_mode: str | None, model: str | None,
+                models: Mapping[str, Any], corpora: list[str] | None) -> ModeChoice:
+    """Which mode (and corpora) to search, and why."""
+    if force_mode is not None:
+        spec = _mode(modes, force_mode)
+        return ModeChoice(force_mode, list(spec["corpora"]), f"force_mode={force_mode!r} bypasses the gate")
+    if mode is None:
+        if not corpora:
+            raise InvalidInput("give corpora or a mode", code="missing_corpora")
+        return ModeChoice(None, corpora, "explicit corpora, no mode")
+    spec = _mode(modes, mode)
+    isolation = spec.get("isolation")
+    if model is None:
+        return ModeChoice(mode, list(spec["corpora"]), "no model given: mode used as configured")
+    if isolation and not is_weak_model(model, models):
+        iso = _mode(modes, isolation)
+        return ModeChoice(isolation, list(iso["corpora"]),
+                          f"{model!r} is a strong model: composed mode {mode!r} downgraded to isolation {isolation!r}")
+    why = "a weak model" if is_weak_model(model, models) else "a strong model, but the mode has no isolation"
+    return ModeChoice(mode, list(spec["corpora"]), f"{model!r} is {why}: composed mode {mode!r} kept")
+
+
+def _mode(modes: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    spec = modes.get(name)
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("corpora"), list):
+        known = ", ".join(sorted(modes)) or "none configured"
+        raise InvalidInput(f"unknown mode {name!r} (modes: {known})", code="unknown_mode")
+    return spec

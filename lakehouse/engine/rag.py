@@ -1,0 +1,258 @@
+"""`ask(lake, question)`: retrieval-augmented answers, grounded in rows of the lake's corpora.
+
+    lake.ask("find me a forklift operator with OSHA-10 in IL", corpora="workers", k=5,
+             where="state = 'IL'", model="tier:local_fast")
+
+Steps: retrieve (vector search over one corpus, matrix search over several) -> drop chunks below
+`settings.relevance_threshold` -> number the chunks `[1] ...` in a prompt that asks for an answer
+citing them -> generate through `lake.chat` -> keep the citations the answer used.
+
+Without a usable model the answer is extractive (the top rows, deterministically) with a `note`
+saying why, so the demo works offline. With nothing relevant retrieved the model is not asked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lakehouse.engine.vectors import store
+from lakehouse.engine.vectors.filters import ids_where
+from lakehouse.errors import InvalidInput, ProviderError, ProviderNotConfigured, map_duckdb_errors
+
+if TYPE_CHECKING:
+    from lakehouse.engine.lake import Lake
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIERS = ("rag", "local_fast")  # tried in order when ask() gets no model
+MAX_K = 100
+CHUNK_CHARS = 1200  # of each retrieved text put in the prompt
+EXTRACT_ROWS = 3  # rows quoted in an extractive answer
+EXTRACT_CHARS = 240
+
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered sources you are given. "
+    "Cite every source you rely on by its number in square brackets, e.g. [1] or [2][3]. "
+    "If the sources do not answer the question, say so instead of guessing."
+)
+_REFS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_SPACE = re.compile(r"\s+")
+
+
+def ask(
+    lake: Lake,
+    question: str,
+    *,
+    corpora: str | Sequence[str] | None = None,
+    k: int = 8,
+    model: str | None = None,
+    metadata_filter: Mapping[str, Any] | None = None,
+    where: str | None = None,
+) -> dict[str, Any]:
+    """Answer `question` from the top-`k` chunks of `corpora`; see the module docstring.
+
+    Returns {question, answer, citations: [{n, corpus, id, text, score, metadata}], model,
+    provider, mode, answered_by, corpora, retrieved, usage, note, retrieval_ms, generation_ms}.
+    `mode` is the retrieval mode ("vector" for one corpus, matrix search's mode for several);
+    `answered_by` is "model", "extractive" or "none" (nothing relevant retrieved).
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInput("question must be a non-empty string", code="invalid_question")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k must be an integer from 1 to {MAX_K}, got {k!r}", code="invalid_k")
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise InvalidInput(f"model must be a non-empty string, got {model!r}", code="invalid_model")
+    _check_metadata_filter(metadata_filter)
+    names = _resolve_corpora(lake, corpora)
+
+    t0 = time.perf_counter()
+    mode, chunks = _retrieve(lake, question, names, k, model, metadata_filter, where)
+    retrieval_ms = _ms(t0)
+    out: dict[str, Any] = {
+        "question": question, "answer": "", "citations": [], "model": None, "provider": None, "mode": mode,
+        "answered_by": "none", "corpora": names, "retrieved": len(chunks), "usage": None, "note": None,
+        "retrieval_ms": retrieval_ms, "generation_ms": 0.0,
+    }
+    if not chunks:
+        out["answer"] = ("No relevant rows were found in " + ", ".join(names)
+                         + " for this question, so no answer was generated.")
+        out["note"] = "nothing retrieved scored above the relevance threshold; the model was not asked"
+        _record(lake, out)
+        return out
+
+    chosen = model or _default_model(lake)
+    t1 = time.perf_counter()
+    if chosen is None:
+        note = ("generation needs a provider: pass model=, or configure a 'rag' or 'local_fast' tier in the "
+                "[models] table of lakehouse.toml; showing the retrieved rows instead")
+        _extractive(out, question, chunks, note)
+    else:
+        try:
+            result = lake.chat.chat(chosen, prompt=build_prompt(question, chunks), system=SYSTEM_PROMPT)
+        except (ProviderError, ProviderNotConfigured) as exc:
+            # Offline or unconfigured: still useful, and the note says what to fix.
+            log.warning("ask: generation with %s failed, answering extractively: %s", chosen, exc.message)
+            _extractive(out, question, chunks, f"generation with {chosen} failed ({exc.message}); "
+                                               "showing the retrieved rows instead")
+        else:
+            out.update(answer=result.content, model=result.model, provider=result.provider,
+                       usage=result.usage, answered_by="model", citations=_cited(result.content, chunks))
+    out["generation_ms"] = _ms(t1)
+    _record(lake, out)
+    return out
+
+
+# -- retrieval -------------------------------------------------------------------------------
+
+
+def _resolve_corpora(lake: Lake, corpora: str | Sequence[str] | None) -> list[str]:
+    if corpora is None:
+        names = [c["name"] for c in lake.corpora()]
+        if len(names) == 1:
+            return names
+        if not names:
+            raise InvalidInput("there are no corpora to search yet; build one first (POST /v1/corpora)",
+                               code="no_corpora")
+        raise InvalidInput(f"several corpora exist; say which to search with corpora= (one of: {', '.join(names)})",
+                           code="corpus_required", corpora=names)
+    if isinstance(corpora, str):
+        corpora = [corpora]
+    if (isinstance(corpora, (bytes, Mapping)) or not isinstance(corpora, Sequence) or not corpora
+            or not all(isinstance(c, str) and c for c in corpora)):
+        raise InvalidInput("corpora must be a corpus name or a non-empty list of them", code="invalid_corpora")
+    return list(dict.fromkeys(corpora))  # keep order, drop repeats
+
+
+def _retrieve(lake: Lake, question: str, names: list[str], k: int, model: str | None,
+              metadata_filter: Mapping[str, Any] | None, where: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """(mode, chunks) where each chunk is {corpus, id, text, score, metadata}, best first."""
+    if len(names) > 1:
+        return _retrieve_matrix(lake, question, names, k, model, metadata_filter, where)
+    corpus = names[0]
+    allowed: set[str] | None = None
+    if where is not None:
+        allowed = {str(i) for i in ids_where(lake, corpus, where)}
+    if metadata_filter:
+        matching = _ids_matching(lake, corpus, metadata_filter)
+        allowed = matching if allowed is None else allowed & matching
+    if allowed is not None and not allowed:
+        return "vector", []
+    hits = lake.vector_search(corpus, question, k, sorted(allowed) if allowed is not None else None)
+    hits = [h for h in hits if _relevant(lake, corpus, h.score)]
+    rows = lake.vectors.rows(corpus, [h.id for h in hits]) if hits else {}
+    chunks = [{"corpus": corpus, "id": h.id, "text": rows.get(h.id, {}).get("text", ""),
+               "score": float(h.score), "metadata": rows.get(h.id, {}).get("metadata", {})} for h in hits]
+    return "vector", chunks
+
+
+def _retrieve_matrix(lake: Lake, question: str, names: list[str], k: int, model: str | None,
+                     metadata_filter: Mapping[str, Any] | None, where: str | None) -> tuple[str, list[dict[str, Any]]]:
+    if where is not None:
+        raise InvalidInput("where filters one corpus's source rows; with several corpora use metadata_filter",
+                           code="where_needs_one_corpus")
+    if importlib.util.find_spec("lakehouse.engine.matrix.search") is None:
+        raise InvalidInput("searching several corpora at once needs matrix search, which this build lacks; "
+                           "ask one corpus at a time", code="matrix_unavailable")
+    # matrix_search applies the relevance filter itself, and `model` drives its downgrade gate.
+    result = lake.matrix_search(question, names, top=k, model=model, metadata_filter=metadata_filter)
+    chunks = [{"corpus": h.corpus, "id": str(h.id), "text": h.text or "", "score": float(h.score),
+               "metadata": h.metadata or {}} for h in result.results[:k]]
+    return str(result.mode or "matrix"), chunks
+
+
+def _relevant(lake: Lake, corpus: str, score: float) -> bool:
+    # The threshold is a cosine: other metrics' scores are on another scale, so they all pass.
+    if not lake.settings.relevance_filter or lake.vectors.state(corpus).metric != "cos":
+        return True
+    return score >= lake.settings.relevance_threshold
+
+
+def _check_metadata_filter(metadata_filter: Any) -> None:
+    if metadata_filter is None:
+        return
+    if not isinstance(metadata_filter, Mapping) or not all(isinstance(key, str) for key in metadata_filter):
+        raise InvalidInput("metadata_filter must be an object of field -> value or list of values",
+                           code="invalid_metadata_filter")
+
+
+def _matches(metadata: Mapping[str, Any], metadata_filter: Mapping[str, Any]) -> bool:
+    """AND across keys, OR within a list; a missing key fails; bools only equal bools."""
+    for key, wanted in metadata_filter.items():
+        if key not in metadata:
+            return False
+        options = wanted if isinstance(wanted, list) else [wanted]
+        value = metadata[key]
+        if not any(value == w and isinstance(value, bool) == isinstance(w, bool) for w in options):
+            return False
+    return True
+
+
+def _ids_matching(lake: Lake, corpus: str, metadata_filter: Mapping[str, Any]) -> set[str]:
+    """Ids whose metadata passes the filter: a pre-filter, so an aggressive filter still yields k rows."""
+    lake.vectors.state(corpus)  # NotFound for an unknown corpus, before touching its table
+    with lake.fresh_cursor() as cur, map_duckdb_errors():
+        rows = cur.execute(f"SELECT id, metadata FROM {store.table(corpus)} WHERE metadata IS NOT NULL").fetchall()
+    return {str(ident) for ident, meta in rows if _matches(json.loads(meta) or {}, metadata_filter)}
+
+
+# -- prompt and answer -----------------------------------------------------------------------
+
+
+def build_prompt(question: str, chunks: Sequence[Mapping[str, Any]]) -> str:
+    """The user turn: the question, then one line per chunk, `[n] (corpus #id) text`."""
+    lines = [f"[{n}] ({c['corpus']} #{c['id']}) {_one_line(c['text'], CHUNK_CHARS)}" for n, c in enumerate(chunks, 1)]
+    return (f"Question: {question.strip()}\n\nSources:\n" + "\n".join(lines)
+            + "\n\nAnswer the question using only these sources, citing each one you use by its number.")
+
+
+def _cited(answer: str, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chunks the answer references as [n] (in source order); all of them if it cites none."""
+    used = {int(n) for group in _REFS.findall(answer) for n in re.split(r"\s*[,;]\s*", group)}
+    used &= set(range(1, len(chunks) + 1))
+    return [_citation(n, c) for n, c in enumerate(chunks, 1) if not used or n in used]
+
+
+def _citation(n: int, chunk: Mapping[str, Any]) -> dict[str, Any]:
+    return {"n": n, "corpus": chunk["corpus"], "id": chunk["id"], "text": chunk["text"],
+            "score": round(chunk["score"], 6), "metadata": chunk["metadata"]}
+
+
+def _extractive(out: dict[str, Any], question: str, chunks: list[dict[str, Any]], note: str) -> None:
+    """A deterministic answer from the top rows, and every retrieved row as evidence."""
+    top = chunks[:EXTRACT_ROWS]
+    lines = [f"[{n}] {_one_line(c['text'], EXTRACT_CHARS)} (score {c['score']:.3f})" for n, c in enumerate(top, 1)]
+    more = f"\n({len(chunks) - len(top)} more retrieved rows in the citations.)" if len(chunks) > len(top) else ""
+    out.update(answer=f"Top {len(top)} of {len(chunks)} retrieved rows for \"{question.strip()}\":\n"
+                      + "\n".join(lines) + more,
+               answered_by="extractive", note=note,
+               citations=[_citation(n, c) for n, c in enumerate(chunks, 1)])
+
+
+def _default_model(lake: Lake) -> str | None:
+    """A configured tier, or None: with no tier, skip generation rather than wait on a dead Ollama."""
+    tiers = lake.chat.table.tiers
+    return next((f"tier:{t}" for t in DEFAULT_TIERS if t in tiers), None)
+
+
+def _one_line(text: Any, limit: int) -> str:
+    flat = _SPACE.sub(" ", str(text or "")).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)
+
+
+def _record(lake: Lake, out: Mapping[str, Any]) -> None:
+    """One ObservedOp per question: what was searched and who answered, never the question text."""
+    lake.observer.record(
+        "ask", source="python", target=",".join(out["corpora"]), rows=out["retrieved"],
+        elapsed_ms=out["retrieval_ms"] + out["generation_ms"], ok=True,
+        extra={"mode": out["mode"], "answered_by": out["answered_by"], "model": out["model"],
+               "cited": len(out["citations"])})

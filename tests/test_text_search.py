@@ -1,0 +1,179 @@
+"""BM25 text search (DuckDB fts sidecar) and hybrid fusion over a small hand-made corpus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lakehouse
+from lakehouse.engine.vectors import fusion, text_index
+from lakehouse.engine.vectors.engine import Hit
+from lakehouse.engine.vectors.text_index import index_for, text_search
+from lakehouse.errors import InvalidInput
+
+DOCS = [
+    {"id": "forklift", "text": "The forklift operator moves pallets in the warehouse."},
+    {"id": "crane", "text": "Tower crane inspection checklist for construction sites."},
+    {"id": "welding", "text": "Welding safety: helmets, gloves and ventilation."},
+    {"id": "payroll", "text": "Quarterly payroll report for the finance department."},
+    {"id": "pallets", "text": "Stacking pallets safely: weight limits and shrink wrap."},
+    {"id": "cafe", "text": "The café serves crème brûlée to visiting inspectors."},
+]
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Iterator[lakehouse.Lake]:
+    lk = lakehouse.open(tmp_path / "lake", embedder="hash")
+    try:
+        lk.vectors.create_corpus("docs", sql="SELECT 1 AS id, 'x' AS text WHERE false")
+        lk.vectors.add_to_corpus("docs", DOCS)
+        yield lk
+    finally:
+        text_index.close_all(lk.vectors)
+        lk.close()
+
+
+def ids(hits: list[Hit]) -> list[str]:
+    return [h.id for h in hits]
+
+
+def test_bm25_ranks_the_matching_doc_first(lake: lakehouse.Lake) -> None:
+    hits = text_search(lake.vectors, "docs", "crane inspection", 3)
+    assert hits[0].id == "crane"
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert hits[0].score > 0
+    # only rows sharing a term with the query come back
+    assert set(ids(hits)) <= {"crane", "cafe"}
+    path = lake.root / "indexes" / "docs" / "fts.duckdb"
+    assert path.exists()
+
+
+def test_stemming_accents_and_stopwords(lake: lakehouse.Lake) -> None:
+    assert ids(text_search(lake.vectors, "docs", "operators", 5)) == ["forklift"]
+    assert ids(text_search(lake.vectors, "docs", "inspections", 5)) == ["crane"]
+    assert ids(text_search(lake.vectors, "docs", "CAFE creme", 5)) == ["cafe"]
+    assert text_search(lake.vectors, "docs", "the and for", 5) == []  # stopwords only
+    assert text_search(lake.vectors, "docs", "pallets", 0) == []
+
+
+def test_allowed_ids_restrict_the_results(lake: lakehouse.Lake) -> None:
+    assert set(ids(text_search(lake.vectors, "docs", "pallets", 5))) == {"forklift", "pallets"}
+    assert ids(text_search(lake.vectors, "docs", "pallets", 5, ids=["pallets", "payroll"])) == ["pallets"]
+    assert text_search(lake.vectors, "docs", "pallets", 5, ids=["payroll"]) == []
+    assert text_search(lake.vectors, "docs", "pallets", 5, ids=[]) == []
+    keys, scores = index_for(lake.vectors, "docs").search("pallets", 5, np.array([0], dtype=np.int64))
+    assert keys.tolist() == [0] and len(scores) == 1
+
+
+def test_added_and_removed_rows_make_the_index_stale(lake: lakehouse.Lake) -> None:
+    eng = lake.vectors
+    assert text_search(eng, "docs", "excavator", 5) == []
+    index = index_for(eng, "docs")
+    built = index.builds
+    eng.add_to_corpus("docs", [{"id": "digger", "text": "The excavator digs trenches."}])
+    assert ids(text_search(eng, "docs", "excavator", 5)) == ["digger"]
+    assert index.builds == built + 1
+    text_search(eng, "docs", "excavator", 5)
+    assert index.builds == built + 1  # fresh: not rebuilt again
+    # a replaced row: the new text is found, the old one is not
+    eng.add_to_corpus("docs", [{"id": "digger", "text": "The bulldozer pushes soil."}])
+    assert text_search(eng, "docs", "excavator", 5) == []
+    assert ids(text_search(eng, "docs", "bulldozer", 5)) == ["digger"]
+    eng.remove_from_corpus("docs", ["digger"])
+    assert text_search(eng, "docs", "bulldozer", 5) == []
+
+
+def test_index_is_reused_across_opens(tmp_path: Path, lake: lakehouse.Lake) -> None:
+    text_search(lake.vectors, "docs", "welding", 1)
+    root = lake.root
+    text_index.close_all(lake.vectors)
+    lake.close()
+    with lakehouse.open(root, embedder="hash") as again:
+        assert ids(text_search(again.vectors, "docs", "welding", 1)) == ["welding"]
+        assert index_for(again.vectors, "docs").builds == 0  # opened from disk, not rebuilt
+        text_index.close_all(again.vectors)
+
+
+def test_corrupt_index_file_is_rebuilt(lake: lakehouse.Lake) -> None:
+    text_search(lake.vectors, "docs", "welding", 1)
+    root = lake.root
+    text_index.close_all(lake.vectors)
+    lake.close()
+    path = root / "indexes" / "docs" / "fts.duckdb"
+    path.write_bytes(b"this is not a duckdb file" * 100)
+    with lakehouse.open(root, embedder="hash") as again:
+        assert ids(text_search(again.vectors, "docs", "welding", 1)) == ["welding"]
+        assert index_for(again.vectors, "docs").builds == 1
+        text_index.close_all(again.vectors)
+    assert not list(path.parent.glob(".fts.duckdb.*"))  # no temp files left behind
+
+
+def test_truncated_index_while_open_is_rebuilt(lake: lakehouse.Lake) -> None:
+    text_search(lake.vectors, "docs", "welding", 1)
+    index = index_for(lake.vectors, "docs")
+    index.close()
+    index.path.write_bytes(b"")
+    assert ids(text_search(lake.vectors, "docs", "welding", 1)) == ["welding"]
+
+
+def test_k_bigger_than_the_corpus_returns_all_matching_rows(lake: lakehouse.Lake) -> None:
+    every = " ".join(d["text"] for d in DOCS)
+    assert sorted(ids(text_search(lake.vectors, "docs", every, 1000))) == sorted(d["id"] for d in DOCS)
+    hybrid = fusion.hybrid_search(lake.vectors, "docs", "pallets", 1000)
+    assert sorted(ids(hybrid)) == sorted(d["id"] for d in DOCS)  # the vector side returns every row
+    assert [h.rank for h in hybrid] == list(range(1, len(DOCS) + 1))
+
+
+def test_rrf_prefers_a_doc_good_in_both_lists() -> None:
+    vec = [Hit("v_only", 0.9, 1), Hit("both", 0.8, 2), Hit("x", 0.1, 3)]
+    txt = [Hit("t_only", 9.0, 1), Hit("both", 8.0, 2), Hit("y", 1.0, 3)]
+    fused = fusion.fuse_rrf(vec, txt, 3)
+    assert ids(fused) == ["both", "t_only", "v_only"] or ids(fused) == ["both", "v_only", "t_only"]
+    assert fused[0].score == pytest.approx(2 / (fusion.RRF_K + 2))
+    assert [h.rank for h in fused] == [1, 2, 3]
+    lin = fusion.fuse_linear(vec, txt, 3, weight=0.5)
+    assert lin[0].id == "both"
+
+
+def test_hybrid_search_end_to_end(lake: lakehouse.Lake) -> None:
+    eng = lake.vectors
+    # "pallets" is strong for both the forklift and pallets docs in BM25; the vector side agrees
+    for method in ("rrf", "linear"):
+        hits = fusion.hybrid_search(eng, "docs", "stacking pallets weight limits", 3, fusion=method)
+        assert hits[0].id == "pallets"
+        assert [h.rank for h in hits] == [1, 2, 3]
+    # the doc ranked first by both searches is first after fusion
+    q = "welding helmets gloves ventilation"
+    assert eng.search("docs", q, 1)[0].id == text_search(eng, "docs", q, 1)[0].id == "welding"
+    assert fusion.hybrid_search(eng, "docs", q, 2)[0].id == "welding"
+    restricted = fusion.hybrid_search(eng, "docs", q, 5, ids=["payroll", "crane"])
+    assert set(ids(restricted)) == {"payroll", "crane"}
+
+
+def test_invalid_arguments(lake: lakehouse.Lake) -> None:
+    with pytest.raises(InvalidInput, match="rrf, linear"):
+        fusion.hybrid_search(lake.vectors, "docs", "pallets", 3, fusion="borda")
+    with pytest.raises(InvalidInput):
+        text_search(lake.vectors, "docs", "pallets", -1)
+    with pytest.raises(InvalidInput):
+        fusion.hybrid_search(lake.vectors, "docs", "pallets", 3, fusion="linear", weight=2.0)
+
+
+def test_empty_corpus_and_dropped_corpus(tmp_path: Path) -> None:
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        lk.vectors.create_corpus("empty", sql="SELECT 1 AS id, 'x' AS text WHERE false")
+        assert text_search(lk.vectors, "empty", "anything", 5) == []
+        lk.vectors.add_to_corpus("empty", [{"id": "a", "text": "alpha beta"}])
+        assert ids(text_search(lk.vectors, "empty", "alpha", 5)) == ["a"]
+        text_index.forget(lk.vectors, "empty")
+        lk.vectors.drop_corpus("empty")
+        assert not (lk.root / "indexes" / "empty" / "fts.duckdb").exists()
+        # recreated under the same name with the same size: the old index must not answer
+        lk.vectors.create_corpus("empty", sql="SELECT 'a' AS id, 'gamma delta' AS text")
+        assert text_search(lk.vectors, "empty", "alpha", 5) == []
+        assert ids(text_search(lk.vectors, "empty", "gamma", 5)) == ["a"]
+        text_index.close_all(lk.vectors)
