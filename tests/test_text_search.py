@@ -24,12 +24,18 @@ DOCS = [
 ]
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Iterator[lakehouse.Lake]:
-    lk = lakehouse.open(tmp_path / "lake", embedder="hash")
+def make_lake(root: Path) -> lakehouse.Lake:
+    lk = lakehouse.open(root, embedder="hash")
+    lk.vectors.create_corpus("docs", sql="SELECT 1 AS id, 'x' AS text WHERE false")
+    lk.vectors.add_to_corpus("docs", DOCS)
+    return lk
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lakehouse.Lake]:
+    """One lake for the module (opening lakes is the slow part); tests that change a corpus use their own."""
+    lk = make_lake(tmp_path_factory.mktemp("text") / "lake")
     try:
-        lk.vectors.create_corpus("docs", sql="SELECT 1 AS id, 'x' AS text WHERE false")
-        lk.vectors.add_to_corpus("docs", DOCS)
         yield lk
     finally:
         text_index.close_all(lk.vectors)
@@ -71,38 +77,36 @@ def test_allowed_ids_restrict_the_results(lake: lakehouse.Lake) -> None:
 
 def test_added_and_removed_rows_make_the_index_stale(lake: lakehouse.Lake) -> None:
     eng = lake.vectors
-    assert text_search(eng, "docs", "excavator", 5) == []
-    index = index_for(eng, "docs")
+    eng.create_corpus("stale", sql="SELECT 1 AS id, 'x' AS text WHERE false")
+    eng.add_to_corpus("stale", DOCS[:3])
+    assert text_search(eng, "stale", "excavator", 5) == []
+    index = index_for(eng, "stale")
     built = index.builds
-    eng.add_to_corpus("docs", [{"id": "digger", "text": "The excavator digs trenches."}])
-    assert ids(text_search(eng, "docs", "excavator", 5)) == ["digger"]
+    eng.add_to_corpus("stale", [{"id": "digger", "text": "The excavator digs trenches."}])
+    assert ids(text_search(eng, "stale", "excavator", 5)) == ["digger"]
     assert index.builds == built + 1
-    text_search(eng, "docs", "excavator", 5)
+    text_search(eng, "stale", "excavator", 5)
     assert index.builds == built + 1  # fresh: not rebuilt again
     # a replaced row: the new text is found, the old one is not
-    eng.add_to_corpus("docs", [{"id": "digger", "text": "The bulldozer pushes soil."}])
-    assert text_search(eng, "docs", "excavator", 5) == []
-    assert ids(text_search(eng, "docs", "bulldozer", 5)) == ["digger"]
-    eng.remove_from_corpus("docs", ["digger"])
-    assert text_search(eng, "docs", "bulldozer", 5) == []
+    eng.add_to_corpus("stale", [{"id": "digger", "text": "The bulldozer pushes soil."}])
+    assert text_search(eng, "stale", "excavator", 5) == []
+    assert ids(text_search(eng, "stale", "bulldozer", 5)) == ["digger"]
+    eng.remove_from_corpus("stale", ["digger"])
+    assert text_search(eng, "stale", "bulldozer", 5) == []
 
 
-def test_index_is_reused_across_opens(tmp_path: Path, lake: lakehouse.Lake) -> None:
-    text_search(lake.vectors, "docs", "welding", 1)
-    root = lake.root
-    text_index.close_all(lake.vectors)
-    lake.close()
+def test_index_is_reused_across_opens_and_rebuilt_when_corrupt(tmp_path: Path) -> None:
+    lk = make_lake(tmp_path / "lake")
+    root = lk.root
+    try:
+        assert ids(text_search(lk.vectors, "docs", "welding", 1)) == ["welding"]
+    finally:
+        text_index.close_all(lk.vectors)
+        lk.close()
     with lakehouse.open(root, embedder="hash") as again:
         assert ids(text_search(again.vectors, "docs", "welding", 1)) == ["welding"]
         assert index_for(again.vectors, "docs").builds == 0  # opened from disk, not rebuilt
         text_index.close_all(again.vectors)
-
-
-def test_corrupt_index_file_is_rebuilt(lake: lakehouse.Lake) -> None:
-    text_search(lake.vectors, "docs", "welding", 1)
-    root = lake.root
-    text_index.close_all(lake.vectors)
-    lake.close()
     path = root / "indexes" / "docs" / "fts.duckdb"
     path.write_bytes(b"this is not a duckdb file" * 100)
     with lakehouse.open(root, embedder="hash") as again:
@@ -112,10 +116,10 @@ def test_corrupt_index_file_is_rebuilt(lake: lakehouse.Lake) -> None:
     assert not list(path.parent.glob(".fts.duckdb.*"))  # no temp files left behind
 
 
-def test_truncated_index_while_open_is_rebuilt(lake: lakehouse.Lake) -> None:
+def test_truncated_index_file_is_rebuilt(lake: lakehouse.Lake) -> None:
     text_search(lake.vectors, "docs", "welding", 1)
     index = index_for(lake.vectors, "docs")
-    index.close()
+    index.close()  # as after a restart
     index.path.write_bytes(b"")
     assert ids(text_search(lake.vectors, "docs", "welding", 1)) == ["welding"]
 
@@ -163,17 +167,17 @@ def test_invalid_arguments(lake: lakehouse.Lake) -> None:
         fusion.hybrid_search(lake.vectors, "docs", "pallets", 3, fusion="linear", weight=2.0)
 
 
-def test_empty_corpus_and_dropped_corpus(tmp_path: Path) -> None:
-    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
-        lk.vectors.create_corpus("empty", sql="SELECT 1 AS id, 'x' AS text WHERE false")
-        assert text_search(lk.vectors, "empty", "anything", 5) == []
-        lk.vectors.add_to_corpus("empty", [{"id": "a", "text": "alpha beta"}])
-        assert ids(text_search(lk.vectors, "empty", "alpha", 5)) == ["a"]
-        text_index.forget(lk.vectors, "empty")
-        lk.vectors.drop_corpus("empty")
-        assert not (lk.root / "indexes" / "empty" / "fts.duckdb").exists()
-        # recreated under the same name with the same size: the old index must not answer
-        lk.vectors.create_corpus("empty", sql="SELECT 'a' AS id, 'gamma delta' AS text")
-        assert text_search(lk.vectors, "empty", "alpha", 5) == []
-        assert ids(text_search(lk.vectors, "empty", "gamma", 5)) == ["a"]
-        text_index.close_all(lk.vectors)
+def test_empty_corpus_and_dropped_corpus(lake: lakehouse.Lake) -> None:
+    eng = lake.vectors
+    eng.create_corpus("empty", sql="SELECT 1 AS id, 'x' AS text WHERE false")
+    assert text_search(eng, "empty", "anything", 5) == []
+    eng.add_to_corpus("empty", [{"id": "a", "text": "alpha beta"}])
+    assert ids(text_search(eng, "empty", "alpha", 5)) == ["a"]
+    # dropped and recreated with the same ids and size: the old index must not answer
+    eng.drop_corpus("empty")
+    eng.create_corpus("empty", sql="SELECT 'a' AS id, 'gamma delta' AS text")
+    assert text_search(eng, "empty", "alpha", 5) == []
+    assert ids(text_search(eng, "empty", "gamma", 5)) == ["a"]
+    text_index.forget(eng, "empty")  # what drop_corpus should call: closes and deletes the sidecar
+    assert not (lake.root / "indexes" / "empty" / "fts.duckdb").exists()
+    eng.drop_corpus("empty")

@@ -27,6 +27,10 @@ ENGINE_DDL: tuple[str, ...] = (
         built_at TIMESTAMP, active BOOLEAN, max_key BIGINT, rows BIGINT)""",
     """CREATE TABLE IF NOT EXISTS lake.lh.embedding_cache (
         embedder_id VARCHAR, sha256 VARCHAR, embedding FLOAT[])""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.playbooks (
+        id VARCHAR, query VARCHAR, query_embedding FLOAT[], embedder_id VARCHAR, corpus VARCHAR,
+        answer_id VARCHAR, answer_text VARCHAR, score DOUBLE, outcome INTEGER, recorded_at TIMESTAMP,
+        source VARCHAR, tags VARCHAR[])""",
 )
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS lake\.(\w+)\.(\w+)")
 EXPECTED = {m for stmt in ENGINE_DDL for m in _TABLE.findall(stmt)}

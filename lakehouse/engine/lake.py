@@ -24,6 +24,8 @@ from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
     from lakehouse.engine.chat import ChatDispatcher
+    from lakehouse.engine.matrix.playbooks import Playbooks
+    from lakehouse.engine.matrix.playbooks import Playbooks
     from lakehouse.engine.vectors import VectorEngine
 
 log = logging.getLogger(__name__)
@@ -199,6 +201,17 @@ class Lake:
         from lakehouse.engine.matrix.search import matrix_search
 
         return matrix_search(self, query, corpora, **options)
+
+    @functools.cached_property
+    def playbooks(self) -> Playbooks:
+        """Recorded outcomes (lh.playbooks) that boost matrix_search(use_playbook=True)."""
+        from lakehouse.engine.matrix.playbooks import Playbooks
+
+        return Playbooks(self)
+
+    def record_playbooks(self, entries: Any) -> dict[str, Any]:
+        """Record outcomes: [{query, corpus, answer_id, outcome, answer_text?, score?, recorded_at?, tags?}]."""
+        return self.playbooks.record(list(entries))
 
     def ask(self, question: str, **options: Any) -> Any:
         """Answer with an LLM grounded in retrieved rows (see engine/rag.py)."""

@@ -27,6 +27,8 @@ EXTENSION = "lakehouse"
 BLUEPRINTS: tuple[str, ...] = (
     "lakehouse.http.routes_core",
     "lakehouse.http.routes_vectors",
+    "lakehouse.http.routes_chat",
+    "lakehouse.http.routes_openai",
 )
 
 

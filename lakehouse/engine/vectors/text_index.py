@@ -82,7 +82,9 @@ class TextIndex:
                 if want[0] == 0:
                     self._swap(None, state, want)
                     return None
-                if (self._con is None or self._state is not state) and not self._broken:
+                # a file on disk is trusted at first use only: a new state object in this process means
+                # the corpus was dropped and recreated (or reloaded), so the index is rebuilt
+                if self._state is None and not self._broken:
                     opened = self._open_existing(state, want)
                     if opened is not None:
                         self._swap(opened, state, want)

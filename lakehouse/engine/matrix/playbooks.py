@@ -1,0 +1,192 @@
+"""Playbooks: recorded outcomes that teach retrieval which answers worked.
+
+`lh.playbooks` holds (query, its embedding, corpus, answer, outcome +1/-1, when, source, tags).
+For a new query close to recorded ones (cosine >= `playbook_threshold`), each recorded answer
+gets weight = outcome x similarity x 0.5 ** (age / half-life): positive weight boosts it (or
+injects it with source 'playbook' when retrieval missed it), negative weight demotes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakehouse.engine.names import check_name
+from lakehouse.engine.vectors import store
+from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
+
+if TYPE_CHECKING:
+    from lakehouse.engine.lake import Lake
+
+_OUTCOMES = {1: 1, -1: -1, "success": 1, "failure": -1, "+1": 1, "-1": -1}
+
+
+@dataclasses.dataclass
+class Entry:
+    id: str
+    query: str
+    corpus: str
+    answer_id: str
+    answer_text: str | None
+    score: float | None
+    outcome: int
+    recorded_at: dt.datetime
+    source: str
+    tags: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["recorded_at"] = self.recorded_at.isoformat()
+        return d
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def validate(raw: Any) -> dict[str, Any]:
+    """A recorded entry as stored, or InvalidInput naming the bad field."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("a playbook entry must be an object", code="invalid_playbook")
+    query = raw.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput("'query' must be a non-empty string", code="invalid_playbook", field="query")
+    corpus = check_name(raw.get("corpus"), "corpus")
+    answer_id = raw.get("answer_id")
+    if answer_id is None or isinstance(answer_id, (bool, dict, list)):
+        raise InvalidInput("'answer_id' is required (a string or number)", code="invalid_playbook", field="answer_id")
+    outcome = raw.get("outcome", 1)
+    if isinstance(outcome, bool) or outcome not in _OUTCOMES:
+        raise InvalidInput("'outcome' must be 1 / -1 (or 'success' / 'failure')", code="invalid_playbook",
+                           field="outcome")
+    score = raw.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+        raise InvalidInput("'score' must be a number", code="invalid_playbook", field="score")
+    recorded = raw.get("recorded_at")
+    if recorded is None:
+        recorded_at = _utcnow()
+    else:
+        try:
+            recorded_at = dt.datetime.fromisoformat(str(recorded))
+        except ValueError as exc:
+            raise InvalidInput("'recorded_at' must be an ISO-8601 timestamp", code="invalid_playbook",
+                               field="recorded_at") from exc
+        if recorded_at.tzinfo is not None:
+            recorded_at = recorded_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    tags = raw.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InvalidInput("'tags' must be a list of strings", code="invalid_playbook", field="tags")
+    text = raw.get("answer_text")
+    if text is not None and not isinstance(text, str):
+        raise InvalidInput("'answer_text' must be a string", code="invalid_playbook", field="answer_text")
+    source = raw.get("source") or "api"
+    if not isinstance(source, str):
+        raise InvalidInput("'source' must be a string", code="invalid_playbook", field="source")
+    return {"id": uuid.uuid4().hex, "query": query.strip(), "corpus": corpus, "answer_id": str(answer_id),
+            "answer_text": text, "score": None if score is None else float(score), "outcome": _OUTCOMES[outcome],
+            "recorded_at": recorded_at, "source": source, "tags": tags}
+
+
+class Playbooks:
+    """Recorded outcomes for one lake: the lake table, mirrored in memory for lookups."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._lock = threading.Lock()
+        self._entries: list[Entry] = []
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._loaded = False
+
+    @property
+    def embedder(self) -> str:
+        return self.lake.settings.embedder
+
+    def _load(self) -> None:
+        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
+            emb_id = self.lake.vectors.embedder(self.embedder).id
+            tbl = cur.execute(
+                "SELECT id, query, corpus, answer_id, answer_text, score, outcome, recorded_at, source, tags, "
+                "query_embedding FROM lake.lh.playbooks WHERE embedder_id = ? ORDER BY recorded_at, id",
+                [emb_id]).arrow()
+            tbl = tbl.read_all() if not isinstance(tbl, pa.Table) else tbl
+        rows = tbl.drop_columns(["query_embedding"]).to_pylist()
+        self._entries = [Entry(**{**r, "tags": r["tags"] or []}) for r in rows]
+        if rows:
+            flat = tbl.column("query_embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            self._matrix = flat.astype(np.float32).reshape(len(rows), -1)
+        else:
+            self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._loaded = True
+
+    def entries(self) -> tuple[list[Entry], np.ndarray]:
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            return self._entries, self._matrix
+
+    def record(self, raws: Sequence[Any]) -> dict[str, Any]:
+        """Record entries; a bad one is reported in `results` and never aborts the batch."""
+        results: list[dict[str, Any]] = []
+        good: list[tuple[int, dict[str, Any]]] = []
+        for i, raw in enumerate(raws):
+            try:
+                good.append((i, validate(raw)))
+            except LakehouseError as exc:
+                results.append({"index": i, "error": exc.to_dict()})
+        if good:
+            entries = [e for _, e in good]
+            emb = self.lake.vectors.embedder(self.embedder)
+            vectors = self.lake.vectors.embed([e["query"] for e in entries], self.embedder)
+            batch = pa.table({
+                "id": [e["id"] for e in entries], "query": [e["query"] for e in entries],
+                "query_embedding": store.list_array(vectors), "embedder_id": [emb.id] * len(entries),
+                "corpus": [e["corpus"] for e in entries], "answer_id": [e["answer_id"] for e in entries],
+                "answer_text": [e["answer_text"] for e in entries],
+                "score": pa.array([e["score"] for e in entries], type=pa.float64()),
+                "outcome": pa.array([e["outcome"] for e in entries], type=pa.int32()),
+                "recorded_at": pa.array([e["recorded_at"] for e in entries], type=pa.timestamp("us")),
+                "source": [e["source"] for e in entries],
+                "tags": pa.array([e["tags"] for e in entries], type=pa.list_(pa.string())),
+            })
+            with self._lock, self.lake.fresh_cursor() as cur, map_duckdb_errors():
+                cur.register("lh_playbook_batch", batch)
+                try:
+                    cur.execute("INSERT INTO lake.lh.playbooks BY NAME SELECT * FROM lh_playbook_batch")
+                finally:
+                    cur.unregister("lh_playbook_batch")
+                if self._loaded:
+                    self._entries = self._entries + [Entry(**e) for e in entries]
+                    self._matrix = vectors if not len(self._matrix) else np.vstack([self._matrix, vectors])
+            results.extend({"index": i, "id": e["id"]} for i, e in good)
+        results.sort(key=lambda r: r["index"])
+        return {"recorded": len(good), "failed": len(raws) - len(good), "results": results}
+
+    def similar(self, query_vec: np.ndarray, k: int = 10, threshold: float | None = None) -> list[tuple[Entry, float]]:
+        """Recorded entries whose query is most similar to `query_vec` (cosine), best first."""
+        entries, matrix = self.entries()
+        if not entries or k <= 0:
+            return []
+        sims = matrix @ query_vec
+        order = np.argsort(-sims)[:k]
+        return [(entries[i], float(sims[i])) for i in order if threshold is None or sims[i] >= threshold]
+
+    def weights(self, query_vec: np.ndarray) -> dict[tuple[str, str], tuple[float, Entry, float]]:
+        """(corpus, answer_id) -> (sum of outcome x similarity x decay, newest entry, best similarity),
+        over entries whose query is at least `playbook_threshold` similar."""
+        s = self.lake.settings
+        now = _utcnow()
+        out: dict[tuple[str, str], tuple[float, Entry, float]] = {}
+        for entry, sim in self.similar(query_vec, k=200, threshold=s.playbook_threshold):
+            age_days = max((now - entry.recorded_at).total_seconds() / 86400.0, 0.0)
+            weight = entry.outcome * sim * 0.5 ** (age_days / s.playbook_half_life_days)
+            key = (entry.corpus, entry.answer_id)
+            total, newest, best = out.get(key, (0.0, entry, sim))
+            out[key] = (total + weight, entry if entry.recorded_at >= newest.recorded_at else newest, max(best, sim))
+        return out

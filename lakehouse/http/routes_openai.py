@@ -1,0 +1,126 @@
+"""OpenAI-compatible gateway: POST /v1/chat/completions (SSE streaming included) and GET /v1/models.
+
+The wire format is OpenAI's, so the official client works unchanged:
+
+    OpenAI(base_url="http://127.0.0.1:3100/v1", api_key="unused").chat.completions.create(
+        model="tier:local_fast", messages=[{"role": "user", "content": "hi"}], stream=True)
+
+Errors keep Lakehouse's one JSON shape (`{"error": {code, message}}`), which the client reads too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flask import Blueprint, Response, stream_with_context
+
+from lakehouse.engine.chat import ChatStream, parse_model
+from lakehouse.errors import InvalidInput, LakehouseError
+from lakehouse.http.app import field, get_lake, json_body
+from lakehouse.http.routes_chat import chat_options
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("openai", __name__)
+
+
+@bp.post("/v1/chat/completions")
+def completions() -> Any:
+    """`{model, messages, temperature?, max_tokens? | max_completion_tokens?, stream?, stream_options?}`."""
+    body = json_body()
+    options = chat_options(body)
+    if options["messages"] is None:
+        raise InvalidInput("missing field 'messages'", code="missing_field", field="messages")
+    options["messages"] = [_message(m, i) for i, m in enumerate(options["messages"])]
+    if options["max_tokens"] is None:
+        options["max_tokens"] = field(body, "max_completion_tokens", int)
+    stream = bool(field(body, "stream", bool))
+    include_usage = bool((field(body, "stream_options", dict) or {}).get("include_usage"))
+    model = options.pop("model")
+    lake = get_lake()
+    ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if not stream:
+        result = lake.chat.chat(model, **options)
+        return {
+            "id": ident, "object": "chat.completion", "created": created, "model": result.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.content},
+                         "finish_reason": "stop"}],
+            "usage": _usage(result.usage),
+        }
+    # Connect before the response starts: a provider that cannot start answers with a JSON error.
+    deltas = lake.chat.stream(model, **options)
+    return Response(stream_with_context(_events(deltas, ident, created, include_usage)),
+                    mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.get("/v1/models")
+def models() -> dict[str, Any]:
+    """Configured tiers ('tier:local_fast') and the model ids they name, as OpenAI model objects."""
+    created = int(time.time())
+    return {"object": "list",
+            "data": [{"id": m, "object": "model", "created": created, "owned_by": _owner(m)}
+                     for m in get_lake().chat.models()]}
+
+
+def _events(deltas: ChatStream, ident: str, created: int, include_usage: bool) -> Iterator[str]:
+    """chat.completion.chunk events, then `data: [DONE]`; a mid-stream failure is an in-band error event
+    (the status line is already sent), which the openai client raises as APIError."""
+
+    def chunk(delta: dict[str, str], finish: str | None = None) -> dict[str, Any]:
+        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": deltas.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    try:
+        yield _sse(chunk({"role": "assistant", "content": ""}))
+        for text in deltas:
+            yield _sse(chunk({"content": text}))
+        yield _sse(chunk({}, "stop"))
+        if include_usage:
+            yield _sse({"id": ident, "object": "chat.completion.chunk", "created": created, "model": deltas.model,
+                        "choices": [], "usage": _usage(deltas.usage)})
+    except LakehouseError as exc:
+        log.warning("chat stream from %s failed: %s", deltas.model, exc.message)
+        yield _sse({"error": exc.to_dict()})
+        return
+    finally:
+        deltas.close()  # a client that went away lands here too (GeneratorExit)
+    yield "data: [DONE]\n\n"
+
+
+def _sse(obj: Any) -> str:
+    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+
+def _usage(usage: Mapping[str, int]) -> dict[str, int]:
+    p, c = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": int(usage.get("total_tokens", p + c))}
+
+
+def _message(item: Mapping[str, Any], i: int) -> dict[str, Any]:
+    """OpenAI's message forms, reduced to {role, content}: content parts are joined as text, and the
+    'developer' role (OpenAI's newer name for system) becomes 'system'."""
+    role, content = item.get("role"), item.get("content")
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
+            raise InvalidInput(f"messages[{i}].content: only text parts are supported", code="invalid_field",
+                               field="messages")
+        content = "\n".join(texts)
+    elif content is None and role == "assistant":
+        content = ""  # an assistant turn that only called tools
+    return {"role": "system" if role == "developer" else role, "content": content}
+
+
+def _owner(model: str) -> str:
+    if model.startswith("tier:"):
+        return "lakehouse"
+    try:
+        return parse_model(model)[0]
+    except LakehouseError:
+        return "lakehouse"
