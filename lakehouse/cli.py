@@ -53,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     _root_arg(p)
     p.add_argument("dataset")
 
+    p = sub.add_parser("corpus", help="build or list vector corpora")
+    csub = p.add_subparsers(dest="corpus_command", required=True)
+    b = csub.add_parser("build", help="build a corpus from a folder of docs (Markdown) or code (Python)")
+    _root_arg(b)
+    b.add_argument("name")
+    b.add_argument("--from", dest="source", required=True, help="folder to read")
+    b.add_argument("--kind", required=True, choices=["docs", "code"])
+    b.add_argument("--max-chars", type=int, default=None, help="chunk size cap")
+    b.add_argument("--embedder", default=None)
+    b.add_argument("--replace", action="store_true", help="rebuild an existing corpus")
+    ls = csub.add_parser("list", help="list corpora")
+    _root_arg(ls)
+
     p = sub.add_parser("serve", help="serve the HTTP API and web UI (waitress)")
     _root_arg(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -101,6 +114,17 @@ def _run(args: argparse.Namespace) -> int:
         elif args.command == "compact":
             out = lake.compact(args.dataset)
             print(f"{out['dataset']}: folded {out['folded']} delta rows")
+        elif args.command == "corpus" and args.corpus_command == "build":
+            from lakehouse.engine.matrix.builders import build_corpus
+
+            info = build_corpus(lake, args.name, args.source, args.kind, max_chars=args.max_chars,
+                                embedder=args.embedder, replace=args.replace)
+            print(f"{info['name']}: {info['rows']} {args.kind} chunks from {info['source']['files']} files, "
+                  f"generation {info['active_generation']}")
+        elif args.command == "corpus":
+            rows = [[c["name"], c["kind"], c["builder"], c["embedder"], c["rows"], c["active_generation"]]
+                    for c in lake.corpora()]
+            _print_result(["name", "kind", "builder", "embedder", "rows", "generation"], rows, "table")
         elif args.command == "serve":
             from lakehouse.http.serve import serve
 

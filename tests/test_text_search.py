@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import lakehouse
+from lakehouse.engine.names import sql_string
 from lakehouse.engine.vectors import fusion, text_index
 from lakehouse.engine.vectors.engine import Hit
 from lakehouse.engine.vectors.text_index import index_for, text_search
@@ -24,10 +25,14 @@ DOCS = [
 ]
 
 
+def values_sql(docs: list[dict[str, str]]) -> str:
+    rows = ", ".join(f"({sql_string(d['id'])}, {sql_string(d['text'])})" for d in docs)
+    return f"SELECT * FROM (VALUES {rows}) AS t(id, text)"
+
+
 def make_lake(root: Path) -> lakehouse.Lake:
     lk = lakehouse.open(root, embedder="hash")
-    lk.vectors.create_corpus("docs", sql="SELECT 1 AS id, 'x' AS text WHERE false")
-    lk.vectors.add_to_corpus("docs", DOCS)
+    lk.vectors.create_corpus("docs", sql=values_sql(DOCS))
     return lk
 
 
@@ -77,8 +82,7 @@ def test_allowed_ids_restrict_the_results(lake: lakehouse.Lake) -> None:
 
 def test_added_and_removed_rows_make_the_index_stale(lake: lakehouse.Lake) -> None:
     eng = lake.vectors
-    eng.create_corpus("stale", sql="SELECT 1 AS id, 'x' AS text WHERE false")
-    eng.add_to_corpus("stale", DOCS[:3])
+    eng.create_corpus("stale", sql=values_sql(DOCS[:3]))
     assert text_search(eng, "stale", "excavator", 5) == []
     index = index_for(eng, "stale")
     built = index.builds
@@ -95,33 +99,22 @@ def test_added_and_removed_rows_make_the_index_stale(lake: lakehouse.Lake) -> No
     assert text_search(eng, "stale", "bulldozer", 5) == []
 
 
-def test_index_is_reused_across_opens_and_rebuilt_when_corrupt(tmp_path: Path) -> None:
-    lk = make_lake(tmp_path / "lake")
-    root = lk.root
-    try:
-        assert ids(text_search(lk.vectors, "docs", "welding", 1)) == ["welding"]
-    finally:
-        text_index.close_all(lk.vectors)
-        lk.close()
-    with lakehouse.open(root, embedder="hash") as again:
-        assert ids(text_search(again.vectors, "docs", "welding", 1)) == ["welding"]
-        assert index_for(again.vectors, "docs").builds == 0  # opened from disk, not rebuilt
-        text_index.close_all(again.vectors)
-    path = root / "indexes" / "docs" / "fts.duckdb"
-    path.write_bytes(b"this is not a duckdb file" * 100)
-    with lakehouse.open(root, embedder="hash") as again:
-        assert ids(text_search(again.vectors, "docs", "welding", 1)) == ["welding"]
-        assert index_for(again.vectors, "docs").builds == 1
-        text_index.close_all(again.vectors)
-    assert not list(path.parent.glob(".fts.duckdb.*"))  # no temp files left behind
-
-
-def test_truncated_index_file_is_rebuilt(lake: lakehouse.Lake) -> None:
+def test_index_file_is_reused_after_a_restart(lake: lakehouse.Lake) -> None:
     text_search(lake.vectors, "docs", "welding", 1)
-    index = index_for(lake.vectors, "docs")
-    index.close()  # as after a restart
-    index.path.write_bytes(b"")
+    text_index.close_all(lake.vectors)  # as after a restart: the next search opens the file on disk
     assert ids(text_search(lake.vectors, "docs", "welding", 1)) == ["welding"]
+    assert index_for(lake.vectors, "docs").builds == 0
+
+
+@pytest.mark.parametrize("garbage", [b"", b"this is not a duckdb file" * 100])
+def test_corrupt_index_file_is_rebuilt(lake: lakehouse.Lake, garbage: bytes) -> None:
+    text_search(lake.vectors, "docs", "welding", 1)
+    text_index.close_all(lake.vectors)
+    path = lake.root / "indexes" / "docs" / "fts.duckdb"
+    path.write_bytes(garbage)
+    assert ids(text_search(lake.vectors, "docs", "welding", 1)) == ["welding"]
+    assert index_for(lake.vectors, "docs").builds == 1
+    assert not list(path.parent.glob(".fts.duckdb.*"))  # no temp files left behind
 
 
 def test_k_bigger_than_the_corpus_returns_all_matching_rows(lake: lakehouse.Lake) -> None:
@@ -167,17 +160,16 @@ def test_invalid_arguments(lake: lakehouse.Lake) -> None:
         fusion.hybrid_search(lake.vectors, "docs", "pallets", 3, fusion="linear", weight=2.0)
 
 
-def test_empty_corpus_and_dropped_corpus(lake: lakehouse.Lake) -> None:
+def test_emptied_dropped_and_recreated_corpus(lake: lakehouse.Lake) -> None:
     eng = lake.vectors
-    eng.create_corpus("empty", sql="SELECT 1 AS id, 'x' AS text WHERE false")
-    assert text_search(eng, "empty", "anything", 5) == []
-    eng.add_to_corpus("empty", [{"id": "a", "text": "alpha beta"}])
-    assert ids(text_search(eng, "empty", "alpha", 5)) == ["a"]
+    eng.create_corpus("gone", sql=values_sql([{"id": "a", "text": "alpha beta"}]))
+    assert ids(text_search(eng, "gone", "alpha", 5)) == ["a"]
+    eng.remove_from_corpus("gone", ["a"])
+    assert text_search(eng, "gone", "alpha", 5) == []  # no rows: nothing to index
     # dropped and recreated with the same ids and size: the old index must not answer
-    eng.drop_corpus("empty")
-    eng.create_corpus("empty", sql="SELECT 'a' AS id, 'gamma delta' AS text")
-    assert text_search(eng, "empty", "alpha", 5) == []
-    assert ids(text_search(eng, "empty", "gamma", 5)) == ["a"]
-    text_index.forget(eng, "empty")  # what drop_corpus should call: closes and deletes the sidecar
-    assert not (lake.root / "indexes" / "empty" / "fts.duckdb").exists()
-    eng.drop_corpus("empty")
+    eng.drop_corpus("gone")
+    eng.create_corpus("gone", sql=values_sql([{"id": "a", "text": "gamma delta"}]))
+    assert text_search(eng, "gone", "alpha", 5) == []
+    assert ids(text_search(eng, "gone", "gamma", 5)) == ["a"]
+    text_index.forget(eng, "gone")  # what drop_corpus should call: closes and deletes the sidecar
+    assert not (lake.root / "indexes" / "gone" / "fts.duckdb").exists()

@@ -13,17 +13,15 @@ saying why, so the demo works offline. With nothing relevant retrieved the model
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.engine.vectors import store
+from lakehouse.engine.matrix.metadata import allowed_keys, parse_filter
 from lakehouse.engine.vectors.filters import ids_where
-from lakehouse.errors import InvalidInput, ProviderError, ProviderNotConfigured, map_duckdb_errors
+from lakehouse.errors import InvalidInput, ProviderError, ProviderNotConfigured
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
@@ -41,6 +39,7 @@ SYSTEM_PROMPT = (
     "Cite every source you rely on by its number in square brackets, e.g. [1] or [2][3]. "
     "If the sources do not answer the question, say so instead of guessing."
 )
+Retrieved = tuple[str, list[str], list[dict[str, Any]]]  # (mode, corpora searched, chunks)
 _REFS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SPACE = re.compile(r"\s+")
 
@@ -52,7 +51,7 @@ def ask(
     corpora: str | Sequence[str] | None = None,
     k: int = 8,
     model: str | None = None,
-    metadata_filter: Mapping[str, Any] | None = None,
+    metadata_filter: Any = None,
     where: str | None = None,
 ) -> dict[str, Any]:
     """Answer `question` from the top-`k` chunks of `corpora`; see the module docstring.
@@ -68,11 +67,12 @@ def ask(
         raise InvalidInput(f"k must be an integer from 1 to {MAX_K}, got {k!r}", code="invalid_k")
     if model is not None and (not isinstance(model, str) or not model.strip()):
         raise InvalidInput(f"model must be a non-empty string, got {model!r}", code="invalid_model")
-    _check_metadata_filter(metadata_filter)
+    parse_filter(metadata_filter)  # a malformed filter is a 400 before any search
     names = _resolve_corpora(lake, corpora)
 
+    chosen = model or _default_model(lake)
     t0 = time.perf_counter()
-    mode, chunks = _retrieve(lake, question, names, k, model, metadata_filter, where)
+    mode, names, chunks = _retrieve(lake, question, names, k, chosen, metadata_filter, where)
     retrieval_ms = _ms(t0)
     out: dict[str, Any] = {
         "question": question, "answer": "", "citations": [], "model": None, "provider": None, "mode": mode,
@@ -86,7 +86,6 @@ def ask(
         _record(lake, out)
         return out
 
-    chosen = model or _default_model(lake)
     t1 = time.perf_counter()
     if chosen is None:
         note = ("generation needs a provider: pass model=, or configure a 'rag' or 'local_fast' tier in the "
@@ -130,8 +129,8 @@ def _resolve_corpora(lake: Lake, corpora: str | Sequence[str] | None) -> list[st
 
 
 def _retrieve(lake: Lake, question: str, names: list[str], k: int, model: str | None,
-              metadata_filter: Mapping[str, Any] | None, where: str | None) -> tuple[str, list[dict[str, Any]]]:
-    """(mode, chunks) where each chunk is {corpus, id, text, score, metadata}, best first."""
+              metadata_filter: Any, where: str | None) -> Retrieved:
+    """(mode, corpora searched, chunks) where each chunk is {corpus, id, text, score, metadata}, best first."""
     if len(names) > 1:
         return _retrieve_matrix(lake, question, names, k, model, metadata_filter, where)
     corpus = names[0]
@@ -142,28 +141,27 @@ def _retrieve(lake: Lake, question: str, names: list[str], k: int, model: str | 
         matching = _ids_matching(lake, corpus, metadata_filter)
         allowed = matching if allowed is None else allowed & matching
     if allowed is not None and not allowed:
-        return "vector", []
+        return "vector", names, []
     hits = lake.vector_search(corpus, question, k, sorted(allowed) if allowed is not None else None)
     hits = [h for h in hits if _relevant(lake, corpus, h.score)]
     rows = lake.vectors.rows(corpus, [h.id for h in hits]) if hits else {}
     chunks = [{"corpus": corpus, "id": h.id, "text": rows.get(h.id, {}).get("text", ""),
                "score": float(h.score), "metadata": rows.get(h.id, {}).get("metadata", {})} for h in hits]
-    return "vector", chunks
+    return "vector", names, chunks
 
 
 def _retrieve_matrix(lake: Lake, question: str, names: list[str], k: int, model: str | None,
-                     metadata_filter: Mapping[str, Any] | None, where: str | None) -> tuple[str, list[dict[str, Any]]]:
+                     metadata_filter: Any, where: str | None) -> Retrieved:
     if where is not None:
         raise InvalidInput("where filters one corpus's source rows; with several corpora use metadata_filter",
                            code="where_needs_one_corpus")
-    if importlib.util.find_spec("lakehouse.engine.matrix.search") is None:
-        raise InvalidInput("searching several corpora at once needs matrix search, which this build lacks; "
-                           "ask one corpus at a time", code="matrix_unavailable")
-    # matrix_search applies the relevance filter itself, and `model` drives its downgrade gate.
-    result = lake.matrix_search(question, names, top=k, model=model, metadata_filter=metadata_filter)
+    # matrix_search applies the relevance filter itself, and `model` drives its downgrade gate
+    # (which may narrow the corpora: a strong model gets the isolated mode's primary corpus).
+    result = lake.matrix_search(question, names, k_per_corpus=k, top=k, model=model,
+                                metadata_filter=metadata_filter)
     chunks = [{"corpus": h.corpus, "id": str(h.id), "text": h.text or "", "score": float(h.score),
                "metadata": h.metadata or {}} for h in result.results[:k]]
-    return str(result.mode or "matrix"), chunks
+    return str(result.mode or "matrix"), list(getattr(result, "corpora", names)), chunks
 
 
 def _relevant(lake: Lake, corpus: str, score: float) -> bool:
@@ -173,32 +171,11 @@ def _relevant(lake: Lake, corpus: str, score: float) -> bool:
     return score >= lake.settings.relevance_threshold
 
 
-def _check_metadata_filter(metadata_filter: Any) -> None:
-    if metadata_filter is None:
-        return
-    if not isinstance(metadata_filter, Mapping) or not all(isinstance(key, str) for key in metadata_filter):
-        raise InvalidInput("metadata_filter must be an object of field -> value or list of values",
-                           code="invalid_metadata_filter")
-
-
-def _matches(metadata: Mapping[str, Any], metadata_filter: Mapping[str, Any]) -> bool:
-    """AND across keys, OR within a list; a missing key fails; bools only equal bools."""
-    for key, wanted in metadata_filter.items():
-        if key not in metadata:
-            return False
-        options = wanted if isinstance(wanted, list) else [wanted]
-        value = metadata[key]
-        if not any(value == w and isinstance(value, bool) == isinstance(w, bool) for w in options):
-            return False
-    return True
-
-
-def _ids_matching(lake: Lake, corpus: str, metadata_filter: Mapping[str, Any]) -> set[str]:
-    """Ids whose metadata passes the filter: a pre-filter, so an aggressive filter still yields k rows."""
-    lake.vectors.state(corpus)  # NotFound for an unknown corpus, before touching its table
-    with lake.fresh_cursor() as cur, map_duckdb_errors():
-        rows = cur.execute(f"SELECT id, metadata FROM {store.table(corpus)} WHERE metadata IS NOT NULL").fetchall()
-    return {str(ident) for ident, meta in rows if _matches(json.loads(meta) or {}, metadata_filter)}
+def _ids_matching(lake: Lake, corpus: str, metadata_filter: Any) -> set[str]:
+    """Ids whose metadata passes the filter (matrix search's semantics): a pre-filter, so an
+    aggressive filter still yields k rows."""
+    state = lake.vectors.state(corpus)
+    return {str(i) for i in state.ids[allowed_keys(state, parse_filter(metadata_filter))]}
 
 
 # -- prompt and answer -----------------------------------------------------------------------

@@ -29,6 +29,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "lakehouse.http.routes_vectors",
     "lakehouse.http.routes_chat",
     "lakehouse.http.routes_openai",
+    "lakehouse.http.routes_matrix",
 )
 
 

@@ -25,7 +25,7 @@ MAX_PARALLEL = 4  # rows of one batch answered at once: LLM calls are slow, the 
 def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     @udf_errors
     def chat(models: pa.Array, prompts: pa.Array) -> pa.Array:
-        pairs = list(zip(models.to_pylist(), prompts.to_pylist()))
+        pairs = list(zip(models.to_pylist(), prompts.to_pylist(), strict=True))
         todo = [i for i, (m, p) in enumerate(pairs) if m is not None and p is not None]
         out: list[str | None] = [None] * len(pairs)
         if todo:
@@ -40,7 +40,7 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
             else:
                 with ThreadPoolExecutor(min(MAX_PARALLEL, len(todo)), thread_name_prefix="lh-chat") as pool:
                     # map() re-raises the first failing row's error here, inside udf_errors
-                    for i, text in zip(todo, pool.map(answer, todo)):
+                    for i, text in zip(todo, pool.map(answer, todo), strict=True):
                         out[i] = text
         return pa.array(out, type=pa.string())
 

@@ -83,35 +83,39 @@ class VectorEngine:
         return np.stack([found[s] for s in shas]).astype(np.float32, copy=False)
 
     # -- corpora -------------------------------------------------------------------------
-    def create_corpus(self, name: str, *, sql: str | None = None, dataset: str | None = None, id: str = "id",
+    def create_corpus(self, name: str, *, sql: str | None = None, dataset: str | None = None,
+                      rows: Sequence[dict[str, Any]] | None = None, id: str = "id",
                       text: str | Sequence[str] = "text", metadata: Sequence[str] = (), embedder: str | None = None,
                       metric: str = "cos", dtype: str = "f16", params: dict[str, Any] | None = None,
-                      kind: str = "table", builder: str = "sql", replace: bool = False,
-                      progress: bool | None = None) -> dict[str, Any]:
-        """Build a corpus from a dataset or any SELECT: embed `text`, store rows in the lake, build HNSW."""
+                      kind: str = "table", builder: str | None = None, source: dict[str, Any] | None = None,
+                      replace: bool = False, progress: bool | None = None) -> dict[str, Any]:
+        """Build a corpus from a dataset, any SELECT, or ready rows `{id, text, metadata?}` (builders):
+        embed the text, store rows in the lake, build the HNSW index."""
         check_name(name, "corpus")
-        if (sql is None) == (dataset is None):
-            raise InvalidInput("give exactly one of sql= or dataset=", code="invalid_corpus_source")
+        if sum(x is not None for x in (sql, dataset, rows)) != 1:
+            raise InvalidInput("give exactly one of sql=, dataset= or rows=", code="invalid_corpus_source")
         if metric not in hnsw.METRICS:
             raise InvalidInput(f"unknown metric {metric!r}; use one of {', '.join(hnsw.METRICS)}", code="invalid_metric")
         if dtype not in hnsw.DTYPES:
             raise InvalidInput(f"unknown dtype {dtype!r}; use one of {', '.join(hnsw.DTYPES)}", code="invalid_dtype")
         texts = [text] if isinstance(text, str) else list(text)
-        source_sql = sql if sql is not None else f"SELECT * FROM lake.main.{check_name(dataset)}"
         with self.lake.fresh_cursor() as cur, map_duckdb_errors():
             if store.corpus_row(cur, name) is not None:
                 if not replace:
                     raise Conflict(f"corpus {name!r} exists; drop it or pass replace=True", code="corpus_exists")
                 self.drop_corpus(name)
-            tbl = cur.execute(f"SELECT * FROM ({source_sql})").arrow()
-            tbl = tbl.read_all() if not isinstance(tbl, pa.Table) else tbl
-        rows = _rows_from_table(tbl, id, texts, list(metadata))
+            if rows is None:
+                source_sql = sql if sql is not None else f"SELECT * FROM lake.main.{check_name(dataset)}"
+                tbl = cur.execute(f"SELECT * FROM ({source_sql})").arrow()
+                tbl = tbl.read_all() if not isinstance(tbl, pa.Table) else tbl
+                rows = _rows_from_table(tbl, id, texts, list(metadata))
         emb = self.embedder(embedder)
+        described = {"dataset": dataset, "sql": sql, "id": id, "text": texts, "metadata": list(metadata)}
         meta = {
             "name": name, "embedder": embedder or self.lake.settings.embedder, "embedder_id": emb.id,
-            "dim": emb.dim, "metric": metric, "dtype": dtype,
-            "source": {"dataset": dataset, "sql": sql, "id": id, "text": texts, "metadata": list(metadata)},
-            "kind": kind, "builder": builder, "params": {**hnsw.DEFAULT_PARAMS, **(params or {})},
+            "dim": emb.dim, "metric": metric, "dtype": dtype, "source": {**described, **(source or {})},
+            "kind": kind, "builder": builder or ("dataset" if dataset else "sql" if sql else "rows"),
+            "params": {**hnsw.DEFAULT_PARAMS, **(params or {})},
         }
         with self.lake.fresh_cursor() as cur, map_duckdb_errors():
             cur.execute("BEGIN")
@@ -120,8 +124,9 @@ class VectorEngine:
                             "metadata VARCHAR, embedding FLOAT[])")
                 cur.execute("INSERT INTO lake.lh.corpora VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, "
                             "now()::TIMESTAMP)",
-                            [name, meta["embedder"], emb.id, emb.dim, metric, dtype, json.dumps(meta["source"]),
-                             kind, builder, json.dumps(meta["params"])])
+                            [name, meta["embedder"], emb.id, emb.dim, metric, dtype,
+                             json.dumps(meta["source"], default=str), kind, meta["builder"],
+                             json.dumps(meta["params"])])
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
