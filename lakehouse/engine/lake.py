@@ -196,7 +196,7 @@ class Lake:
         return self.vectors.embed(texts, embedder)
 
     # -- retrieval layers --------------------------------------------------------------------
-    def matrix_search(self, query: str, corpora: Any, **options: Any) -> Any:
+    def matrix_search(self, query: str, corpora: Any = None, **options: Any) -> Any:
         """Search several corpora at once, merged with attribution (see engine/matrix)."""
         from lakehouse.engine.matrix.search import matrix_search
 

@@ -65,8 +65,10 @@ def ask(
         raise InvalidInput("question must be a non-empty string", code="invalid_question")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidInput(f"k must be an integer from 1 to {MAX_K}, got {k!r}", code="invalid_k")
-    if model is not None and (not isinstance(model, str) or not model.strip()):
-        raise InvalidInput(f"model must be a non-empty string, got {model!r}", code="invalid_model")
+    if model is not None:
+        if not isinstance(model, str) or not model.strip():
+            raise InvalidInput(f"model must be a non-empty string, got {model!r}", code="invalid_model")
+        lake.chat.resolve(model)  # an unknown tier or a malformed name is the caller's error: say so now
     parse_filter(metadata_filter)  # a malformed filter is a 400 before any search
     names = _resolve_corpora(lake, corpora)
 

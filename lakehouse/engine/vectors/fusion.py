@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from lakehouse.engine.vectors.engine import Hit
 from lakehouse.engine.vectors.text_index import check_k, text_search
 from lakehouse.errors import InvalidInput
@@ -29,10 +31,12 @@ def default_depth(k: int) -> int:
 
 
 def hybrid_search(engine: VectorEngine, corpus: str, query: str, k: int = 10, ids: Sequence[Any] | None = None,
-                  fusion: str = "rrf", depth: int | None = None, weight: float | None = None) -> list[Hit]:
+                  fusion: str = "rrf", depth: int | None = None, weight: float | None = None,
+                  vector: Sequence[float] | np.ndarray | None = None) -> list[Hit]:
     """Top-k rows by vector and BM25 search fused with `fusion` ("rrf" or "linear"); with `ids`, only
-    among them. `weight` (0..1, linear only) is the share of the vector score. Hits carry the fused
-    score and ranks 1..k."""
+    among them. `weight` (0..1, linear only) is the share of the vector score; `vector`, the query's
+    embedding if the caller has it already (else `query` is embedded). Hits carry the fused score and
+    ranks 1..k."""
     if fusion not in FUSIONS:
         raise InvalidInput(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}", code="invalid_fusion",
                            options=list(FUSIONS))
@@ -49,7 +53,7 @@ def hybrid_search(engine: VectorEngine, corpus: str, query: str, k: int = 10, id
     if k == 0:
         return []
     depth = min(max(depth, k), 10_000)
-    vec = engine.search(corpus, query, depth, ids)
+    vec = engine.search(corpus, query if vector is None else vector, depth, ids)
     txt = text_search(engine, corpus, query, depth, ids)
     if fusion == "rrf":
         return fuse_rrf(vec, txt, k)
