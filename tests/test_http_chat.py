@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from http_server import LiveServer
+from http_server import LiveServer, free_port
 from llm_servers import LLMServer, make_reply, provider_settings
 
 import lakehouse
@@ -136,6 +136,14 @@ def test_v1_chat_upstream_failure_is_502(http: httpx.Client, srv: LLMServer, use
     error = resp.json()["error"]
     assert error["code"] == "provider_error" and error["provider"] == "ollama" and error["status"] == 500
     assert "HTTP 500" in error["message"] and "model crashed" in error["message"]
+    # unreachable (the default local Ollama when it is not running), through the OpenAI route too
+    use_chat(ollama_base=f"http://127.0.0.1:{free_port()}")
+    for path, body in (("/v1/chat", {"model": "ollama/qwen3:4b", "prompt": "x"}),
+                       ("/v1/chat/completions", {"model": "ollama/qwen3:4b",
+                                                 "messages": [{"role": "user", "content": "x"}]})):
+        resp = http.post(path, json=body)
+        assert resp.status_code == 502 and list(resp.json()) == ["error"]
+        assert resp.json()["error"]["code"] == "provider_error" and "cannot connect" in resp.json()["error"]["message"]
 
 
 def test_v1_chat_falls_back_to_the_next_model(http: httpx.Client, srv: LLMServer, use_chat: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +174,31 @@ def test_emptied_dropped_and_recreated_corpus(lake: lakehouse.Lake) -> None:
     assert ids(text_search(eng, "gone", "gamma", 5)) == ["a"]
     text_index.forget(eng, "gone")  # what drop_corpus should call: closes and deletes the sidecar
     assert not (lake.root / "indexes" / "gone" / "fts.duckdb").exists()
+
+
+def test_searches_keep_working_while_the_index_is_rebuilt(lake: lakehouse.Lake) -> None:
+    eng = lake.vectors
+    eng.create_corpus("busy", sql=values_sql(DOCS))
+    errors: list[str] = []
+    done = threading.Event()
+
+    def searcher() -> None:
+        while not done.is_set():
+            try:
+                assert text_search(eng, "busy", "pallets", 10)[0].id in ("pallets", "forklift")
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(repr(exc))
+                done.set()
+
+    threads = [threading.Thread(target=searcher) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for word in ("alpha", "bravo"):  # digits are not tokens for fts: words only
+            eng.add_to_corpus("busy", [{"id": word, "text": f"{word} pallets"}])
+            assert ids(text_search(eng, "busy", word, 3)) == [word]
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert errors == []

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
+import random
 import re
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import duckdb
+
+log = logging.getLogger(__name__)
 
 # Later issues append their tables here; every statement is idempotent.
 ENGINE_DDL: tuple[str, ...] = (
@@ -46,14 +52,7 @@ def ensure_engine_tables(cur: duckdb.DuckDBPyConnection) -> None:
     }
     if EXPECTED <= have:
         return
-    cur.execute("BEGIN")
-    try:
-        for stmt in ENGINE_DDL:
-            cur.execute(stmt)
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
+    in_transaction(cur, lambda c: [c.execute(stmt) for stmt in ENGINE_DDL])
 
 
 def dataset_row(cur: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any] | None:
@@ -95,3 +94,39 @@ def view_exists(cur: duckdb.DuckDBPyConnection, schema: str, view: str) -> bool:
         "SELECT count(*) FROM duckdb_views() WHERE database_name = 'lake' AND schema_name = ? AND view_name = ?",
         [schema, view],
     ).fetchone()[0] > 0
+
+
+def rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is still open (a failed COMMIT has already ended it)."""
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+T = TypeVar("T")
+_RETRYABLE = ("database is locked", "conflict", "database table is locked")
+
+
+def in_transaction(cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T], *,
+                   attempts: int = 8) -> T:
+    """Run `body` in one lake transaction, retrying the whole of it when the commit collides with
+    another writer (SQLite's write lock, or a DuckLake conflict). Anything else rolls back and raises."""
+    delay = 0.05
+    for attempt in range(attempts):
+        cur.execute("BEGIN")
+        try:
+            result = body(cur)
+            cur.execute("COMMIT")
+            return result
+        except duckdb.Error as exc:
+            rollback(cur)
+            if attempt == attempts - 1 or not any(m in str(exc).lower() for m in _RETRYABLE):
+                raise
+            log.info("lake commit collided (%s); retrying", str(exc).splitlines()[-1][:120])
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+        except BaseException:
+            rollback(cur)
+            raise
+    raise AssertionError("unreachable")

@@ -8,9 +8,7 @@ cursors see them; `prepare_cursor` gives a cursor the same `USE lake` + search p
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,9 +75,11 @@ def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: boo
     if not loc.is_local_data:
         load_extension(con, "httpfs")
     new_catalog = loc.catalog_exists() is False
-    if loc.kind == "sqlite" and not read_only:
-        _use_wal(Path(loc.catalog.split(":", 1)[1]))
     options = []
+    if loc.kind == "sqlite":
+        # WAL: readers (other processes, our read-only instance) don't block commits; the busy
+        # timeout makes concurrent committers wait for the SQLite write lock instead of failing.
+        options += ["META_JOURNAL_MODE 'WAL'", "META_BUSY_TIMEOUT 10000"]
     # An existing catalog remembers its data path; passing a different one is an error.
     if loc.data_path_explicit or new_catalog:
         options.append(f"DATA_PATH {sql_string(loc.data_path)}")
@@ -90,14 +90,6 @@ def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: boo
     opts = f" ({', '.join(options)})" if options else ""
     with map_duckdb_errors():
         con.execute(f"ATTACH {sql_string('ducklake:' + loc.catalog)} AS {LAKE_ALIAS}{opts}")
-
-
-def _use_wal(path: Path) -> None:
-    """WAL journal: readers in other processes (or our read-only instance) don't block commits."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            db.execute("PRAGMA journal_mode=WAL")
 
 
 def prepare_connection(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from lakehouse.engine import catalog
 from lakehouse.engine.names import check_name
 from lakehouse.errors import NotFound, map_duckdb_errors
@@ -62,8 +64,8 @@ def drop_dataset(lake: Lake, name: str) -> None:
         row = catalog.dataset_row(cur, name)
         if row is None:
             raise NotFound(f"no dataset named {name!r}", code="dataset_not_found")
-        cur.execute("BEGIN")
-        try:
+
+        def drop(cur: duckdb.DuckDBPyConnection) -> None:
             if row["kind"] == "merge":
                 cur.execute(f"DROP VIEW IF EXISTS lake.main.{name}")
                 cur.execute(f"DROP TABLE IF EXISTS lake.lh_store.{name}__base")
@@ -72,7 +74,5 @@ def drop_dataset(lake: Lake, name: str) -> None:
                 cur.execute(f"DROP TABLE IF EXISTS lake.main.{name}")
             cur.execute("DELETE FROM lake.lh.datasets WHERE name = ?", [name])
             cur.execute("DELETE FROM lake.lh.ingests WHERE dataset = ?", [name])
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+
+        catalog.in_transaction(cur, drop)

@@ -88,29 +88,20 @@ def _ingest_staged(cur: duckdb.DuckDBPyConnection, staged: Staged, dataset: str,
         raise InvalidInput(f"key column {key!r} is not in the data (columns: {_names(columns)})",
                            code="missing_key")
     ingest_id = uuid.uuid4().hex
-    cur.execute("BEGIN")
-    try:
+
+    def write(cur: duckdb.DuckDBPyConnection) -> tuple[int, list[dict[str, str]]]:
         rows, kind, stored_columns = _write(cur, dataset, mode, key, reader, columns, existing if exists else None)
         _record(cur, ingest_id, dataset, mode, key, staged, rows, stored_columns, kind)
-        cur.execute(
-            "CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
-            [f"ingest {mode} {dataset}", commit_info(ingest_id)],
-        )
-        cur.execute("COMMIT")
-    except BaseException as exc:
-        _rollback(cur)
-        if isinstance(exc, duckdb.Error):
-            raise _explain(exc, staged) from exc
-        raise
+        cur.execute("CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
+                    [f"ingest {mode} {dataset}", commit_info(ingest_id)])
+        return rows, stored_columns
+
+    try:
+        rows, stored_columns = catalog.in_transaction(cur, write)
+    except duckdb.Error as exc:
+        raise _explain(exc, staged) from exc
     return IngestResult(dataset, rows, snapshot_for(cur, ingest_id), False, staged.sha256, mode,
                         staged.format, stored_columns)
-
-
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
-    try:
-        cur.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
 
 
 def _record(cur: duckdb.DuckDBPyConnection, ingest_id: str, dataset: str, mode: str, key: str | None,
@@ -379,8 +370,9 @@ def compact(lake: Lake, dataset: str) -> dict[str, Any]:
         base, delta = _store_tables(dataset)
         key = quote_ident(row["key"])
         cols = ", ".join(quote_ident(c["name"]) for c in row["columns"])
-        cur.execute("BEGIN")
-        try:
+        op_id = uuid.uuid4().hex
+
+        def fold(cur: duckdb.DuckDBPyConnection) -> int:
             folded = cur.execute(f"SELECT count(*) FROM {delta}").fetchone()[0]
             if folded:
                 cur.execute(f"DELETE FROM {base} WHERE {key} IN (SELECT {key} FROM {delta})")
@@ -388,12 +380,10 @@ def compact(lake: Lake, dataset: str) -> dict[str, Any]:
                     f"INSERT INTO {base} SELECT {cols} FROM {delta} "
                     f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {_SEQ} DESC, {_ROW} DESC) = 1")
                 cur.execute(f"DELETE FROM {delta}")
-            op_id = uuid.uuid4().hex
             cur.execute("CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
                         [f"compact {dataset}", commit_info(op_id)])
-            cur.execute("COMMIT")
-        except BaseException:
-            _rollback(cur)
-            raise
+            return folded
+
+        folded = catalog.in_transaction(cur, fold)
         rec.rows = folded
         return {"dataset": dataset, "folded": folded, "snapshot_id": snapshot_for(cur, op_id) if folded else None}

@@ -84,7 +84,8 @@ def ask(
     if not chunks:
         out["answer"] = ("No relevant rows were found in " + ", ".join(names)
                          + " for this question, so no answer was generated.")
-        out["note"] = "nothing retrieved scored above the relevance threshold; the model was not asked"
+        out["note"] = ("no row passed the filters and the relevance threshold "
+                       f"(relevance_threshold={lake.settings.relevance_threshold}); the model was not asked")
         _record(lake, out)
         return out
 

@@ -63,13 +63,13 @@ def json_body() -> dict[str, Any]:
 
 
 def field(source: Mapping[str, Any], name: str, kind: type | tuple[type, ...], *,
-          required: bool = False) -> Any:
-    """`source[name]` checked against `kind` (None when absent); 400 naming the field otherwise."""
+          required: bool = False, default: Any = None) -> Any:
+    """`source[name]` checked against `kind` (`default` when absent); 400 naming the field otherwise."""
     value = source.get(name)
     if value is None:
         if required:
             raise InvalidInput(f"missing field {name!r}", code="missing_field", field=name)
-        return None
+        return default
     kinds = kind if isinstance(kind, tuple) else (kind,)
     # bool is an int to Python but not to a JSON client: true is no row count
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):

@@ -21,7 +21,7 @@ def search() -> dict[str, Any]:
     threshold = field(body, "threshold", (int, float))
     res = get_lake().matrix_search(
         field(body, "query", str, required=True), field(body, "corpora", list),
-        k_per_corpus=field(body, "k_per_corpus", int) or 6, top=field(body, "top", int) or 8,
+        k_per_corpus=field(body, "k_per_corpus", int, default=6), top=field(body, "top", int, default=8),
         relevance=field(body, "relevance", bool), threshold=None if threshold is None else float(threshold),
         model=field(body, "model", str), mode=field(body, "mode", str), force_mode=field(body, "force_mode", str),
         metadata_filter=field(body, "metadata_filter", (dict, str)),
@@ -76,3 +76,4 @@ def lookup() -> dict[str, Any]:
     lake = get_lake()
     vec = lake.vectors.embedder(lake.settings.embedder).embed_one(query)
     return {"query": query, "results": [{**e.to_dict(), "similarity": sim} for e, sim in lake.playbooks.similar(vec, k)]}
+

@@ -42,7 +42,7 @@ def search() -> dict[str, Any]:
     body = json_body()
     lake = get_lake()
     corpus = field(body, "corpus", str, required=True)
-    k = field(body, "k", int) or 10
+    k = field(body, "k", int, default=10)
     hits = lake.vector_search(corpus, _query(body), k)
     return {"corpus": corpus, "results": with_rows(lake, corpus, hits)}
 
@@ -53,7 +53,7 @@ def hybrid() -> dict[str, Any]:
     body = json_body()
     lake = get_lake()
     corpus = field(body, "corpus", str, required=True)
-    k = field(body, "k", int) or 10
+    k = field(body, "k", int, default=10)
     where = field(body, "where", str)
     ids = ids_where(lake, corpus, where) if where is not None else None
     hits = lake.vector_search(corpus, _query(body), k, ids)
@@ -101,3 +101,4 @@ def _has_body() -> bool:
     from flask import request
 
     return bool(request.get_data(cache=True))
+

@@ -25,6 +25,7 @@ MAX_PARALLEL = 4  # rows of one batch answered at once: LLM calls are slow, the 
 def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     @udf_errors
     def chat(models: pa.Array, prompts: pa.Array) -> pa.Array:
+        """SELECT id, chat('tier:local_fast', 'Summarise: ' || notes) FROM job_orders LIMIT 5"""
         pairs = list(zip(models.to_pylist(), prompts.to_pylist(), strict=True))
         todo = [i for i, (m, p) in enumerate(pairs) if m is not None and p is not None]
         out: list[str | None] = [None] * len(pairs)

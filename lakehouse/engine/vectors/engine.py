@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 from usearch.index import Index
 
 from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.embedders.base import Embedder
+from lakehouse.engine.catalog import in_transaction
 from lakehouse.engine.names import check_name
 from lakehouse.engine.vectors import hnsw, store
 from lakehouse.engine.vectors.corpus import CorpusState, Generation
@@ -117,20 +119,16 @@ class VectorEngine:
             "kind": kind, "builder": builder or ("dataset" if dataset else "sql" if sql else "rows"),
             "params": {**hnsw.DEFAULT_PARAMS, **(params or {})},
         }
+        def register(cur: duckdb.DuckDBPyConnection) -> None:
+            cur.execute(f"CREATE TABLE {store.table(name)} (key BIGINT, id VARCHAR, text VARCHAR, "
+                        "metadata VARCHAR, embedding FLOAT[])")
+            cur.execute("INSERT INTO lake.lh.corpora VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, "
+                        "now()::TIMESTAMP)",
+                        [name, meta["embedder"], emb.id, emb.dim, metric, dtype,
+                         json.dumps(meta["source"], default=str), kind, meta["builder"], json.dumps(meta["params"])])
+
         with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            cur.execute("BEGIN")
-            try:
-                cur.execute(f"CREATE TABLE {store.table(name)} (key BIGINT, id VARCHAR, text VARCHAR, "
-                            "metadata VARCHAR, embedding FLOAT[])")
-                cur.execute("INSERT INTO lake.lh.corpora VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, "
-                            "now()::TIMESTAMP)",
-                            [name, meta["embedder"], emb.id, emb.dim, metric, dtype,
-                             json.dumps(meta["source"], default=str), kind, meta["builder"],
-                             json.dumps(meta["params"])])
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+            in_transaction(cur, register)
         state = CorpusState(meta)
         state.loaded = True
         with self._states_lock:
@@ -170,17 +168,15 @@ class VectorEngine:
             batch = pa.table({"key": keys, "id": ids, "text": texts, "metadata": metas,
                               "embedding": store.list_array(vectors)})
             with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-                cur.register("lh_batch", batch)
-                cur.execute("BEGIN")
-                try:
+                def write(cur: duckdb.DuckDBPyConnection) -> None:
                     if len(replaced):
                         cur.execute(f"DELETE FROM {store.table(name)} WHERE key IN (SELECT unnest(?))",
                                     [replaced.tolist()])
                     cur.execute(f"INSERT INTO {store.table(name)} SELECT * FROM lh_batch")
-                    cur.execute("COMMIT")
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
+
+                cur.register("lh_batch", batch)
+                try:
+                    in_transaction(cur, write)
                 finally:
                     cur.unregister("lh_batch")
             state.kill(replaced)
@@ -188,7 +184,9 @@ class VectorEngine:
             if _rebuild:
                 self._build_generation(state)
             elif state.generation is not None:
-                self._mutable(state).index.add(keys, vectors)
+                # one thread for ordinary batches, so adds to several corpora use the cores in parallel
+                threads = 1 if len(keys) < 10_000 else (self.lake.settings.threads or 0)
+                self._mutable(state).index.add(keys, vectors, threads=threads)
         return {"corpus": name, "added": len(ids), "replaced": int(len(replaced)), "rows": state.size}
 
     def remove_from_corpus(self, name: str, ids: Sequence[Any]) -> int:
@@ -206,15 +204,12 @@ class VectorEngine:
         with self.lake.fresh_cursor() as cur, map_duckdb_errors():
             if store.corpus_row(cur, name) is None:
                 raise NotFound(f"no corpus named {name!r}", code="corpus_not_found")
-            cur.execute("BEGIN")
-            try:
+            def drop(cur: duckdb.DuckDBPyConnection) -> None:
                 cur.execute(f"DROP TABLE IF EXISTS {store.table(name)}")
                 cur.execute("DELETE FROM lake.lh.corpora WHERE name = ?", [name])
                 cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ?", [name])
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+
+            in_transaction(cur, drop)
         with self._states_lock:
             self._states.pop(name, None)
         folder = self._folder(name)
@@ -301,16 +296,16 @@ class VectorEngine:
                 digest = hnsw.save(index, path)
                 snapshot = cur.execute("SELECT id FROM lake.current_snapshot()").fetchone()[0]
                 max_key = int(keys.max()) if len(keys) else -1
-                cur.execute("BEGIN")
-                try:
+                def activate(cur: duckdb.DuckDBPyConnection) -> None:
                     cur.execute("UPDATE lake.lh.index_generations SET active = false WHERE corpus = ? AND active",
                                 [state.name])
                     cur.execute("INSERT INTO lake.lh.index_generations VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP, "
                                 "true, ?, ?)", [state.name, number, snapshot, str(path), json.dumps(params), digest,
                                                 max_key, len(keys)])
-                    cur.execute("COMMIT")
+
+                try:
+                    in_transaction(cur, activate)
                 except BaseException:
-                    cur.execute("ROLLBACK")
                     path.unlink(missing_ok=True)
                     raise
             state.generation = Generation(number, index, max_key, str(path))
@@ -345,14 +340,9 @@ class VectorEngine:
             newer = newer[newer > target["max_key"]]
             if len(newer):
                 index.add(newer, state.vectors[newer])
-            cur.execute("BEGIN")
-            try:
-                cur.execute("UPDATE lake.lh.index_generations SET active = (generation = ?) WHERE corpus = ?",
-                            [target["generation"], name])
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+            in_transaction(cur, lambda c: c.execute(
+                "UPDATE lake.lh.index_generations SET active = (generation = ?) WHERE corpus = ?",
+                [target["generation"], name]))
             state.generation = Generation(target["generation"], index, target["max_key"], target["path"])
         return {"corpus": name, "generation": target["generation"], "rows": state.size}
 
