@@ -122,10 +122,18 @@ def embed_type(spec: str) -> str:
     return "FLOAT[]"
 
 
-def prepare_cursor(cur: duckdb.DuckDBPyConnection, macro_db: str) -> duckdb.DuckDBPyConnection:
-    """Cursors don't inherit USE / search_path: give them the lake's."""
+def prepare_cursor(cur: duckdb.DuckDBPyConnection, macro_db: str, *,
+                   macros_first: bool = False) -> duckdb.DuckDBPyConnection:
+    """Cursors don't inherit USE / search_path: give them the lake's.
+
+    Resolving any name through the lake's schema starts a DuckLake transaction (catalog reads in
+    SQLite, milliseconds). Read-only cursors look in the macro database first, so a query that only
+    calls macros (`vector_search`, `matrix_search`) never touches the catalog; read-write cursors
+    keep the lake first, because the first schema on the path is where `CREATE TABLE x` lands.
+    """
     cur.execute(f"USE {LAKE_ALIAS}")
-    cur.execute(f"SET search_path = {sql_string(f'{LAKE_ALIAS}.main,{macro_db}.main')}")
+    path = [f"{macro_db}.main", f"{LAKE_ALIAS}.main"] if macros_first else [f"{LAKE_ALIAS}.main", f"{macro_db}.main"]
+    cur.execute(f"SET search_path = {sql_string(','.join(path))}")
     return cur
 
 

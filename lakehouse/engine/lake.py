@@ -101,7 +101,7 @@ class Lake:
                         ro.close()
                         raise
                     self._ro = ro
-                cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db)
+                cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
                 self._cursors.append(cur)
             self._local.ro = cur
         return cur

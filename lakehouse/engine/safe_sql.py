@@ -8,6 +8,7 @@ that is not a query, and every function that reads files, whatever the spelling.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import threading
 import time
@@ -51,6 +52,11 @@ def check_read_only(sql: str) -> str:
     """Return the statement if it is one read-only query; raise Forbidden / InvalidInput if not."""
     if not isinstance(sql, str) or not sql.strip():
         raise InvalidInput("sql must be a non-empty string", code="invalid_sql")
+    return _check(sql)
+
+
+@functools.lru_cache(maxsize=1024)  # dashboards repeat the same statements; parsing costs ~1 ms
+def _check(sql: str) -> str:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:

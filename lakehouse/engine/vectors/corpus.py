@@ -108,7 +108,7 @@ class CorpusState:
             self._meta_index = index
         return index
 
-    def keys_for_ids(self, ids: pa.Array | list[Any]) -> np.ndarray:
+    def keys_for_ids(self, ids: pa.Array | np.ndarray | list[Any]) -> np.ndarray:
         """Live keys of the given ids, sorted (unknown ids are ignored).
 
         Vectorised: integer-like ids (the common case) go through an int64 hash index, others
@@ -126,15 +126,14 @@ class CorpusState:
                     self._int_lookup = pd.Index(ints)
             except (ValueError, OverflowError):
                 pass
-        arr = ids if isinstance(ids, pa.Array) else pa.array([None if i is None else str(i) for i in ids],
-                                                             type=pa.string())
-        arr = arr.drop_null()
+        arr = _as_arrow(ids).drop_null()
         if len(arr) == 0:
             return np.zeros(0, dtype=np.int64)
         pos = None
         if self._int_lookup is not None:
             try:
-                pos = self._int_lookup.get_indexer(pc.cast(arr, pa.int64()).to_numpy())
+                ints = arr if pa.types.is_integer(arr.type) else pc.cast(arr, pa.int64())
+                pos = self._int_lookup.get_indexer(ints.to_numpy(zero_copy_only=False))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 pos = None  # some id is not an integer: it can only match as text
         if pos is None:
@@ -201,6 +200,20 @@ class CorpusState:
     def _scores(self, distances: np.ndarray) -> np.ndarray:
         # usearch distances: cos/ip -> 1 - similarity; l2sq -> squared distance. Higher score is better.
         return -distances if self.metric == "l2sq" else 1.0 - distances
+
+
+def _as_arrow(ids: Any) -> pa.Array:
+    """ids as one Arrow array without a Python call per element when they already are typed."""
+    if isinstance(ids, pa.ChunkedArray):
+        return ids.combine_chunks()
+    if isinstance(ids, pa.Array):
+        return ids
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
+        return pa.array(ids.astype(np.int64))
+    try:
+        return pa.array(ids)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: compare as text
+        return pa.array([None if i is None else str(i) for i in ids], type=pa.string())
 
 
 def _objects(values: pa.Array | list[Any]) -> np.ndarray:

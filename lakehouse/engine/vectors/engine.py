@@ -181,9 +181,10 @@ class VectorEngine:
                     cur.unregister("lh_batch")
             state.kill(replaced)
             state.put(keys, vectors, ids, texts, metas)
-            if _rebuild:
-                self._build_generation(state)
-            elif state.generation is not None:
+            gen = state.generation
+            if _rebuild or (gen is not None and len(keys) > max(10_000, len(gen.index))):
+                self._build_generation(state)  # a bulk load: one parallel build beats incremental inserts
+            elif gen is not None:
                 # one thread for ordinary batches, so adds to several corpora use the cores in parallel
                 threads = 1 if len(keys) < 10_000 else (self.lake.settings.threads or 0)
                 self._mutable(state).index.add(keys, vectors, threads=threads)
@@ -367,7 +368,7 @@ class VectorEngine:
             raise InvalidInput(f"k must be an integer from 0 to 10000, got {k!r}", code="invalid_k")
         state = self.state(name)
         vec = self.query_vector(name, query)
-        allowed = None if ids is None else state.keys_for_ids(list(ids))
+        allowed = None if ids is None else state.keys_for_ids(ids)
         keys, scores = state.search(vec, k, allowed)
         idents = state.ids[keys]
         return [Hit(str(i), float(s), r + 1) for r, (i, s) in enumerate(zip(idents, scores))]
