@@ -1,13 +1,16 @@
+-- Macro bodies call functions as system.main.<name> and unnest structs with `recursive := true`:
+-- an unqualified function name is looked up through the lake's schema too, which starts a DuckLake
+-- transaction (milliseconds of catalog reads) that a vector search does not need.
+
 -- embed(text) -> FLOAT[384] (the default embedder's width); embed(text, 'hash:256') -> FLOAT[] of that one.
 CREATE OR REPLACE MACRO embed(text) AS system.main.lh_embed(text, NULL)::${embed_type},
                         (text, embedder) AS system.main.lh_embed(text, embedder);
 
 -- SELECT * FROM vector_search('workers', 'forklift operator', 10, ids := (SELECT list(id) FROM workers WHERE state = 'IL'))
 -- `query` is text (embedded with the corpus's embedder) or a FLOAT[] vector; ids are returned as VARCHAR
--- (they join with integer ids too: DuckDB casts in the comparison).
+-- (they join with integer ids too: DuckDB casts in the comparison). Columns: id, score, rank.
 CREATE OR REPLACE MACRO vector_search(corpus, query, k, ids := NULL) AS TABLE
-    SELECT r.id, r.score, r.rank
-    FROM (SELECT unnest(system.main.lh_vector_search(corpus, query::VARCHAR, k, ids::VARCHAR[])) AS r);
+    SELECT unnest(system.main.lh_vector_search(corpus, query::VARCHAR, k, ids::VARCHAR[]), recursive := true);
 
 -- Corpora as the engine records them.
 CREATE OR REPLACE MACRO lakehouse_corpora() AS TABLE
