@@ -264,3 +264,16 @@ def test_cli_corpus_build(tmp_path, capsys):
         info = lk.corpora()[0]
         assert (info["kind"], info["builder"], info["source"]["chunks"], info["source"]["files"]) == \
                ("docs", "folder:docs", 2, 1)
+
+
+def test_injected_playbook_answers_respect_the_metadata_filter(tmp_path):
+    with lakehouse.open(tmp_path / "lake", embedder="hash", relevance_filter=False) as lk:
+        lk.create_corpus("workers", rows=PEOPLE)
+        lk.record_playbooks([{"query": "forklift operator OSHA-10", "corpus": "workers", "answer_id": 5},
+                             {"query": "forklift operator OSHA-10", "corpus": "elsewhere", "answer_id": "x",
+                              "answer_text": "an answer from another corpus"}])
+        res = lk.matrix_search("forklift operator OSHA-10", ["workers"], k_per_corpus=2, use_playbook=True,
+                               metadata_filter={"state": "IL"})
+        assert all(h.metadata.get("state") == "IL" for h in res.results)
+        unfiltered = lk.matrix_search("forklift operator OSHA-10", ["workers"], k_per_corpus=2, use_playbook=True)
+        assert {("workers", "5"), ("elsewhere", "x")} <= {(h.corpus, h.id) for h in unfiltered.results}

@@ -262,3 +262,14 @@ def test_minilm_default_embedder_end_to_end(tmp_path, write):
                      "JOIN workers w USING (id) ORDER BY v.rank").fetchall()
         assert {r[0] for r in top} <= {"Ann", "Cy", "Ed"}
         assert lk.sql("SELECT typeof(embed('x'))").fetchone() == ("FLOAT[384]",)
+
+
+def test_text_and_hybrid_search_in_sql(hlake):
+    bm25 = hlake.sql("SELECT id, rank FROM text_search('workers', 'registered nurse', 3)").fetchall()
+    assert bm25[0] == ("4", 1)
+    assert [h.id for h in hlake.text_search("workers", "registered nurse", 3)] == [r[0] for r in bm25]
+    rows = hlake.query("SELECT id FROM hybrid_search('workers', 'forklift OSHA-10', 3, "
+                       "ids := ['1', '4', '5'], fusion := 'linear')").rows
+    assert {r[0] for r in rows} == {"1", "4", "5"} and rows[0][0] in ("1", "5")
+    with pytest.raises(InvalidInput, match="unknown fusion"):
+        hlake.query("SELECT * FROM hybrid_search('workers', 'x', 3, fusion := 'max')")

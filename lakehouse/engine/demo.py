@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 import lakehouse
-from lakehouse.engine import demo_data
+from lakehouse.engine import demo_data, demo_retrieval
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,6 @@ QUESTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-PROFILE_SQL = (
-    "SELECT id, role || ' in ' || city || ', ' || state || '. ' || years_experience || ' years experience. "
-    "Certifications: ' || coalesce(nullif(array_to_string(certifications, ', '), ''), 'none') || "
-    "'. Available: ' || availability || '.' AS profile, role, state, city "
-    "FROM workers USING SAMPLE reservoir({n} ROWS) REPEATABLE (42)"
-)
-ASK = "find me a forklift operator with OSHA-10 in IL"
 HYBRID_SQL = (
     "SELECT w.name, w.city, w.role, array_to_string(w.certifications, ', ') AS certifications, "
     "w.availability, round(v.score, 3)::DECIMAL(4, 3) AS score "
@@ -83,7 +76,8 @@ def run_demo(root: str | Path, *, rows: int = 500_000, seed: int = 7, corpus_row
             counts["workers_delta"] = res.rows
             progress.advance(task)
         timings["ingest_s"] = time.perf_counter() - t
-    with lakehouse.open(root) as lake:
+    # past placements are months old: a one-year half-life keeps their outcomes in play for the demo
+    with lakehouse.open(root, playbook_half_life_days=365.0) as lake:
         console.print(f"[bold]Lake[/bold] {lake.root}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         t = time.perf_counter()
         for title, sql in QUESTIONS:
@@ -91,15 +85,17 @@ def run_demo(root: str | Path, *, rows: int = 500_000, seed: int = 7, corpus_row
             _print_table(console, title, [c["name"] for c in res.columns], res.rows, res.elapsed_ms)
         timings["questions_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        n = min(corpus_rows, rows)
-        with console.status(f"embedding {n:,} worker profiles into the 'workers' corpus ({lake.settings.embedder})"):
-            info = lake.create_corpus("workers", sql=PROFILE_SQL.format(n=n), text="profile",
-                                      metadata=["role", "state", "city"], replace=True)
-        counts["workers_corpus"] = info["rows"]
-        timings["corpus_s"] = time.perf_counter() - t
-        res = lake.query(HYBRID_SQL.format(ask=ASK), origin="demo")
-        _print_table(console, f"Hybrid SQL + vector: \"{ASK}\" (vector_search over the corpus, ids := IL workers)",
-                     [c["name"] for c in res.columns], res.rows, res.elapsed_ms)
+        counts.update(demo_retrieval.build_corpora(lake, console, min(corpus_rows, rows)))
+        timings["corpora_s"] = time.perf_counter() - t
+        res = lake.query(HYBRID_SQL.format(ask=demo_retrieval.ASK), origin="demo")
+        _print_table(console, f"Hybrid SQL + vector: \"{demo_retrieval.ASK}\" (vector_search over the workers corpus, "
+                     "ids := IL workers)", [c["name"] for c in res.columns], res.rows, res.elapsed_ms)
+        t = time.perf_counter()
+        recorded = demo_retrieval.record_placements(lake, limit=400)
+        counts["playbook_outcomes"] = recorded["recorded"]
+        demo_retrieval.matrix_for_open_job(lake, console)
+        demo_retrieval.grounded_answer(lake, console)
+        timings["retrieval_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - started
     console.print("[dim]" + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + "[/dim]")
     return {"counts": counts, "timings": timings}

@@ -192,6 +192,14 @@ class Lake:
         """Top-k (id, score, rank) of `corpus` for a text or vector query, optionally among `ids`."""
         return self.vectors.search(corpus, query, k, ids)
 
+    def text_search(self, corpus: str, query: str, k: int = 10, ids: Any = None) -> list[Any]:
+        """Top-k by BM25 over the corpus text."""
+        return self.vectors.text_search(corpus, query, k, ids)
+
+    def hybrid_search(self, corpus: str, query: str, k: int = 10, ids: Any = None, fusion: str = "rrf") -> list[Any]:
+        """Vector and BM25 ranks fused: `rrf` (reciprocal rank) or `linear` (normalised scores)."""
+        return self.vectors.hybrid_search(corpus, query, k, ids, fusion)
+
     def embed(self, texts: Any, embedder: str | None = None) -> Any:
         return self.vectors.embed(texts, embedder)
 
@@ -232,6 +240,8 @@ class Lake:
         self._closed = True
         if "chat" in self.__dict__:
             self.chat.close()
+        if "vectors" in self.__dict__:
+            self.vectors.close()
         self.observer.close()
         with self._cursor_lock:
             for cur in self._cursors:

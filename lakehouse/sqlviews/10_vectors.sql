@@ -12,6 +12,14 @@ CREATE OR REPLACE MACRO embed(text) AS system.main.lh_embed(text, NULL)::${embed
 CREATE OR REPLACE MACRO vector_search(corpus, query, k, ids := NULL) AS TABLE
     SELECT unnest(system.main.lh_vector_search(corpus, query::VARCHAR, k, ids::VARCHAR[]), recursive := true);
 
+-- SELECT * FROM text_search('workers', 'forklift OSHA-10', 10): BM25 over the corpus text.
+CREATE OR REPLACE MACRO text_search(corpus, query, k, ids := NULL) AS TABLE
+    SELECT unnest(system.main.lh_text_search(corpus, query, k, ids::VARCHAR[]), recursive := true);
+
+-- SELECT * FROM hybrid_search('workers', 'forklift operator', 10, fusion := 'linear'): vector + BM25 fused.
+CREATE OR REPLACE MACRO hybrid_search(corpus, query, k, ids := NULL, fusion := 'rrf') AS TABLE
+    SELECT unnest(system.main.lh_hybrid_search(corpus, query, k, ids::VARCHAR[], fusion), recursive := true);
+
 -- Corpora as the engine records them.
 CREATE OR REPLACE MACRO lakehouse_corpora() AS TABLE
     SELECT name, embedder, dim, metric, dtype, kind, builder, created_at FROM lake.lh.corpora ORDER BY name;

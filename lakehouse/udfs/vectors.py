@@ -3,6 +3,8 @@
     SELECT embed('forklift operator');
     SELECT * FROM vector_search('workers', 'forklift operator with OSHA-10', 10,
                                 ids := (SELECT list(id) FROM workers WHERE state = 'IL'));
+    SELECT * FROM text_search('workers', 'forklift OSHA-10', 10);
+    SELECT * FROM hybrid_search('workers', 'forklift operator with OSHA-10', 10, fusion := 'rrf');
 """
 
 from __future__ import annotations
@@ -57,6 +59,19 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         hits = lake.vectors.search(corpus, parse_query(query), k, ids)
         return [{"id": h.id, "score": h.score, "rank": h.rank} for h in hits]
 
+    @udf_errors
+    def lh_text_search(corpus: str, query: str, k: int, ids: list[str] | None) -> list[dict[str, Any]]:
+        return [{"id": h.id, "score": h.score, "rank": h.rank} for h in lake.vectors.text_search(corpus, query, k, ids)]
+
+    @udf_errors
+    def lh_hybrid_search(corpus: str, query: str, k: int, ids: list[str] | None, fusion: str | None) -> list[dict[str, Any]]:
+        hits = lake.vectors.hybrid_search(corpus, query, k, ids, fusion or "rrf")
+        return [{"id": h.id, "score": h.score, "rank": h.rank} for h in hits]
+
+    con.create_function("lh_text_search", lh_text_search, ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR[]"], HIT_SQL,
+                        type="native", null_handling="special", side_effects=True)
+    con.create_function("lh_hybrid_search", lh_hybrid_search, ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR[]", "VARCHAR"],
+                        HIT_SQL, type="native", null_handling="special", side_effects=True)
     con.create_function("lh_embed", lh_embed, ["VARCHAR", "VARCHAR"], "FLOAT[]", type="arrow",
                         null_handling="special", side_effects=False)
     con.create_function("lh_vector_search", lh_vector_search, ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR[]"],

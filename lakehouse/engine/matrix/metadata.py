@@ -55,3 +55,8 @@ def allowed_keys(state: CorpusState, flt: dict[str, list[str]]) -> np.ndarray:
             break
     out = result if result is not None else np.flatnonzero(state.live)
     return out[state.live[out]] if len(out) else out
+
+
+def matches(metadata: Mapping[str, Any], flt: dict[str, list[str]] | None) -> bool:
+    """Whether one row's metadata passes the filter (the same rule as `allowed_keys`)."""
+    return flt is None or all(k in metadata and canonical(metadata[k]) in vals for k, vals in flt.items())

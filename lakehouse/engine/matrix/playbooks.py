@@ -125,6 +125,11 @@ class Playbooks:
             self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._loaded = True
 
+    def reload(self) -> None:
+        """Forget the in-memory mirror: the next lookup reads the lake table (after edits elsewhere)."""
+        with self._lock:
+            self._loaded = False
+
     def entries(self) -> tuple[list[Entry], np.ndarray]:
         with self._lock:
             if not self._loaded:

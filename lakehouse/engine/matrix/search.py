@@ -17,7 +17,7 @@ import numpy as np
 
 from lakehouse.engine.matrix import relevance as relevance_mod
 from lakehouse.engine.matrix.gate import choose_mode
-from lakehouse.engine.matrix.metadata import allowed_keys, parse_filter
+from lakehouse.engine.matrix.metadata import allowed_keys, matches, parse_filter
 from lakehouse.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def matrix_search(lake: Lake, query: str, corpora: list[str] | None = None, *, k
                     hit.score = 1.0 / (RRF_K + rank)
                 hits.append(hit)
         if use_playbook:
-            _apply_playbooks(lake, query, hits, qvecs, {st.name: st for st in states})
+            _apply_playbooks(lake, query, hits, qvecs, {st.name: st for st in states}, flt)
         hits.sort(key=lambda h: -h.score)
         hits = hits[:top]
         dropped_rel: list[dict[str, Any]] = []
@@ -129,8 +129,8 @@ def _search_one(state: CorpusState, qvec: np.ndarray, k: int,
 
 
 def _apply_playbooks(lake: Lake, query: str, hits: list[MatrixHit], qvecs: dict[str, np.ndarray],
-                     states: dict[str, CorpusState]) -> None:
-    """Boost, demote or inject recorded answers (in place)."""
+                     states: dict[str, CorpusState], flt: dict[str, list[str]] | None) -> None:
+    """Boost, demote or inject recorded answers (in place); an injected answer must pass the metadata filter."""
     s = lake.settings
     qvec = qvecs.get(s.embedder)
     if qvec is None:  # playbooks are embedded with the lake's default embedder
@@ -151,8 +151,12 @@ def _apply_playbooks(lake: Lake, query: str, hits: list[MatrixHit], qvecs: dict[
         key = state.key_of(answer_id) if state is not None else None
         if key is not None:  # the answer is in a searched corpus: start from its own similarity
             ident, text, meta = state.row(key)
+            if not matches(meta, flt):
+                continue
             base = float(state.vectors[key] @ qvecs[state.meta["embedder"]])
             hit = MatrixHit(corpus, ident, base + delta, text, meta, "playbook", base)
+        elif flt:  # an answer outside the searched corpora has no metadata to pass the filter with
+            continue
         else:  # an answer outside the searched corpora: what was recorded is all we have
             # its relevance is how close this query is to the one the outcome was recorded for
             hit = MatrixHit(corpus, answer_id, delta, entry.answer_text or "", {}, "playbook", sim)

@@ -213,6 +213,9 @@ class VectorEngine:
             in_transaction(cur, drop)
         with self._states_lock:
             self._states.pop(name, None)
+        from lakehouse.engine.vectors import text_index
+
+        text_index.forget(self, name)
         folder = self._folder(name)
         for f in folder.glob("*.usearch"):
             f.unlink(missing_ok=True)
@@ -372,6 +375,24 @@ class VectorEngine:
         keys, scores = state.search(vec, k, allowed)
         idents = state.ids[keys]
         return [Hit(str(i), float(s), r + 1) for r, (i, s) in enumerate(zip(idents, scores))]
+
+    def text_search(self, name: str, query: str, k: int = 10, ids: Sequence[Any] | None = None) -> list[Hit]:
+        """BM25 over the corpus text (a DuckDB fts index kept beside the HNSW sidecar)."""
+        from lakehouse.engine.vectors import text_index
+
+        return text_index.text_search(self, name, query, k, ids)
+
+    def hybrid_search(self, name: str, query: str, k: int = 10, ids: Sequence[Any] | None = None,
+                      fusion: str = "rrf", depth: int | None = None, weight: float | None = None) -> list[Hit]:
+        """Vector and BM25 ranks fused (`rrf` or `linear`)."""
+        from lakehouse.engine.vectors import fusion as fusion_mod
+
+        return fusion_mod.hybrid_search(self, name, query, k, ids, fusion=fusion, depth=depth, weight=weight)
+
+    def close(self) -> None:
+        from lakehouse.engine.vectors import text_index
+
+        text_index.close_all(self)
 
     def rows(self, name: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """id -> {text, metadata} for the given ids (from memory: the state mirrors the lake table)."""
