@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=positive_int, default=200, help="searches timed (200)")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    words = "forklift operator welder nurse driver chef cleaner electrician painter roofer clerk".split()
+    words = ["forklift", "operator", "welder", "nurse", "driver", "chef", "cleaner", "electrician", "painter", "roofer", "clerk"]
     rng = np.random.default_rng(5)
     queries = [" ".join(rng.choice(words, 3)) for _ in range(50)]
     out: dict[str, Any] = {"environment": environment(), "args": vars(args)}

@@ -194,7 +194,7 @@ def test_recorded_answer_surfaces_on_requery(tmp_path):
 
 
 def test_playbook_weights_decay_with_age(mlake):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     mlake.record_playbooks([
         {"query": "forklift Joliet", "corpus": "workers", "answer_id": 1, "recorded_at": now.isoformat()},
         {"query": "forklift Joliet", "corpus": "workers", "answer_id": 4,

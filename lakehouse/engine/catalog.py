@@ -50,7 +50,7 @@ def ensure_engine_tables(cur: duckdb.DuckDBPyConnection) -> None:
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'lake'"
         ).fetchall()
     }
-    if EXPECTED <= have:
+    if have >= EXPECTED:
         return
     in_transaction(cur, lambda c: [c.execute(stmt) for stmt in ENGINE_DDL])
 

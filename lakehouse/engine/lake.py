@@ -25,7 +25,6 @@ from lakehouse.settings import Settings
 if TYPE_CHECKING:
     from lakehouse.engine.chat import ChatDispatcher
     from lakehouse.engine.matrix.playbooks import Playbooks
-    from lakehouse.engine.matrix.playbooks import Playbooks
     from lakehouse.engine.vectors import VectorEngine
 
 log = logging.getLogger(__name__)
@@ -158,9 +157,8 @@ class Lake:
         return datasets_mod.list_datasets(self)
 
     def dataset_count(self) -> int:
-        with map_duckdb_errors():
-            with self.fresh_cursor() as cur:
-                return cur.execute("SELECT count(*) FROM lake.lh.datasets").fetchone()[0]
+        with map_duckdb_errors(), self.fresh_cursor() as cur:
+            return cur.execute("SELECT count(*) FROM lake.lh.datasets").fetchone()[0]
 
     def dataset(self, name: str) -> dict[str, Any]:
         return datasets_mod.describe_dataset(self, name)

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ class Observer:
     def record(self, op: str, *, source: str, target: str | None, rows: int | None,
                elapsed_ms: float, ok: bool, error: str | None = None,
                extra: dict[str, Any] | None = None) -> ObservedOp:
-        item = ObservedOp(datetime.now(timezone.utc).isoformat(timespec="milliseconds"), op, source,
+        item = ObservedOp(datetime.now(UTC).isoformat(timespec="milliseconds"), op, source,
                           target, rows, round(elapsed_ms, 3), ok, error, dict(extra or {}))
         self.ops.append(item)
         if self._path is not None and not self._closed:

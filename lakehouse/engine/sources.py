@@ -9,11 +9,11 @@ import os
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO
 
 from lakehouse.errors import Forbidden, InvalidInput
 
-Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
+Source = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")
 _SUFFIX_FORMAT = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".ndjson": "ndjson",

@@ -11,8 +11,9 @@ Modes are data (`[modes]` in lakehouse.toml):
     corpora = ["lakehouse_arch_v1"]
 
 Model strength is by glob patterns, `[models] weak = [...]`, `strong = [...]` (defaults below);
-strong patterns are checked first, unknown models count as weak (composition is the safe default
-for a model we know nothing about).
+weak patterns are checked first (a local model is weak whatever its name), then strong ones; a
+model matching neither counts as weak (composition is the safe default for a model we know nothing
+about).
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def is_weak_model(model: str, models: Mapping[str, Any] | None = None) -> bool:
     tier = models.get(name)
     if isinstance(tier, str):  # a tier name: judge the model it points at
         name = tier.lower()
-    if any(fnmatch.fnmatch(name, p.lower()) for p in _patterns(models, "strong", DEFAULT_STRONG)):
-        return False
-    return True
+    if any(fnmatch.fnmatch(name, p.lower()) for p in _patterns(models, "weak", DEFAULT_WEAK)):
+        return True
+    return not any(fnmatch.fnmatch(name, p.lower()) for p in _patterns(models, "strong", DEFAULT_STRONG))
 
 
 @dataclasses.dataclass

@@ -48,7 +48,7 @@ class Entry:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def validate(raw: Any) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def validate(raw: Any) -> dict[str, Any]:
             raise InvalidInput("'recorded_at' must be an ISO-8601 timestamp", code="invalid_playbook",
                                field="recorded_at") from exc
         if recorded_at.tzinfo is not None:
-            recorded_at = recorded_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            recorded_at = recorded_at.astimezone(dt.UTC).replace(tzinfo=None)
     tags = raw.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise InvalidInput("'tags' must be a list of strings", code="invalid_playbook", field="tags")

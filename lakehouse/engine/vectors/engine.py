@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 from usearch.index import Index
 
+from lakehouse.engine.catalog import in_transaction
 from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.embedders.base import Embedder
-from lakehouse.engine.catalog import in_transaction
 from lakehouse.engine.names import check_name
 from lakehouse.engine.vectors import hnsw, store
 from lakehouse.engine.vectors.corpus import CorpusState, Generation
