@@ -14,7 +14,8 @@ from typing import Any
 
 _WORD = re.compile(r"\w+")
 _STOP = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "i", "in", "is", "it", "me", "of", "on", "or", "that", "the", "this", "to", "was", "were", "will", "with", "find", "show", "give", "get", "who", "what", "which", "where", "when", "how", "my", "our", "your", "any", "all", "some"]  # noqa: SIM905
+    "a an and are as at be by for from has have i in is it me of on or that the this to was were will with "
+    "find show give get who what which where when how my our your any all some".split()
 )
 
 
