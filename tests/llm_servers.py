@@ -77,6 +77,13 @@ class LLMServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="llm-server", daemon=True)
 
+    def reset(self) -> None:
+        """Forget recorded requests and scripted behaviour (module-scoped servers, per test)."""
+        self.requests.clear()
+        self.failures.clear()
+        self.delay_s = 0.0
+        self.reply_fn, self.stream_error = make_reply, None
+
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 from http_server import LiveServer, free_port
-from llm_servers import LLMServer, make_reply, provider_settings
+from llm_servers import LLMServer, provider_settings
 
 import lakehouse
 from lakehouse.engine.chat import ChatDispatcher, ChatPolicy
@@ -56,11 +56,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator
 
 @pytest.fixture
 def srv(llm: LLMServer) -> Iterator[LLMServer]:
-    llm.requests.clear()
-    llm.failures.clear()
-    llm.reply_fn, llm.stream_error = make_reply, None
+    """The module's LLM server, reset for this test."""
+    llm.reset()
     yield llm
-    llm.reply_fn, llm.stream_error = make_reply, None
+    llm.reset()
 
 
 @pytest.fixture

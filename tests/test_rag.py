@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 from http_server import free_port
-from llm_servers import LLMServer, make_reply, provider_settings
+from llm_servers import LLMServer, provider_settings
 
 import lakehouse
 from lakehouse.engine.chat import ChatDispatcher, ChatPolicy
@@ -63,11 +63,9 @@ def rlake(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator[
 @pytest.fixture
 def srv(llm: LLMServer) -> Iterator[LLMServer]:
     """The module's LLM server, reset for this test."""
-    llm.requests.clear()
-    llm.failures.clear()
-    llm.reply_fn, llm.stream_error = make_reply, None
+    llm.reset()
     yield llm
-    llm.reply_fn = make_reply
+    llm.reset()
 
 
 @pytest.fixture
