@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _ALLOWED_TYPES = {"SELECT", "EXPLAIN"}
 _ALLOWED_ROOTS = (exp.Query, exp.Describe, exp.Show, exp.Summarize, exp.Values)
 # Table functions and scalars that reach files, other databases, secrets or arbitrary SQL.
-_FORBIDDEN_FUNCS = re.compile(
+FORBIDDEN_FUNCS = re.compile(
     r"^(read_\w+|\w+_scan|scan_\w+|glob|sniff_csv|parquet_\w+|query|query_table|getenv|"
     r"duckdb_secrets|which_secret|load_aws_credentials|ducklake_(?!snapshots$|table_info$|"
     r"current_snapshot$|last_committed_snapshot$)\w+|sqlite_\w+|postgres_\w+|mysql_\w+|"
@@ -88,7 +88,7 @@ def _check_tree(tree: exp.Expression) -> None:
             raise Forbidden(f"{node.key.upper()} is not allowed in a read-only query", code="statement_not_allowed")
         if isinstance(node, exp.Func):
             name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
-            if _FORBIDDEN_FUNCS.match(name or ""):
+            if FORBIDDEN_FUNCS.match(name or ""):
                 raise Forbidden(f"function {name.lower()}() reads files or other databases and is not allowed here",
                                 code="function_not_allowed")
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):

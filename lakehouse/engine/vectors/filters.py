@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 
 from lakehouse.engine.names import check_name
-from lakehouse.engine.safe_sql import _FORBIDDEN_FUNCS
+from lakehouse.engine.safe_sql import FORBIDDEN_FUNCS
 from lakehouse.errors import Forbidden, InvalidInput, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def check_where(where: str) -> str:
             raise Forbidden("where may not contain subqueries or table references", code="where_not_allowed")
         if isinstance(node, exp.Func):
             name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
-            if _FORBIDDEN_FUNCS.match(name or ""):
+            if FORBIDDEN_FUNCS.match(name or ""):
                 raise Forbidden(f"function {name.lower()}() is not allowed in where", code="where_not_allowed")
     return tree.sql(dialect="duckdb")
 
