@@ -9,8 +9,14 @@ CREATE OR REPLACE MACRO embed(text) AS system.main.lh_embed(text, NULL)::${embed
 -- SELECT * FROM vector_search('workers', 'forklift operator', 10, ids := (SELECT list(id) FROM workers WHERE state = 'IL'))
 -- `query` is text (embedded with the corpus's embedder) or a FLOAT[] vector; ids are returned as VARCHAR
 -- (they join with integer ids too: DuckDB casts in the comparison). Columns: id, score, rank.
+-- Integer id lists go to an arrow UDF (one int64 buffer); other lists and no list to the native one.
+-- typeof() is constant at bind time, so only one branch is ever evaluated.
 CREATE OR REPLACE MACRO vector_search(corpus, query, k, ids := NULL) AS TABLE
-    SELECT unnest(system.main.lh_vector_search(corpus, query::VARCHAR, k, ids::VARCHAR[]), recursive := true);
+    SELECT unnest(CASE WHEN system.main.typeof(ids) IN ('BIGINT[]', 'INTEGER[]', 'SMALLINT[]', 'TINYINT[]',
+                                                          'UBIGINT[]', 'UINTEGER[]', 'USMALLINT[]', 'UTINYINT[]')
+                       THEN system.main.lh_vector_search_ids(corpus, query::VARCHAR, k, ids::BIGINT[])
+                       ELSE system.main.lh_vector_search(corpus, query::VARCHAR, k, ids::VARCHAR[]) END,
+                  recursive := true);
 
 -- SELECT * FROM text_search('workers', 'forklift OSHA-10', 10): BM25 over the corpus text.
 CREATE OR REPLACE MACRO text_search(corpus, query, k, ids := NULL) AS TABLE

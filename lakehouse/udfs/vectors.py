@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
 
 HIT_SQL = "STRUCT(id VARCHAR, score FLOAT, rank BIGINT)[]"
+HIT_ARROW = pa.struct([("id", pa.string()), ("score", pa.float32()), ("rank", pa.int64())])
 
 
 def parse_query(text: str) -> str | np.ndarray:
@@ -60,6 +61,16 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         return [{"id": h.id, "score": h.score, "rank": h.rank} for h in hits]
 
     @udf_errors
+    def lh_vector_search_ids(corpus: pa.Array, query: pa.Array, k: pa.Array, ids: pa.Array) -> pa.Array:
+        # arrow: a filter list of 50K integer ids arrives as one int64 buffer instead of 50K Python objects
+        out = []
+        for i in range(len(corpus)):
+            allowed = ids[i].values if ids[i].is_valid else None
+            hits = lake.vectors.search(corpus[i].as_py(), parse_query(query[i].as_py()), k[i].as_py(), allowed)
+            out.append([{"id": h.id, "score": h.score, "rank": h.rank} for h in hits])
+        return pa.array(out, type=pa.list_(HIT_ARROW))
+
+    @udf_errors
     def lh_text_search(corpus: str, query: str, k: int, ids: list[str] | None) -> list[dict[str, Any]]:
         return [{"id": h.id, "score": h.score, "rank": h.rank} for h in lake.vectors.text_search(corpus, query, k, ids)]
 
@@ -68,6 +79,9 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         hits = lake.vectors.hybrid_search(corpus, query, k, ids, fusion or "rrf")
         return [{"id": h.id, "score": h.score, "rank": h.rank} for h in hits]
 
+    con.create_function("lh_vector_search_ids", lh_vector_search_ids,
+                        ["VARCHAR", "VARCHAR", "BIGINT", "BIGINT[]"], HIT_SQL, type="arrow", null_handling="special",
+                        side_effects=True)
     con.create_function("lh_text_search", lh_text_search, ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR[]"], HIT_SQL,
                         type="native", null_handling="special", side_effects=True)
     con.create_function("lh_hybrid_search", lh_hybrid_search, ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR[]", "VARCHAR"],
