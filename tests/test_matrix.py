@@ -277,3 +277,12 @@ def test_injected_playbook_answers_respect_the_metadata_filter(tmp_path):
         assert all(h.metadata.get("state") == "IL" for h in res.results)
         unfiltered = lk.matrix_search("forklift operator OSHA-10", ["workers"], k_per_corpus=2, use_playbook=True)
         assert {("workers", "5"), ("elsewhere", "x")} <= {(h.corpus, h.id) for h in unfiltered.results}
+
+
+def test_forget_removes_one_source(mlake):
+    mlake.record_playbooks([{"query": "forklift", "corpus": "workers", "answer_id": 1, "source": "import"},
+                            {"query": "forklift", "corpus": "workers", "answer_id": 4, "source": "api"}])
+    assert len(mlake.playbooks.similar(mlake.vectors.embedder("hash").embed_one("forklift"), 5)) == 2
+    assert mlake.playbooks.forget("import") == 1
+    left = mlake.playbooks.similar(mlake.vectors.embedder("hash").embed_one("forklift"), 5)
+    assert [e.answer_id for e, _ in left] == ["4"]

@@ -61,8 +61,7 @@ def build_corpora(lake: Lake, console: Console, workers: int) -> dict[str, int]:
 
 def record_placements(lake: Lake, limit: int) -> dict[str, Any]:
     rows = lake.sql(PLACEMENTS_SQL.format(n=limit)).fetchall()
-    lake.sql("DELETE FROM lake.lh.playbooks WHERE source = 'demo:placements'")  # a re-run replaces them
-    lake.playbooks.reload()
+    lake.playbooks.forget("demo:placements")  # a re-run replaces them
     entries = [{"query": q, "corpus": "workers", "answer_id": a, "outcome": o, "recorded_at": r.isoformat(),
                 "source": "demo:placements"} for q, a, o, r in rows]
     return lake.record_playbooks(entries)

@@ -20,6 +20,7 @@ from lakehouse.udfs._errors import udf_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
+    from lakehouse.engine.vectors import Hit
 
 HIT_SQL = "STRUCT(id VARCHAR, score FLOAT, rank BIGINT)[]"
 HIT_ARROW = pa.struct([("id", pa.string()), ("score", pa.float32()), ("rank", pa.int64())])
@@ -36,6 +37,11 @@ def parse_query(text: str) -> str | np.ndarray:
         if values and all(isinstance(v, (int, float)) for v in values):
             return np.asarray(values, dtype=np.float32)
     return text
+
+
+def _rows(hits: list[Hit]) -> list[dict[str, Any]]:
+    """Hits as the struct rows the macros unnest (plain dicts: asdict's deep copy costs on this path)."""
+    return [{"id": h.id, "score": h.score, "rank": h.rank} for h in hits]
 
 
 def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
@@ -58,7 +64,7 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     def lh_vector_search(corpus: str, query: str, k: int, ids: list[str] | None) -> list[dict[str, Any]]:
         # native, not arrow: one call per query, and DuckDB's arrow round trip costs ~3 ms of the ~1 ms search
         hits = lake.vectors.search(corpus, parse_query(query), k, ids)
-        return [{"id": h.id, "score": h.score, "rank": h.rank} for h in hits]
+        return _rows(hits)
 
     @udf_errors
     def lh_vector_search_ids(corpus: pa.Array, query: pa.Array, k: pa.Array, ids: pa.Array) -> pa.Array:
@@ -67,17 +73,17 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         for i in range(len(corpus)):
             allowed = ids[i].values if ids[i].is_valid else None
             hits = lake.vectors.search(corpus[i].as_py(), parse_query(query[i].as_py()), k[i].as_py(), allowed)
-            out.append([{"id": h.id, "score": h.score, "rank": h.rank} for h in hits])
+            out.append(_rows(hits))
         return pa.array(out, type=pa.list_(HIT_ARROW))
 
     @udf_errors
     def lh_text_search(corpus: str, query: str, k: int, ids: list[str] | None) -> list[dict[str, Any]]:
-        return [{"id": h.id, "score": h.score, "rank": h.rank} for h in lake.vectors.text_search(corpus, query, k, ids)]
+        return _rows(lake.vectors.text_search(corpus, query, k, ids))
 
     @udf_errors
     def lh_hybrid_search(corpus: str, query: str, k: int, ids: list[str] | None, fusion: str | None) -> list[dict[str, Any]]:
         hits = lake.vectors.hybrid_search(corpus, query, k, ids, fusion or "rrf")
-        return [{"id": h.id, "score": h.score, "rank": h.rank} for h in hits]
+        return _rows(hits)
 
     con.create_function("lh_vector_search_ids", lh_vector_search_ids,
                         ["VARCHAR", "VARCHAR", "BIGINT", "BIGINT[]"], HIT_SQL, type="arrow", null_handling="special",

@@ -125,10 +125,12 @@ class Playbooks:
             self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._loaded = True
 
-    def reload(self) -> None:
-        """Forget the in-memory mirror: the next lookup reads the lake table (after edits elsewhere)."""
-        with self._lock:
-            self._loaded = False
+    def forget(self, source: str) -> int:
+        """Delete the entries recorded with `source` (e.g. an import being redone); returns how many."""
+        with self._lock, self.lake.fresh_cursor() as cur, map_duckdb_errors():
+            n = cur.execute("DELETE FROM lake.lh.playbooks WHERE source = ?", [source]).fetchone()[0]
+            self._loaded = False  # the mirror reloads on the next lookup
+        return int(n)
 
     def entries(self) -> tuple[list[Entry], np.ndarray]:
         with self._lock:
