@@ -10,15 +10,19 @@ import pytest
 
 import lakehouse
 
-_PROVIDER_KEYS = ("OLLAMA_CLOUD_KEY", "OPENROUTER_API_KEY", "OPENCODE_API_KEY", "KIMI_API_KEY", "OPENAI_API_KEY")
+_PROVIDER_KEYS = ("OLLAMA_CLOUD_KEY", "OPENROUTER_API_KEY", "OPENCODE_API_KEY", "KIMI_API_KEY")
 
 
-@pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No LH_* setting or provider key leaks in from the machine running the tests."""
-    for name in list(os.environ):
-        if name.startswith("LH_") or name in _PROVIDER_KEYS:
-            monkeypatch.delenv(name, raising=False)
+@pytest.fixture(autouse=True, scope="session")
+def clean_environ() -> Iterator[None]:
+    """No LH_* setting or provider key leaks in from the machine running the tests. Session-wide,
+    so module-scoped lakes and servers see the clean environment too; tests set variables with
+    `monkeypatch`, which restores them."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("LH_") or name in _PROVIDER_KEYS or name.endswith("_API_KEY"):
+                mp.delenv(name)
+        yield
 
 
 @pytest.fixture

@@ -24,9 +24,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
 
 log = logging.getLogger(__name__)
 
@@ -251,3 +253,18 @@ def provider_settings(url: str) -> dict[str, str]:
         "kimi_base": f"{url}/kimi/coding/v1",
         "key_file": "",
     }
+
+
+@pytest.fixture(name="llm", scope="module")
+def llm_fixture() -> Iterator[LLMServer]:
+    """One loopback LLM server per test module (import it: `from llm_servers import llm_fixture`)."""
+    with LLMServer() as server:
+        yield server
+
+
+@pytest.fixture(name="srv")
+def srv_fixture(llm: LLMServer) -> Iterator[LLMServer]:
+    """The module's LLM server, reset for this test."""
+    llm.reset()
+    yield llm
+    llm.reset()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -28,13 +27,6 @@ KEYS = {
 }
 FAST = ChatPolicy(timeout_s=5.0, retries=2, backoff_s=0.01, backoff_max_s=0.05, retry_after_cap_s=1.0,
                   cooldown_failures=3, cooldown_s=0.5)
-
-
-@pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("LH_") or name in KEYS:
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture

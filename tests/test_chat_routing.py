@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -24,15 +23,6 @@ MODELS = {
     "fallbacks": {"local_fast": ["ollama/llama3.2:3b", "tier:local_judge"]},
     "weak_patterns": ["not a tier: lists are left to other features"],
 }
-
-
-@pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in KEY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    for name in list(os.environ):
-        if name.startswith("LH_"):
-            monkeypatch.delenv(name)
 
 
 def make(env: dict[str, str] | None = None, **overrides: object) -> ChatDispatcher:

@@ -27,10 +27,7 @@ KEY = "sk-test-5ecret-key-0123456789"
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("LH_") or name.endswith("_API_KEY"):
-            monkeypatch.delenv(name)
+def fresh_embedders() -> Iterator[None]:
     clear_cache()
     yield
     clear_cache()  # closes the HTTP clients the cached embedders own

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -263,11 +262,7 @@ def served_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[lake
     root = tmp_path_factory.mktemp("shape")
     imports = root / "imports"
     imports.mkdir()
-    with pytest.MonkeyPatch.context() as mp:  # module scope: conftest's autouse env cleaner has not run
-        for name in [n for n in os.environ if n.startswith("LH_")]:
-            mp.delenv(name)
-        lake = lakehouse.open(root / "lake", import_dirs=[str(imports)], max_upload_mb=UPLOAD_LIMIT_MB,
-                              embedder="hash")
+    lake = lakehouse.open(root / "lake", import_dirs=[str(imports)], max_upload_mb=UPLOAD_LIMIT_MB, embedder="hash")
     try:
         lake.ingest(CSV, "people", filename="people.csv")
         lake.create_corpus("people_c", dataset="people", id="name", text="name")

@@ -7,7 +7,6 @@ need other keys or policies swap a fresh `ChatDispatcher` into `lake.chat`.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import httpx
 import openai
 import pytest
 from http_server import LiveServer, free_port
-from llm_servers import LLMServer, provider_settings
+from llm_servers import LLMServer, llm_fixture, provider_settings, srv_fixture  # noqa: F401  (fixtures)
 
 import lakehouse
 from lakehouse.engine.chat import ChatDispatcher, ChatPolicy
@@ -33,18 +32,9 @@ WORKERS = b"""id,state,notes
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[LLMServer]:
-    with LLMServer() as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator[tuple[lakehouse.Lake, str]]:
     root = tmp_path_factory.mktemp("chat")
-    with pytest.MonkeyPatch.context() as mp:  # module scope: conftest's autouse env cleaner has not run
-        for name in [n for n in os.environ if n.startswith("LH_")]:
-            mp.delenv(name)
-        lake = lakehouse.open(root / "lake", embedder="hash", models=MODELS, **provider_settings(llm.url))
+    lake = lakehouse.open(root / "lake", embedder="hash", models=MODELS, **provider_settings(llm.url))
     try:
         lake.ingest(WORKERS, "workers", filename="workers.csv")
         lake.create_corpus("workers", dataset="workers", id="id", text="notes", metadata=["state"], progress=False)
@@ -52,14 +42,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator
             yield lake, url
     finally:
         lake.close()
-
-
-@pytest.fixture
-def srv(llm: LLMServer) -> Iterator[LLMServer]:
-    """The module's LLM server, reset for this test."""
-    llm.reset()
-    yield llm
-    llm.reset()
 
 
 @pytest.fixture

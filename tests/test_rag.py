@@ -6,14 +6,13 @@ fresh `ChatDispatcher` swapped into `lake.chat`, so retries, cooldowns and tiers
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import duckdb
 import pytest
 from http_server import free_port
-from llm_servers import LLMServer, provider_settings
+from llm_servers import LLMServer, llm_fixture, provider_settings, srv_fixture  # noqa: F401  (fixtures)
 
 import lakehouse
 from lakehouse.engine.chat import ChatDispatcher, ChatPolicy
@@ -39,18 +38,9 @@ FAST = ChatPolicy(timeout_s=5.0, retries=0, cooldown_failures=0)
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[LLMServer]:
-    with LLMServer() as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
 def rlake(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator[lakehouse.Lake]:
     root = tmp_path_factory.mktemp("rag")
-    with pytest.MonkeyPatch.context() as mp:  # module scope: conftest's autouse env cleaner has not run
-        for name in [n for n in os.environ if n.startswith("LH_")]:
-            mp.delenv(name)
-        lake = lakehouse.open(root / "lake", embedder="hash", **provider_settings(llm.url))
+    lake = lakehouse.open(root / "lake", embedder="hash", **provider_settings(llm.url))
     try:
         lake.ingest(WORKERS.encode(), "workers", filename="workers.csv")
         lake.create_corpus("workers", dataset="workers", id="id", text="notes",
@@ -58,14 +48,6 @@ def rlake(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator[
         yield lake
     finally:
         lake.close()
-
-
-@pytest.fixture
-def srv(llm: LLMServer) -> Iterator[LLMServer]:
-    """The module's LLM server, reset for this test."""
-    llm.reset()
-    yield llm
-    llm.reset()
 
 
 @pytest.fixture
