@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from lakehouse.engine.safe_sql import check_read_only
 from lakehouse.engine.vectors.filters import ids_where, with_rows
@@ -39,25 +39,24 @@ def _query(body: dict[str, Any]) -> Any:
 
 @bp.post("/vectors/search")
 def search() -> dict[str, Any]:
-    body = json_body()
-    lake = get_lake()
-    corpus = field(body, "corpus", str, required=True)
-    k = field(body, "k", int, default=10)
-    hits = lake.vector_search(corpus, _query(body), k)
-    return {"corpus": corpus, "results": with_rows(lake, corpus, hits)}
+    """`{corpus, query | vector, k}` -> `{corpus, results: [{id, score, rank, row | text + metadata}]}`."""
+    return _search(json_body(), where=None)
 
 
 @bp.post("/vectors/hybrid")
 def hybrid() -> dict[str, Any]:
     """`{corpus, query | vector, k, where?}`: the same rows as vector_search(..., ids := (SELECT list(id) ... WHERE))."""
     body = json_body()
+    return {**_search(body, where=field(body, "where", str)), "where": body.get("where")}
+
+
+def _search(body: dict[str, Any], *, where: str | None) -> dict[str, Any]:
     lake = get_lake()
     corpus = field(body, "corpus", str, required=True)
     k = field(body, "k", int, default=10)
-    where = field(body, "where", str)
     ids = ids_where(lake, corpus, where) if where is not None else None
     hits = lake.vector_search(corpus, _query(body), k, ids)
-    return {"corpus": corpus, "where": where, "results": with_rows(lake, corpus, hits)}
+    return {"corpus": corpus, "results": with_rows(lake, corpus, hits)}
 
 
 @bp.get("/v1/corpora")
@@ -93,12 +92,6 @@ def rebuild(name: str) -> dict[str, Any]:
 
 @bp.post("/v1/corpora/<name>/rollback")
 def rollback(name: str) -> dict[str, Any]:
-    body = json_body() if _has_body() else {}
+    body = json_body() if request.get_data(cache=True) else {}  # the body is optional here
     return get_lake().rollback_index(name, field(body, "generation", int))
-
-
-def _has_body() -> bool:
-    from flask import request
-
-    return bool(request.get_data(cache=True))
 
