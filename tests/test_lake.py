@@ -173,3 +173,15 @@ def test_ops_log_can_be_turned_off(tmp_path):
         lk.query("SELECT 1")
         assert len(lk.observer.recent()) == 1
     assert not (tmp_path / "lake" / "observer" / "ops.jsonl").exists()
+
+
+def test_read_write_cursor_finds_macros_before_the_lake(lake):
+    """The user's cursor gets the macros as TEMP copies (searched before the lake's schema, so a
+    vector_search needs no DuckLake catalog lookup) while CREATE TABLE still lands in the lake."""
+    cur = lake.cursor()
+    where = {r[0] for r in cur.execute(
+        "SELECT database_name FROM duckdb_functions() WHERE function_name = 'vector_search'").fetchall()}
+    assert "temp" in where
+    cur.execute("CREATE TABLE made_here AS SELECT 1 AS x")
+    assert cur.execute("SELECT database_name FROM duckdb_tables() WHERE table_name = 'made_here'").fetchall() == [
+        ("lake",)]

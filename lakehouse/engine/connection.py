@@ -108,9 +108,14 @@ def prepare_connection(
         if not read_only:
             ensure_engine_tables(con)
         udfs.register_all(con, lake)
-        sqlviews.load_all(con, macro_db, {"embed_type": embed_type(s.embedder)})
-    prepare_cursor(con, macro_db)
+        sqlviews.load_all(con, macro_db, macro_values(lake))
+    prepare_cursor(con, macro_db, temp_macros=None if read_only else macro_values(lake))
     return macro_db
+
+
+def macro_values(lake: Lake) -> dict[str, str]:
+    """The `${name}` values of the sqlviews files for this lake's settings."""
+    return {"embed_type": embed_type(lake.settings.embedder)}
 
 
 def embed_type(spec: str) -> str:
@@ -122,18 +127,21 @@ def embed_type(spec: str) -> str:
     return "FLOAT[]"
 
 
-def prepare_cursor(cur: duckdb.DuckDBPyConnection, macro_db: str, *,
-                   macros_first: bool = False) -> duckdb.DuckDBPyConnection:
+def prepare_cursor(cur: duckdb.DuckDBPyConnection, macro_db: str, *, macros_first: bool = False,
+                   temp_macros: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
     """Cursors don't inherit USE / search_path: give them the lake's.
 
     Resolving any name through the lake's schema starts a DuckLake transaction (catalog reads in
     SQLite, milliseconds). Read-only cursors look in the macro database first, so a query that only
     calls macros (`vector_search`, `matrix_search`) never touches the catalog; read-write cursors
-    keep the lake first, because the first schema on the path is where `CREATE TABLE x` lands.
+    keep the lake first, because the first schema on the path is where `CREATE TABLE x` lands, and
+    get the macros as TEMP copies (`temp_macros`: the sqlviews values), which are found before it.
     """
     cur.execute(f"USE {LAKE_ALIAS}")
     path = [f"{macro_db}.main", f"{LAKE_ALIAS}.main"] if macros_first else [f"{LAKE_ALIAS}.main", f"{macro_db}.main"]
     cur.execute(f"SET search_path = {sql_string(','.join(path))}")
+    if temp_macros is not None:
+        sqlviews.load_all(cur, None, temp_macros)
     return cur
 
 

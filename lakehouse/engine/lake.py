@@ -14,7 +14,7 @@ import duckdb
 
 from lakehouse.engine import datasets as datasets_mod
 from lakehouse.engine import ingest as ingest_mod
-from lakehouse.engine.connection import Location, prepare_connection, prepare_cursor, sandbox
+from lakehouse.engine.connection import Location, macro_values, prepare_connection, prepare_cursor, sandbox
 from lakehouse.engine.ingest import IngestResult
 from lakehouse.engine.observer import Observer
 from lakehouse.engine.safe_sql import QueryResult, run_query
@@ -78,7 +78,7 @@ class Lake:
         cur = getattr(self._local, "rw", None)
         if cur is None:
             self._check_open()
-            cur = prepare_cursor(self._db.cursor(), self._macro_db)
+            cur = prepare_cursor(self._db.cursor(), self._macro_db, temp_macros=macro_values(self))
             self._local.rw = cur
             with self._cursor_lock:
                 self._cursors.append(cur)

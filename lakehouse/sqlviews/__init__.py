@@ -12,13 +12,19 @@ def sql_files() -> list[tuple[str, str]]:
     return [(f.name, f.read_text(encoding="utf-8")) for f in sorted(files, key=lambda f: f.name)]
 
 
-def load_all(con: duckdb.DuckDBPyConnection, macro_db: str, values: dict[str, str] | None = None) -> None:
+def load_all(con: duckdb.DuckDBPyConnection, macro_db: str | None, values: dict[str, str] | None = None) -> None:
     """Run every file with `macro_db` as the default database, so macros land where cursors see them.
 
+    With `macro_db=None` the macros are created TEMP on this connection instead: the temp catalog is
+    searched before the lake's schema, so a read-write cursor (lake first on its path, where `CREATE
+    TABLE x` must land) finds `vector_search` without a DuckLake catalog lookup (~5 ms).
     `${name}` in a file is replaced from `values` (types that depend on settings, e.g. the embedding width).
     """
-    con.execute(f'USE "{macro_db}"')
+    if macro_db is not None:
+        con.execute(f'USE "{macro_db}"')
     for _name, text in sql_files():
         for key, value in (values or {}).items():
             text = text.replace("${" + key + "}", value)
+        if macro_db is None:
+            text = text.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO")
         con.execute(text)
