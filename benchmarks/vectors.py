@@ -6,8 +6,9 @@ Data: `--n` clustered, L2-normalised float32 vectors (gaussian cluster centres +
 `--queries` held-out queries from the same distribution; the exact top-10 by numpy is the truth.
 
 1. Build: `Lake.rebuild_index` (and the end-to-end load: create_corpus + add_to_corpus) vs raw usearch
-   with the same parameters, hnswlib, faiss `IndexHNSWFlat` and a `vss` HNSW index (target: < 60 s and
-   no slower than hnswlib), plus a sweep of usearch build parameters (dtype, expansion_add, threads).
+   (f16, cos: what a user would pick) with the same graph parameters, hnswlib, faiss `IndexHNSWFlat` and a
+   `vss` HNSW index (target: < 60 s and no slower than hnswlib), plus a sweep of usearch build parameters
+   (dtype, expansion_add, threads).
 2. Single query p50 and recall@10: `SELECT * FROM vector_search('bench', ?::FLOAT[384], 10)`, the Python
    `lake.vector_search`, and every peer (targets: SQL < 2 ms and >= 10x faster than DuckDB's scan, Python
    < 1 ms, recall@10 >= 0.99).
@@ -118,6 +119,9 @@ def summary(times: list[float], found: list[list[int]], truth: np.ndarray) -> di
 # -- peers ---------------------------------------------------------------------------------
 class Unavailable(Exception):
     pass
+
+
+RAW_USEARCH_DTYPE = "f16"  # the raw peer: usearch as a user would set it up (Lakehouse's own i8 re-scores)
 
 
 def build_usearch(corpus: np.ndarray, *, dtype: str, connectivity: int, expansion_add: int,
@@ -355,7 +359,7 @@ class Run:
     # -- peers ----------------------------------------------------------------------------
     def raw_usearch(self) -> None:
         a = self.args
-        dtype = self.results["build"].get("lakehouse", {}).get("dtype", "f16")
+        dtype = RAW_USEARCH_DTYPE
         log.info("usearch: build (%s, %s, %d threads)", dtype, self.params, a.threads)
         t, index = time_call(lambda: build_usearch(self.corpus, dtype=dtype, threads=a.threads, **self.params))
         times, found = run_queries(usearch_search(index), self.queries)
@@ -373,9 +377,9 @@ class Run:
     def sweep(self) -> None:
         a = self.args
         base = self.params
-        dtype = self.results["build"].get("usearch", {}).get("dtype", "f16")
+        dtype = RAW_USEARCH_DTYPE
         configs = []
-        for dt in ("f16", "f32"):
+        for dt in ("f16", "f32", "i8"):
             for ea in (64, 128):
                 if not (dt == dtype and ea == base["expansion_add"]):  # that one is the raw usearch peer
                     configs.append((dt, ea, a.threads))

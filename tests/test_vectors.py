@@ -161,6 +161,31 @@ def test_filtered_search_uses_hnsw_for_large_allowed_sets(tmp_path, monkeypatch)
         assert len(lk.vector_search("rand", vecs[4], 10, ids=[1, 3, 5])) == 3 and not calls  # tiny: exact
 
 
+def test_index_type_defaults_and_checks(tmp_path):
+    """Cos corpora get an i8 graph whose candidates are re-scored exactly; other metrics f16; i8 needs cos."""
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        vecs = random_corpus(lk, "rand", n=2000)
+        state = lk.vectors.state("rand")
+        assert state.meta["dtype"] == "i8" and str(state.generation.index.dtype).endswith("I8")
+        rng = np.random.default_rng(5)
+        recall = []
+        for q in rng.normal(size=(20, 384)).astype(np.float32):
+            q /= np.linalg.norm(q)
+            hits = lk.vector_search("rand", q, 10)
+            exact = np.argsort(-(vecs @ q))[:10]
+            recall.append(len({int(h.id) for h in hits} & set(exact.tolist())) / 10)
+            # scores are the f32 cosines, not the quantised distances the graph ranked by
+            np.testing.assert_allclose([h.score for h in hits], [vecs[int(h.id)] @ q for h in hits], atol=1e-5)
+        assert np.mean(recall) >= 0.98
+        lk.create_corpus("l2", sql="SELECT 1 AS id, 'x' AS text", metric="l2sq")
+        assert lk.vectors.state("l2").meta["dtype"] == "f16"
+        with pytest.raises(InvalidInput, match="needs metric 'cos'"):
+            lk.create_corpus("bad", sql="SELECT 1 AS id, 'x' AS text", metric="l2sq", dtype="i8")
+        with pytest.raises(InvalidInput, match="unknown dtype"):
+            lk.create_corpus("bad", sql="SELECT 1 AS id, 'x' AS text", dtype="f8")
+        assert "bad" not in {c["name"] for c in lk.corpora()}
+
+
 def test_rebuild_and_rollback_flip_the_active_generation(hlake):
     assert hlake.rebuild_index("workers")["generation"] == 2
     assert hlake.sql("SELECT generation FROM lake.lh.index_generations WHERE active").fetchall() == [(2,)]

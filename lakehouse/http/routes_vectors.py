@@ -80,7 +80,7 @@ def create_corpus() -> tuple[dict[str, Any], int]:
     out = get_lake().create_corpus(
         field(body, "name", str, required=True), sql=sql, dataset=field(body, "dataset", str),
         id=field(body, "id", str) or "id", text=text, metadata=metadata, embedder=field(body, "embedder", str),
-        metric=field(body, "metric", str) or "cos", dtype=field(body, "dtype", str) or "f16",
+        metric=field(body, "metric", str) or "cos", dtype=field(body, "dtype", str),
         replace=bool(field(body, "replace", bool)), progress=False)
     return out, 201
 

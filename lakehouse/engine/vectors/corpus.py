@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from usearch.index import Index
 
+from lakehouse.engine.vectors import hnsw
 from lakehouse.engine.vectors.kernels import exact_top_k
 
 # At or below this share of the corpus, exact search over the allowed rows beats filtered HNSW.
@@ -200,9 +201,11 @@ class CorpusState:
     def _hnsw(self, gen: Generation, query: np.ndarray, k: int, mask: np.ndarray | None,
               n_allowed: int) -> tuple[np.ndarray, np.ndarray]:
         want = min(k, n_allowed)
+        rescore = self.meta["dtype"] in hnsw.QUANTIZED
+        need = want * hnsw.RESCORE if rescore else want
         size = len(gen.index)
         frac = n_allowed / max(self.size, 1)
-        count = min(size, max(2 * k, math.ceil(2 * k / frac)) + (size - self._indexed_live(gen)))
+        count = min(size, max(2 * need, math.ceil(2 * need / frac)) + (size - self._indexed_live(gen)))
         while True:
             res = gen.index.search(query, count)
             keys = np.asarray(res.keys, dtype=np.int64)
@@ -212,12 +215,14 @@ class CorpusState:
             if mask is not None:
                 ok[ok] = mask[keys[ok]]
             keys, scores = keys[ok], scores[ok]
-            if len(keys) >= want or count >= size:
+            if len(keys) >= need or count >= size:
                 break
             count = min(size, count * 4)
         if len(keys) < want:  # the graph could not reach enough allowed rows: exact is always right
             rows = np.flatnonzero(mask) if mask is not None else np.flatnonzero(self.live)
             return exact_top_k(self.vectors, rows, query, k, self.metric)
+        if rescore:  # quantised distances pick the candidates; the f32 matrix orders them
+            return exact_top_k(self.vectors, keys, query, k, self.metric)
         return keys[:k], scores[:k]
 
     def _indexed_live(self, gen: Generation) -> int:

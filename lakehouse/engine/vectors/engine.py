@@ -88,18 +88,19 @@ class VectorEngine:
     def create_corpus(self, name: str, *, sql: str | None = None, dataset: str | None = None,
                       rows: Sequence[dict[str, Any]] | None = None, id: str = "id",
                       text: str | Sequence[str] = "text", metadata: Sequence[str] = (), embedder: str | None = None,
-                      metric: str = "cos", dtype: str = "f16", params: dict[str, Any] | None = None,
+                      metric: str = "cos", dtype: str | None = None, params: dict[str, Any] | None = None,
                       kind: str = "table", builder: str | None = None, source: dict[str, Any] | None = None,
                       replace: bool = False, progress: bool | None = None) -> dict[str, Any]:
         """Build a corpus from a dataset, any SELECT, or ready rows `{id, text, metadata?}` (builders):
-        embed the text, store rows in the lake, build the HNSW index."""
+        embed the text, store rows in the lake, build the HNSW index (`dtype` default: i8 re-scored for
+        cos corpora, f16 for the others; see `hnsw.QUANTIZED`)."""
         check_name(name, "corpus")
         if sum(x is not None for x in (sql, dataset, rows)) != 1:
             raise InvalidInput("give exactly one of sql=, dataset= or rows=", code="invalid_corpus_source")
         if metric not in hnsw.METRICS:
             raise InvalidInput(f"unknown metric {metric!r}; use one of {', '.join(hnsw.METRICS)}", code="invalid_metric")
-        if dtype not in hnsw.DTYPES:
-            raise InvalidInput(f"unknown dtype {dtype!r}; use one of {', '.join(hnsw.DTYPES)}", code="invalid_dtype")
+        dtype = dtype or hnsw.default_dtype(metric)
+        hnsw.check_dtype(metric, dtype)
         texts = [text] if isinstance(text, str) else list(text)
         with self.lake.fresh_cursor() as cur, map_duckdb_errors():
             if store.corpus_row(cur, name) is not None:
