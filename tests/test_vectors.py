@@ -77,6 +77,23 @@ def test_hybrid_sql_join_with_ids_filter(hlake):
     assert hlake.sql("SELECT count(*) FROM vector_search('workers', 'x', 10, ids := ['nope'])").fetchone() == (0,)
 
 
+@pytest.mark.parametrize("ids", ["[1, 4, 5]", "['1', '4', '5']", "[1, NULL, 4, 5, 5]", "[1::UTINYINT, 4, 5]",
+                                 "['1', NULL, '4', '5', 'nope']"])
+def test_ids_filter_of_any_list_type(hlake, ids):
+    """The ids list reaches the UDF as JSON text: integer, text, NULL-holding and duplicate lists all filter alike,
+    in all three search macros."""
+    # BM25 only returns rows that share a term with the query: the nurse (4) is not one of them
+    for fn, want in (("vector_search", ["1", "4", "5"]), ("hybrid_search", ["1", "4", "5"]), ("text_search", ["1", "5"])):
+        got = hlake.sql(f"SELECT id FROM {fn}('workers', 'forklift operator', 10, ids := {ids}) ORDER BY id").fetchall()
+        assert [r[0] for r in got] == want, fn
+
+
+def test_ids_filter_that_is_not_a_flat_list_is_refused(hlake):
+    for bad in ("5", "[[1, 2], [4]]", "{'a': 1}"):
+        with pytest.raises(InvalidInput, match="flat list of ids"):
+            hlake.query(f"SELECT * FROM vector_search('workers', 'x', 10, ids := {bad})")
+
+
 def test_embed_sql_types(hlake):
     assert hlake.sql("SELECT typeof(embed('forklift'))").fetchone() == ("FLOAT[384]",)
     assert hlake.sql("SELECT len(embed('forklift', 'hash:64'))").fetchone() == (64,)

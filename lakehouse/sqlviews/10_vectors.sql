@@ -9,24 +9,20 @@ CREATE OR REPLACE MACRO embed(text) AS system.main.lh_embed(text, NULL)::${embed
 -- SELECT * FROM vector_search('workers', 'forklift operator', 10, ids := (SELECT list(id) FROM workers WHERE state = 'IL'))
 -- `query` is text (embedded with the corpus's embedder) or a FLOAT[] vector; ids are returned as VARCHAR
 -- (they join with integer ids too: DuckDB casts in the comparison). Columns: id, score, rank.
--- Integer id lists go to an arrow UDF (one int64 buffer); other lists and no list to the native one.
--- typeof() is constant at bind time, so only one branch is ever evaluated. The query's VARCHAR form is
--- computed once in a subquery: written inline, a FLOAT[] argument cost ~2 ms more per call.
+-- The query's VARCHAR form is computed once in a subquery (written inline, a FLOAT[] argument cost ~2 ms
+-- more per call); the ids list travels as its JSON text (see udfs/vectors.py: parse_ids).
 CREATE OR REPLACE MACRO vector_search(corpus, query, k, ids := NULL) AS TABLE
-    SELECT unnest(CASE WHEN system.main.typeof(ids) IN ('BIGINT[]', 'INTEGER[]', 'SMALLINT[]', 'TINYINT[]',
-                                                          'UBIGINT[]', 'UINTEGER[]', 'USMALLINT[]', 'UTINYINT[]')
-                       THEN system.main.lh_vector_search_ids(corpus, q, k, ids::BIGINT[])
-                       ELSE system.main.lh_vector_search(corpus, q, k, ids::VARCHAR[]) END,
-                  recursive := true)
+    SELECT unnest(system.main.lh_vector_search(corpus, q, k, system.main.to_json(ids)::VARCHAR), recursive := true)
     FROM (SELECT query::VARCHAR AS q);
 
 -- SELECT * FROM text_search('workers', 'forklift OSHA-10', 10): BM25 over the corpus text.
 CREATE OR REPLACE MACRO text_search(corpus, query, k, ids := NULL) AS TABLE
-    SELECT unnest(system.main.lh_text_search(corpus, query, k, ids::VARCHAR[]), recursive := true);
+    SELECT unnest(system.main.lh_text_search(corpus, query, k, system.main.to_json(ids)::VARCHAR), recursive := true);
 
 -- SELECT * FROM hybrid_search('workers', 'forklift operator', 10, fusion := 'linear'): vector + BM25 fused.
 CREATE OR REPLACE MACRO hybrid_search(corpus, query, k, ids := NULL, fusion := 'rrf') AS TABLE
-    SELECT unnest(system.main.lh_hybrid_search(corpus, query, k, ids::VARCHAR[], fusion), recursive := true);
+    SELECT unnest(system.main.lh_hybrid_search(corpus, query, k, system.main.to_json(ids)::VARCHAR, fusion),
+                  recursive := true);
 
 -- Corpora as the engine records them.
 CREATE OR REPLACE MACRO lakehouse_corpora() AS TABLE
