@@ -64,6 +64,21 @@ def test_bm25_ranks_the_matching_doc_first(lake: lakehouse.Lake) -> None:
     assert path.exists()
 
 
+@pytest.mark.parametrize("query", ["pallets forklift", "safety inspection", "crème brûlée inspectors",
+                                   "the warehouse pallets pallets", "quarterly weight"])
+def test_scores_are_duckdbs_own_bm25(lake: lakehouse.Lake, query: str) -> None:
+    """The in-memory postings score exactly as the index's `match_bm25` (same ranks, scores to float32)."""
+    hits = text_search(lake.vectors, "docs", query, 10)
+    opened = index_for(lake.vectors, "docs").ensure()
+    assert opened is not None
+    state = lake.vectors.state("docs")
+    want = opened.con.execute(
+        "SELECT name, score FROM (SELECT name, fts_main_docs.match_bm25(name, ?, k := 1.2, b := 0.75) AS score "
+        "FROM fts_main_docs.docs) WHERE score IS NOT NULL ORDER BY score DESC, name", [query]).fetchall()
+    assert [h.id for h in hits] == [str(state.ids[key]) for key, _ in want]
+    np.testing.assert_allclose([h.score for h in hits], [score for _, score in want], rtol=1e-6)
+
+
 def test_stemming_accents_and_stopwords(lake: lakehouse.Lake) -> None:
     assert ids(text_search(lake.vectors, "docs", "operators", 5)) == ["forklift"]
     assert ids(text_search(lake.vectors, "docs", "inspections", 5)) == ["crane"]
