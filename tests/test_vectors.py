@@ -164,6 +164,37 @@ def test_filtered_search_returns_k_with_high_recall(tmp_path, fraction):
         assert np.mean(recall) >= 0.98
 
 
+def test_long_text_id_lists_filter_through_the_graph(tmp_path, monkeypatch):
+    """Long lists of text ids are matched against HNSW candidates instead of being mapped to keys; the answer
+    is the one the key path gives, and lists the graph cannot serve (mixed types, mostly unknown ids) fall
+    back to it."""
+    monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
+    mapped = []
+    real = corpus_mod.CorpusState.keys_for_ids
+    monkeypatch.setattr(corpus_mod.CorpusState, "keys_for_ids", lambda self, ids: mapped.append(1) or real(self, ids))
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        rng = np.random.default_rng(3)
+        vecs = rng.normal(size=(2000, 384)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        lk.create_corpus("w", sql="SELECT 'x' AS id, 'x' AS text WHERE false")
+        lk.add_to_corpus("w", [{"id": f"w{i}", "text": ""} for i in range(2000)], embeddings=vecs)
+        state = lk.vectors.state("w")
+        chosen = np.sort(rng.choice(2000, 1000, replace=False))
+        ids = [f"w{i}" for i in chosen] + ["w5", "nope"]  # a duplicate or unknown id changes nothing
+        for q in vecs[:10] + 0.1:
+            q = q / np.linalg.norm(q)
+            mapped.clear()
+            got = [h.id for h in lk.vector_search("w", q, 10, ids=ids)]
+            assert not mapped and len(got) == 10 and set(got) <= set(ids)
+            keys, _ = state.search(q, 10, real(state, ids))
+            assert got == [f"w{k}" for k in keys]
+        mapped.clear()
+        assert len(lk.vector_search("w", vecs[0], 10, ids=[*ids[:-1], 7])) == 10 and mapped  # not all text
+        mapped.clear()
+        few = ["w1", "w2", "w3"] + [f"none{i}" for i in range(1500)]  # long list, three known ids
+        assert sorted(h.id for h in lk.vector_search("w", vecs[0], 10, ids=few)) == ["w1", "w2", "w3"] and mapped
+
+
 def test_filtered_search_uses_hnsw_for_large_allowed_sets(tmp_path, monkeypatch):
     calls = []
     real = corpus_mod.CorpusState._hnsw

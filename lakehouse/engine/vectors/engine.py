@@ -372,8 +372,7 @@ class VectorEngine:
             raise InvalidInput(f"k must be an integer from 0 to 10000, got {k!r}", code="invalid_k")
         state = self.state(name)
         vec = self.query_vector(name, query)
-        allowed = None if ids is None else state.keys_for_ids(ids)
-        keys, scores = state.search(vec, k, allowed)
+        keys, scores = state.search(vec, k) if ids is None else state.search_ids(vec, k, ids)
         idents = state.ids[keys]
         return [Hit(str(i), float(s), r + 1) for r, (i, s) in enumerate(zip(idents, scores))]
 
