@@ -48,7 +48,7 @@ def test_corpus_is_a_lake_table_with_a_sidecar(hlake):
     info = hlake.corpora()[0]
     assert (info["name"], info["rows"], info["active_generation"], info["dim"]) == ("workers", 6, 1, 384)
     rows = hlake.sql("SELECT id, text, metadata, len(embedding) FROM lake.lh_corpus.workers ORDER BY key").fetchall()
-    assert rows[0] == ("1", "Forklift Operator. OSHA-10 Forklift. IL", '{"state": "IL"}', 384)
+    assert rows[0] == ("1", "Forklift Operator. OSHA-10 Forklift. IL", '{"state":"IL"}', 384)
     gens = hlake.sql("SELECT generation, active, rows FROM lake.lh.index_generations").fetchall()
     assert gens == [(1, True, 6)]
     assert (hlake.root / "indexes" / "workers" / "1.usearch").is_file()
@@ -307,6 +307,44 @@ def test_adds_to_different_corpora_do_not_share_a_lock(tmp_path):
             assert finished.wait(30), "an add to corpus b waited for corpus a's lock"
             t.join()
         assert lk.corpora()[1]["rows"] == 2
+
+
+def test_parallel_adds_queue_for_the_commit_instead_of_colliding(tmp_path, caplog):
+    """Writers of one process take turns at the lake commit (the SQLite catalog admits one), so parallel adds
+    never collide and sleep through the retry backoff; every row lands."""
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        for c in "abcd":
+            lk.create_corpus(c, sql="SELECT 'x' AS id, 'x' AS text WHERE false")
+        caplog.set_level(logging.INFO, logger="lakehouse.engine.catalog")
+
+        def adds(c):
+            for b in range(5):
+                lk.add_to_corpus(c, [{"id": f"{c}{b}-{i}", "text": f"row {b} {i}", "metadata": {"b": b}}
+                                     for i in range(200)])
+
+        threads = [threading.Thread(target=adds, args=(c,)) for c in "abcd"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not [r for r in caplog.records if "collided" in r.getMessage()]
+        assert [c["rows"] for c in lk.corpora()] == [1000] * 4
+
+
+def test_id_lookup_kept_up_to_date_by_adds_replaces_and_removes(tmp_path):
+    """The id -> key dict is maintained by each add/remove (not rebuilt): it must equal a fresh build."""
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        lk.create_corpus("w", sql="SELECT 'x' AS id, 'x' AS text WHERE false")
+        lk.add_to_corpus("w", [{"id": f"w{i}", "text": f"t{i}"} for i in range(50)])
+        state = lk.vectors.state("w")
+        state.keys_for_ids(["w1"])  # builds the lookup; from here on it is maintained
+        lk.add_to_corpus("w", [{"id": f"w{i}", "text": f"new {i}"} for i in range(40, 60)])  # 10 replaced
+        lk.vectors.remove_from_corpus("w", ["w3", "w45", "w59"])
+        lk.add_to_corpus("w", [{"id": "w3", "text": "back"}])
+        kept = dict(state._lookup)
+        state._lookup = None
+        assert kept == state._id_lookup() and len(kept) == 58
+        assert {h.id for h in lk.vector_search("w", "new 41", 5, ids=["w41", "w45", "w3"])} == {"w41", "w3"}
 
 
 def test_embedding_cache_skips_unchanged_texts(tmp_path, monkeypatch):

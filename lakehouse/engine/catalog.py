@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -109,9 +110,16 @@ _RETRYABLE = ("database is locked", "conflict", "database table is locked")
 
 
 def in_transaction(cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T], *,
-                   attempts: int = 8) -> T:
+                   attempts: int = 8, lock: contextlib.AbstractContextManager[Any] | None = None) -> T:
     """Run `body` in one lake transaction, retrying the whole of it when the commit collides with
-    another writer (SQLite's write lock, or a DuckLake conflict). Anything else rolls back and raises."""
+    another writer (SQLite's write lock, or a DuckLake conflict). Anything else rolls back and raises.
+    `lock` (the lake's write lock) is held throughout: writers of one process then queue instead of
+    colliding and sleeping through the backoff."""
+    with lock if lock is not None else contextlib.nullcontext():
+        return _with_retries(cur, body, attempts)
+
+
+def _with_retries(cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T], attempts: int) -> T:
     delay = 0.05
     for attempt in range(attempts):
         cur.execute("BEGIN")

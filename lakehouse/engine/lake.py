@@ -6,14 +6,15 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
 from lakehouse.engine import datasets as datasets_mod
 from lakehouse.engine import ingest as ingest_mod
+from lakehouse.engine.catalog import in_transaction
 from lakehouse.engine.connection import Location, macro_values, prepare_connection, prepare_cursor, sandbox
 from lakehouse.engine.ingest import IngestResult
 from lakehouse.engine.observer import Observer
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from lakehouse.engine.vectors import VectorEngine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Lake:
@@ -115,6 +117,11 @@ class Lake:
             yield cur
         finally:
             cur.close()
+
+    def transaction(self, cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`body(cur)` as one lake transaction, one writer of this process at a time (concurrent commits to
+        the SQLite catalog collide and back off otherwise), retried when it collides with another process."""
+        return in_transaction(cur, body, lock=self.write_lock)
 
     @functools.cached_property
     def vectors(self) -> VectorEngine:

@@ -128,7 +128,8 @@ class Playbooks:
     def forget(self, source: str) -> int:
         """Delete the entries recorded with `source` (e.g. an import being redone); returns how many."""
         with self._lock, self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            n = cur.execute("DELETE FROM lake.lh.playbooks WHERE source = ?", [source]).fetchone()[0]
+            n = self.lake.transaction(cur, lambda c: c.execute(
+                "DELETE FROM lake.lh.playbooks WHERE source = ?", [source]).fetchone()[0])
             self._loaded = False  # the mirror reloads on the next lookup
         return int(n)
 
@@ -165,7 +166,8 @@ class Playbooks:
             with self._lock, self.lake.fresh_cursor() as cur, map_duckdb_errors():
                 cur.register("lh_playbook_batch", batch)
                 try:
-                    cur.execute("INSERT INTO lake.lh.playbooks BY NAME SELECT * FROM lh_playbook_batch")
+                    self.lake.transaction(cur, lambda c: c.execute(
+                        "INSERT INTO lake.lh.playbooks BY NAME SELECT * FROM lh_playbook_batch"))
                 finally:
                     cur.unregister("lh_playbook_batch")
                 if self._loaded:

@@ -53,6 +53,8 @@ class CorpusState:
         self._meta_index: dict[str, dict[str, np.ndarray]] | None = None
         self._lookup: dict[str, int] | None = None
         self._int_lookup: tuple[pd.Index, np.ndarray] | None = None
+        self._int_checked = False  # _int_lookup is current (None then means: the ids are text)
+        self._changes = 0  # put/kill count: an integer index built across a change is not kept
         self._live_counts: dict[int, int] = {}  # prefix length -> live rows in it; cleared when `live` changes
         self.loaded = False
         self._next_key = 0
@@ -78,6 +80,8 @@ class CorpusState:
         """Record rows (keys ascending, beyond the current range, or reloads of known keys)."""
         if len(keys) == 0:
             return
+        known = keys[keys < len(self.live)]
+        reload = bool(len(known)) and bool(self.live[known].any())
         top = int(keys.max()) + 1
         if top > len(self.live):
             grow = max(top - len(self.live), len(self.live) // 2)  # amortised growth for many small adds
@@ -92,15 +96,26 @@ class CorpusState:
         self.texts[keys] = _objects(texts)
         self.metas[keys] = _objects(metas)
         self._next_key = max(self._next_key, top)
-        self._lookup = None
+        if self._lookup is not None:  # kept up to date: rebuilding it per add made small adds O(corpus)
+            if reload:
+                self._lookup = None
+            else:
+                self._lookup.update(zip(self.ids[keys].tolist(), keys.tolist()))
+        self._int_lookup, self._int_checked = None, False
+        self._changes += 1
         self._meta_index = None
         self._live_counts = {}
 
     def kill(self, keys: np.ndarray) -> None:
         keys = keys[keys < len(self.live)]
+        if self._lookup is not None:
+            for ident, key in zip(self.ids[keys].tolist(), keys.tolist()):
+                if ident is not None and self._lookup.get(ident) == key:
+                    del self._lookup[ident]
         self.live[keys] = False
         self.ids[keys] = None
-        self._lookup = None
+        self._int_lookup, self._int_checked = None, False
+        self._changes += 1
         self._live_counts = {}
 
     def metadata_index(self) -> dict[str, dict[str, np.ndarray]]:
@@ -133,10 +148,11 @@ class CorpusState:
         if len(arr) == 0:
             return np.zeros(0, dtype=np.int64)
         keys = None
-        if self._int_lookup is not None:
+        int_lookup = self._int_lookup  # read once: an add may reset it meanwhile
+        if int_lookup is not None:
             try:
                 ints = arr if pa.types.is_integer(arr.type) else pc.cast(arr, pa.int64())
-                index, live_keys = self._int_lookup
+                index, live_keys = int_lookup
                 pos = index.get_indexer(ints.to_numpy(zero_copy_only=False))
                 keys = live_keys[pos[pos >= 0]]
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -148,7 +164,7 @@ class CorpusState:
     def _text_keys(self, ids: Sequence[Any]) -> np.ndarray:
         """Keys of ids looked up as text. `map` with a default runs the 50K dict lookups in C (2.4x
         faster than a generator); ids that are not strings (7 for "7") are retried as text."""
-        lookup = self._lookup
+        lookup = self._id_lookup()
         keys = np.fromiter(map(lookup.get, ids, itertools.repeat(-1)), dtype=np.int64, count=len(ids))
         missed = np.flatnonzero(keys < 0)
         if len(missed):
@@ -158,19 +174,35 @@ class CorpusState:
         return keys
 
     def _text_keyed(self) -> bool:
-        """Build the id lookups if the corpus changed; True when its ids are not all canonical integers."""
-        if self._lookup is None:
-            live_keys = np.flatnonzero(self.live).astype(np.int64)
-            texts = self.ids[live_keys].astype(str)
-            self._lookup = dict(zip(texts.tolist(), live_keys.tolist()))
-            self._int_lookup = None
+        """True when the ids are not all canonical integers. Builds the id -> key dict once (then kept up
+        to date by put/kill) and the integer index once per change of the corpus."""
+        lookup = self._id_lookup()
+        if not self._int_checked:
+            changes = self._changes
+            texts = np.fromiter(lookup.keys(), dtype=object, count=len(lookup)).astype(str)
+            live_keys = np.fromiter(lookup.values(), dtype=np.int64, count=len(lookup))
+            int_lookup = None
             try:
                 ints = texts.astype(np.int64)
                 if (ints.astype(str) == texts).all():  # canonical integers only ("007" is not 7)
-                    self._int_lookup = (pd.Index(ints), live_keys)
+                    int_lookup = (pd.Index(ints), live_keys)
             except (ValueError, OverflowError):
                 pass
+            if changes == self._changes:
+                self._int_lookup, self._int_checked = int_lookup, True
+            return int_lookup is None
         return self._int_lookup is None
+
+    def keys_of_texts(self, ids: Sequence[str]) -> np.ndarray:
+        """Live keys of text ids, sorted, through the dict alone (the add path: no integer index to rebuild)."""
+        return self._sorted_unique(self._text_keys(ids))
+
+    def _id_lookup(self) -> dict[str, int]:
+        lookup = self._lookup
+        if lookup is None:
+            live_keys = np.flatnonzero(self.live).astype(np.int64)
+            lookup = self._lookup = dict(zip(self.ids[live_keys].astype(str).tolist(), live_keys.tolist()))
+        return lookup
 
     def _sorted_unique(self, keys: np.ndarray) -> np.ndarray:
         # dedupe and sort through a mask: O(corpus) memset, far cheaper than np.unique's hashing
