@@ -345,6 +345,9 @@ def test_id_lookup_kept_up_to_date_by_adds_replaces_and_removes(tmp_path):
         state._lookup = None
         assert kept == state._id_lookup() and len(kept) == 58
         assert {h.id for h in lk.vector_search("w", "new 41", 5, ids=["w41", "w45", "w3"])} == {"w41", "w3"}
+        # odd ids from Python never break the lookup: None and unhashable values match nothing
+        odd = ["w41", None, {"a": 1}, ["w3"], "w3"]
+        assert {h.id for h in lk.vector_search("w", "new 41", 5, ids=odd)} == {"w41", "w3"}
 
 
 def test_embedding_cache_skips_unchanged_texts(tmp_path, monkeypatch):
