@@ -94,6 +94,16 @@ def test_ids_filter_that_is_not_a_flat_list_is_refused(hlake):
             hlake.query(f"SELECT * FROM vector_search('workers', 'x', 10, ids := {bad})")
 
 
+def test_parse_ids_reads_only_whole_flat_lists():
+    from lakehouse.udfs.vectors import parse_ids
+
+    assert parse_ids("[3,-1,2]").tolist() == [3, -1, 2] and parse_ids("[]").tolist() == []
+    assert parse_ids('["a",null,"b"]') == ["a", None, "b"] and parse_ids(None) is None
+    for bad in ("[1-2]", "[1,,2]", "7", '{"a":1}', "[[1]]", "[1,2"):
+        with pytest.raises(InvalidInput, match="flat list"):
+            parse_ids(bad)
+
+
 def test_embed_sql_types(hlake):
     assert hlake.sql("SELECT typeof(embed('forklift'))").fetchone() == ("FLOAT[384]",)
     assert hlake.sql("SELECT len(embed('forklift', 'hash:64'))").fetchone() == (64,)

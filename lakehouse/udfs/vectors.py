@@ -52,10 +52,14 @@ def parse_ids(text: str | None) -> np.ndarray | list[Any] | None:
     if text is None:
         return None
     if text.startswith("[") and text.endswith("]") and not text[1:-1].translate(_NOT_INT_LIST):
-        body = text[1:-1]  # only digits, commas and minus signs: a flat list of integers
+        body = text[1:-1]  # only digits, commas and minus signs: a flat list of integers (as to_json writes it)
+        if not body:
+            return np.array([], dtype=np.int64)
         try:
-            return np.fromstring(body, dtype=np.int64, sep=",") if body else np.array([], dtype=np.int64)
-        except ValueError:
+            ints = np.fromstring(body, dtype=np.int64, sep=",")
+            if len(ints) == body.count(",") + 1:  # all of it parsed; anything odd goes to orjson below
+                return ints
+        except (ValueError, DeprecationWarning):  # numpy warns (or raises, under -W error) on a partial parse
             pass
     try:
         values = orjson.loads(text)
