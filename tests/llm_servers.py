@@ -18,6 +18,7 @@ stream fail after its first delta; `srv.reply_fn` replaces `make_reply`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
@@ -29,6 +30,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from lakehouse import Lake
+from lakehouse.engine.chat import ChatDispatcher, ChatPolicy
+from lakehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +258,31 @@ def provider_settings(url: str) -> dict[str, str]:
         "kimi_base": f"{url}/kimi/coding/v1",
         "key_file": "",
     }
+
+
+FAST = ChatPolicy(timeout_s=5.0, retries=0, cooldown_failures=0)  # tests want failures now, not after retries
+
+
+@contextlib.contextmanager
+def chat_installer(lake: Lake, llm: LLMServer, monkeypatch: pytest.MonkeyPatch,
+                   **base: Any) -> Iterator[Callable[..., ChatDispatcher]]:
+    """install(env=None, **settings) -> a fresh dispatcher (every provider on `llm`, FAST policy, `base`
+    settings under the call's) installed as `lake.chat`; one is installed at once, all are closed on exit."""
+    made: list[ChatDispatcher] = []
+
+    def install(env: dict[str, str] | None = None, **overrides: Any) -> ChatDispatcher:
+        settings = Settings.load(env={}, **{**base, **provider_settings(llm.url), **overrides})
+        chat = ChatDispatcher(settings, observer=lake.observer, env=env or {}, policy=FAST)
+        made.append(chat)
+        monkeypatch.setitem(lake.__dict__, "chat", chat)
+        return chat
+
+    install()
+    try:
+        yield install
+    finally:
+        for chat in made:
+            chat.close()
 
 
 @pytest.fixture(name="llm", scope="module")

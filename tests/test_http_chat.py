@@ -14,16 +14,14 @@ import httpx
 import openai
 import pytest
 from http_server import LiveServer, free_port
-from llm_servers import LLMServer, llm_fixture, provider_settings, srv_fixture  # noqa: F401  (fixtures)
+from llm_servers import LLMServer, chat_installer, llm_fixture, provider_settings, srv_fixture  # noqa: F401  (fixtures)
 
 import lakehouse
-from lakehouse.engine.chat import ChatDispatcher, ChatPolicy
+from lakehouse.engine.chat import ChatDispatcher
 from lakehouse.http import create_app
-from lakehouse.settings import Settings
 
 MODELS = {"local_fast": "ollama/qwen3:4b", "frontier_review": "openrouter/anthropic/claude-sonnet-4",
           "fallbacks": {"local_fast": ["ollama/llama3.2:3b"]}}
-FAST = ChatPolicy(timeout_s=5.0, retries=0, cooldown_failures=0)
 WORKERS = b"""id,state,notes
 1,IL,Forklift operator in Chicago IL with OSHA-10 certification
 2,TX,Cashier in Austin TX with retail experience
@@ -48,20 +46,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator
 def use_chat(served: tuple[lakehouse.Lake, str], llm: LLMServer,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ChatDispatcher]]:
     """use_chat(env={...}, **settings) -> a fresh dispatcher serving this test's requests."""
-    lake = served[0]
-    made: list[ChatDispatcher] = []
-
-    def _use(env: dict[str, str] | None = None, **overrides: Any) -> ChatDispatcher:
-        settings = Settings.load(env={}, **{"models": MODELS, **provider_settings(llm.url), **overrides})
-        chat = ChatDispatcher(settings, observer=lake.observer, env=env or {}, policy=FAST)
-        made.append(chat)
-        monkeypatch.setitem(lake.__dict__, "chat", chat)
-        return chat
-
-    _use()
-    yield _use
-    for chat in made:
-        chat.close()
+    with chat_installer(served[0], llm, monkeypatch, models=MODELS) as install:
+        yield install
 
 
 @pytest.fixture

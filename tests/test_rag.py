@@ -12,13 +12,12 @@ from typing import Any
 import duckdb
 import pytest
 from http_server import free_port
-from llm_servers import LLMServer, llm_fixture, provider_settings, srv_fixture  # noqa: F401  (fixtures)
+from llm_servers import LLMServer, chat_installer, llm_fixture, provider_settings, srv_fixture  # noqa: F401  (fixtures)
 
 import lakehouse
-from lakehouse.engine.chat import ChatDispatcher, ChatPolicy
+from lakehouse.engine.chat import ChatDispatcher
 from lakehouse.engine.rag import build_prompt
 from lakehouse.errors import Forbidden, InvalidInput, NotFound, ProviderError
-from lakehouse.settings import Settings
 
 QUESTION = "find me a forklift operator with OSHA-10 in IL"
 WORKERS = """id,name,role,city,state,available,notes
@@ -34,7 +33,6 @@ WORKERS = """id,name,role,city,state,available,notes
 """
 FORKLIFT_OSHA_IL = {"1", "2", "9"}
 MODEL = "ollama/qwen3:4b"
-FAST = ChatPolicy(timeout_s=5.0, retries=0, cooldown_failures=0)
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +51,9 @@ def rlake(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator[
 @pytest.fixture
 def use_chat(rlake: lakehouse.Lake, llm: LLMServer,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ChatDispatcher]]:
-    """use_chat(models={...}, ollama_base=...) -> a dispatcher installed as rlake.chat for this test."""
-    made: list[ChatDispatcher] = []
-
-    def _use(**overrides: Any) -> ChatDispatcher:
-        settings = Settings.load(env={}, **{**provider_settings(llm.url), **overrides})
-        chat = ChatDispatcher(settings, observer=rlake.observer, env={}, policy=FAST)
-        made.append(chat)
-        monkeypatch.setitem(rlake.__dict__, "chat", chat)
-        return chat
-
-    _use()
-    yield _use
-    for chat in made:
-        chat.close()
+    """use_chat(models={...}, ollama_base=...) -> a dispatcher installed as rlake.chat."""
+    with chat_installer(rlake, llm, monkeypatch) as install:
+        yield install
 
 
 def _user_prompt(srv: LLMServer) -> str:
