@@ -188,9 +188,10 @@ def write_json(path: str | Path, payload: dict[str, Any], default_name: str = "r
 
 
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """Options every benchmark takes: --json PATH, --keep, --verbose."""
+    """Options every benchmark takes: --json PATH, --keep, --verbose, --check."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON to PATH")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser

@@ -241,7 +241,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=positive_int, default=3, help="ingests per side (default 3)")
     parser.add_argument("--query-repeat", type=positive_int, default=20, help="timed runs per query (default 20)")
     parser.add_argument("--profile", action="store_true", help="also cProfile one Lake.ingest")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     results = run(args.rows, args.repeat, args.query_repeat, keep=args.keep, profile=args.profile)

@@ -1,11 +1,12 @@
 """`python -m benchmarks.matrix`: add throughput across corpora, and matrix_search latency.
 
 1. Adds: the same number of rows added in batches to ONE corpus, then to FOUR corpora from four
-   threads at once (no shared write lock: seed gate G3.4.D). Speed-up = 4-corpus rows/s over
-   1-corpus rows/s; target >= 1.6x on 2 cores.
-2. matrix_search over 3 and 6 corpora of `--rows` rows each (hash embedder, relevance filter on):
-   p50 target < 15 ms. Peer: the same corpora searched one by one with Lake.vector_search and merged
-   in Python (what a user would write without the matrix layer).
+   threads at once (no shared corpus lock: seed gate G3.4.D; the lake commit itself is one writer at a
+   time per process). Speed-up = 4-corpus rows/s over 1-corpus rows/s; target >= 1.6x on 2 cores.
+2. matrix_search over 3 and 6 corpora of `--rows` rows each (hash embedder): p50 target < 15 ms with
+   the relevance filter on. Peer: the same corpora searched one by one with Lake.vector_search and
+   merged in Python (what a user would write without the matrix layer), compared with matrix_search
+   with the relevance filter off (the same work).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ from benchmarks.common import base_parser, environment, p50, positive_int, setup
 
 log = logging.getLogger("benchmarks.matrix")
 DIM = 384
+ADD_SPEEDUP_TARGET = 1.6
+SEARCH_P50_TARGET_MS = 15.0
 
 
 def clustered(n: int, seed: int) -> np.ndarray:
@@ -63,25 +66,26 @@ def bench_adds(lake: lakehouse.Lake, rows: int, batch: int) -> dict[str, float]:
 
 
 def bench_search(lake: lakehouse.Lake, names: Sequence[str], queries: Sequence[str], repeat: int) -> dict[str, Any]:
-    def matrix(q: str) -> int:
-        return len(lake.matrix_search(q, list(names), k_per_corpus=6, top=8, relevance=True).results)
+    def matrix(q: str, relevance: bool) -> int:
+        return len(lake.matrix_search(q, list(names), k_per_corpus=6, top=8, relevance=relevance).results)
 
     def by_hand(q: str) -> int:
         hits = [(h.score, name, h.id) for name in names for h in lake.vector_search(name, q, 6)]
         return len(sorted(hits, reverse=True)[:8])
 
+    runs: dict[str, Callable[[str], int]] = {"matrix": lambda q: matrix(q, True),
+                                            "matrix_plain": lambda q: matrix(q, False), "by_hand": by_hand}
     for q in queries[:3]:
-        matrix(q), by_hand(q)
-    m, h = [], []
+        for fn in runs.values():
+            fn(q)
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for i in range(repeat):
         q = queries[i % len(queries)]
-        t0 = time.perf_counter()
-        matrix(q)
-        m.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        by_hand(q)
-        h.append(time.perf_counter() - t0)
-    return {"corpora": len(names), "matrix_p50_ms": p50(m) * 1e3, "by_hand_p50_ms": p50(h) * 1e3}
+        for name, fn in runs.items():  # interleaved, so drift in the machine's load hits all three alike
+            t0 = time.perf_counter()
+            fn(q)
+            times[name].append(time.perf_counter() - t0)
+    return {"corpora": len(names), **{f"{name}_p50_ms": p50(t) * 1e3 for name, t in times.items()}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,17 +113,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     for col in ("measurement", "lakehouse", "peer", "target", "result"):
         table.add_column(col)
     a = out["adds"]
+    passed = [a["speedup"] >= ADD_SPEEDUP_TARGET]
     table.add_row("add throughput, 4 corpora in parallel vs 1", f"{a['rows_per_s_4_corpora']:.0f} rows/s",
-                  f"1 corpus: {a['rows_per_s_1_corpus']:.0f} rows/s", ">= 1.6x",
-                  f"{a['speedup']:.2f}x " + ("PASS" if a["speedup"] >= 1.6 else "FAIL"))
+                  f"1 corpus: {a['rows_per_s_1_corpus']:.0f} rows/s", f">= {ADD_SPEEDUP_TARGET:g}x",
+                  f"{a['speedup']:.2f}x " + ("PASS" if passed[-1] else "FAIL"))
     for s in out["search"]:
-        ok = s["matrix_p50_ms"] < 15
+        passed.append(s["matrix_p50_ms"] < SEARCH_P50_TARGET_MS)
         table.add_row(f"matrix_search p50, {s['corpora']} corpora x {args.rows}", f"{s['matrix_p50_ms']:.2f} ms",
-                      f"by hand: {s['by_hand_p50_ms']:.2f} ms", "< 15 ms", "PASS" if ok else "FAIL")
+                      f"unfiltered {s['matrix_plain_p50_ms']:.2f} ms vs by hand {s['by_hand_p50_ms']:.2f} ms",
+                      f"< {SEARCH_P50_TARGET_MS:g} ms",
+                      "PASS" if passed[-1] else "FAIL")
     Console(width=160).print(table)
+    out["all_passed"] = all(passed)
     if args.json:
         write_json(args.json, out, "matrix.json")
-    return 0
+    return 1 if args.check and not out["all_passed"] else 0
 
 
 if __name__ == "__main__":

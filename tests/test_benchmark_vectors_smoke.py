@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-vectors = pytest.importorskip("benchmarks.vectors")
+from benchmarks import vectors
 
 
 def test_vectors_benchmark_smoke(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import time
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -164,7 +165,6 @@ def test_write_parquet_and_csv(tables, tmp_path):
     paths = dd.write(tables, tmp_path / "csv", format="csv")
     for name, path in paths.items():
         assert path.suffix == ".csv" and pacsv.read_csv(path).num_rows == tables[name].num_rows
-    duckdb = pytest.importorskip("duckdb")
     certs = duckdb.sql(f"select certifications::VARCHAR[] c from read_csv('{paths['workers']}') order by id").fetchall()
     assert [c[0] for c in certs] == tables["workers"]["certifications"].to_pylist()
     with pytest.raises(ValueError):
