@@ -94,6 +94,14 @@ def test_ids_filter_that_is_not_a_flat_list_is_refused(hlake):
             hlake.query(f"SELECT * FROM vector_search('workers', 'x', 10, ids := {bad})")
 
 
+def test_hybrid_maps_the_id_filter_once(hlake, monkeypatch):
+    calls = []
+    real = corpus_mod.CorpusState.keys_for_ids
+    monkeypatch.setattr(corpus_mod.CorpusState, "keys_for_ids", lambda self, ids: calls.append(1) or real(self, ids))
+    hits = hlake.hybrid_search("workers", "forklift operator", 10, ids=["1", "4", "5"])
+    assert sorted(h.id for h in hits) == ["1", "4", "5"] and len(calls) == 1
+
+
 def test_parse_ids_reads_only_whole_flat_lists():
     from lakehouse.udfs.vectors import parse_ids
 

@@ -236,7 +236,7 @@ class VectorEngine:
                 raise NotFound(f"no corpus named {name!r}", code="corpus_not_found")
             rows = cur.execute(f"SELECT count(*) FROM {store.table(name)}").fetchone()[0]
             gens = store.generations(cur, name)
-        active = next((g for g in gens if g["active"]), None)
+        active = store.active_of(gens)
         return {**meta, "rows": rows, "active_generation": active["generation"] if active else None,
                 "generations": [{k: g[k] for k in ("generation", "snapshot_id", "rows", "built_at", "active")}
                                 for g in gens]}
@@ -327,7 +327,7 @@ class VectorEngine:
         state = self.state(name)
         with state.lock, self.lake.fresh_cursor() as cur, map_duckdb_errors():
             gens = store.generations(cur, name)
-            active = next((g for g in gens if g["active"]), None)
+            active = store.active_of(gens)
             if generation is None:
                 older = [g for g in gens if active is None or g["generation"] < active["generation"]]
                 if not older:
@@ -355,13 +355,15 @@ class VectorEngine:
 
     # -- search --------------------------------------------------------------------------
     def query_vector(self, name: str, query: str | Sequence[float] | np.ndarray) -> np.ndarray:
-        state = self.state(name)
+        return self._query_vector(self.state(name), query)
+
+    def _query_vector(self, state: CorpusState, query: str | Sequence[float] | np.ndarray) -> np.ndarray:
         if isinstance(query, str):
             vec = self.embedder(state.meta["embedder"]).embed_one(query)
         else:
             vec = np.asarray(query, dtype=np.float32).reshape(-1)
             if vec.shape[0] != state.dim:
-                raise InvalidInput(f"query vector has {vec.shape[0]} dimensions, corpus {name!r} has {state.dim}",
+                raise InvalidInput(f"query vector has {vec.shape[0]} dimensions, corpus {state.name!r} has {state.dim}",
                                    code="dimension_mismatch")
             if state.metric == "cos":
                 vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
@@ -370,13 +372,11 @@ class VectorEngine:
     def search(self, name: str, query: str | Sequence[float] | np.ndarray, k: int = 10,
                ids: Sequence[Any] | None = None) -> list[Hit]:
         """Top-k rows of a corpus; with `ids`, only among those ids (always min(k, allowed) rows)."""
-        if not isinstance(k, int) or isinstance(k, bool) or k < 0 or k > 10_000:
-            raise InvalidInput(f"k must be an integer from 0 to 10000, got {k!r}", code="invalid_k")
+        check_k(k)
         state = self.state(name)
-        vec = self.query_vector(name, query)
+        vec = self._query_vector(state, query)
         keys, scores = state.search(vec, k) if ids is None else state.search_ids(vec, k, ids)
-        idents = state.ids[keys]
-        return [Hit(str(i), float(s), r + 1) for r, (i, s) in enumerate(zip(idents, scores))]
+        return to_hits(state, keys, scores)
 
     def text_search(self, name: str, query: str, k: int = 10, ids: Sequence[Any] | None = None) -> list[Hit]:
         """BM25 over the corpus text (a DuckDB fts index kept beside the HNSW sidecar)."""
@@ -400,10 +400,21 @@ class VectorEngine:
         """id -> {text, metadata} for the given ids (from memory: the state mirrors the lake table)."""
         state = self.state(name)
         out = {}
-        for key in state.keys_for_ids(list(ids)):
+        for key in state.keys_for_ids(ids):
             ident, text, meta = state.row(int(key))
             out[ident] = {"text": text, "metadata": meta}
         return out
+
+
+def check_k(k: Any) -> int:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 0 or k > 10_000:
+        raise InvalidInput(f"k must be an integer from 0 to 10000, got {k!r}", code="invalid_k")
+    return k
+
+
+def to_hits(state: CorpusState, keys: np.ndarray, scores: np.ndarray) -> list[Hit]:
+    """(keys, scores) best first as ranked hits with the corpus's ids."""
+    return [Hit(str(i), float(s), r + 1) for r, (i, s) in enumerate(zip(state.ids[keys], scores, strict=True))]
 
 
 def _rows_from_table(tbl: pa.Table, id_col: str, text_cols: list[str], meta_cols: list[str]) -> list[dict[str, Any]]:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lakehouse.engine.vectors.engine import Hit
-from lakehouse.engine.vectors.text_index import check_k, text_search
+from lakehouse.engine.vectors.engine import Hit, check_k, to_hits
+from lakehouse.engine.vectors.text_index import index_for
 from lakehouse.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -52,9 +52,12 @@ def hybrid_search(engine: VectorEngine, corpus: str, query: str, k: int = 10, id
         raise InvalidInput(f"weight must be a number from 0 to 1, got {weight!r}", code="invalid_weight")
     if k == 0:
         return []
-    depth = min(max(depth, k), 10_000)
-    vec = engine.search(corpus, query if vector is None else vector, depth, ids)
-    txt = text_search(engine, corpus, query, depth, ids)
+    depth = max(depth, k)
+    state = engine.state(corpus)
+    allowed = None if ids is None else state.keys_for_ids(ids)  # mapped once for both searches
+    qvec = engine.query_vector(corpus, query if vector is None else vector)
+    vec = to_hits(state, *state.search(qvec, depth, allowed))
+    txt = to_hits(state, *index_for(engine, corpus).search(query, depth, allowed))
     if fusion == "rrf":
         return fuse_rrf(vec, txt, k)
     return fuse_linear(vec, txt, k, LINEAR_WEIGHT if weight is None else float(weight))

@@ -36,8 +36,12 @@ def all_corpora(cur: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def active_generation(cur: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any] | None:
-    rows = generations(cur, corpus)
-    active = [g for g in rows if g["active"]]
+    return active_of(generations(cur, corpus))
+
+
+def active_of(gens: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The active one of a corpus's generations (the flip keeps exactly one; the newest if ever several)."""
+    active = [g for g in gens if g["active"]]
     return active[-1] if active else None
 
 

@@ -303,25 +303,17 @@ def index_for(engine: VectorEngine, corpus: str) -> TextIndex:
     return index
 
 
-def check_k(k: Any) -> int:
-    if not isinstance(k, int) or isinstance(k, bool) or k < 0 or k > 10_000:
-        raise InvalidInput(f"k must be an integer from 0 to 10000, got {k!r}", code="invalid_k")
-    return k
-
-
 def text_search(engine: VectorEngine, corpus: str, query: str, k: int = 10,
                 ids: Sequence[Any] | None = None) -> list[Hit]:
     """BM25 top-k rows of a corpus (only rows sharing a term with the query); with `ids`, only among them."""
-    from lakehouse.engine.vectors.engine import Hit
+    from lakehouse.engine.vectors.engine import check_k, to_hits
 
     check_k(k)
     if not isinstance(query, str):
         raise InvalidInput("text search needs a string query", code="invalid_query")
     state = engine.state(corpus)
-    allowed = None if ids is None else state.keys_for_ids(list(ids))
-    keys, scores = index_for(engine, corpus).search(query, k, allowed)
-    idents = state.ids[keys]
-    return [Hit(str(i), float(s), r + 1) for r, (i, s) in enumerate(zip(idents, scores, strict=True))]
+    allowed = None if ids is None else state.keys_for_ids(ids)
+    return to_hits(state, *index_for(engine, corpus).search(query, k, allowed))
 
 
 def forget(engine: VectorEngine, corpus: str, *, delete: bool = True) -> None:
