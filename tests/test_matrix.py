@@ -76,6 +76,11 @@ def test_relevance_filter_drops_neighbouring_chunks(tmp_path):
         off = lk.matrix_search("how often must forklift operators renew their certification?", ["handbook"],
                                relevance=False)
         assert len(off.results) == 3 and off.dropped["relevance"] == []
+        # the filter judges cosines for any metric: an l2sq corpus of the same rows keeps the same chunk
+        lk.create_corpus("handbook_l2", rows=rows, metric="l2sq")
+        l2 = lk.matrix_search("how often must forklift operators renew their certification?", ["handbook_l2"])
+        assert [h.id for h in l2.results] == ["handbook.md#0"]
+        assert l2.results[0].relevance == pytest.approx(res.results[0].relevance, abs=1e-3)
 
 
 @pytest.mark.parametrize(("model", "weak"), [

@@ -72,11 +72,12 @@ def choose_mode(modes: Mapping[str, Any], *, mode: str | None, force_mode: str |
     isolation = spec.get("isolation")
     if model is None:
         return ModeChoice(mode, list(spec["corpora"]), "no model given: mode used as configured")
-    if isolation and not is_weak_model(model, models):
+    weak = is_weak_model(model, models)
+    if isolation and not weak:
         iso = _mode(modes, isolation)
         return ModeChoice(isolation, list(iso["corpora"]),
                           f"{model!r} is a strong model: composed mode {mode!r} downgraded to isolation {isolation!r}")
-    why = "a weak model" if is_weak_model(model, models) else "a strong model, but the mode has no isolation"
+    why = "a weak model" if weak else "a strong model, but the mode has no isolation"
     return ModeChoice(mode, list(spec["corpora"]), f"{model!r} is {why}: composed mode {mode!r} kept")
 
 

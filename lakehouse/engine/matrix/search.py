@@ -120,11 +120,14 @@ def _search_one(state: CorpusState, qvec: np.ndarray, k: int,
         allowed = allowed_keys(state, flt)
         dropped = state.size - len(allowed)
     keys, scores = state.search(qvec, k, allowed)
+    # the relevance filter judges cosines whatever the corpus metric (an l2sq score is a negated distance)
+    rows = state.vectors[keys]
+    norms = np.linalg.norm(rows, axis=1) * max(float(np.linalg.norm(qvec)), 1e-12)
+    cosines = (rows @ qvec) / np.maximum(norms, 1e-12)
     out = []
-    for key, score in zip(keys, scores):
+    for key, score, cosine in zip(keys, scores, cosines):
         ident, text, meta = state.row(int(key))
-        cosine = float(state.vectors[key] @ qvec) if state.metric != "l2sq" else float(score)
-        out.append(MatrixHit(state.name, ident, float(score), text, meta, "index", cosine))
+        out.append(MatrixHit(state.name, ident, float(score), text, meta, "index", float(cosine)))
     return out, dropped
 
 
