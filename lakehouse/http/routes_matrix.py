@@ -74,6 +74,5 @@ def lookup() -> dict[str, Any]:
     except ValueError as exc:
         raise InvalidInput("query parameter 'k' must be an integer", code="invalid_field", field="k") from exc
     lake = get_lake()
-    vec = lake.vectors.embedder(lake.settings.embedder).embed_one(query)
-    return {"query": query, "results": [{**e.to_dict(), "similarity": sim} for e, sim in lake.playbooks.similar(vec, k)]}
+    return {"query": query, "results": [{**e.to_dict(), "similarity": sim} for e, sim in lake.playbooks.lookup(query, k)]}
 

@@ -44,10 +44,9 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
 
     @udf_errors
     def lh_playbook_lookup(query: str, k: int) -> list[dict[str, Any]]:
-        vec = lake.vectors.embedder(lake.settings.embedder).embed_one(query)
         return [{"id": e.id, "query": e.query, "corpus": e.corpus, "answer_id": e.answer_id,
                  "answer_text": e.answer_text, "outcome": e.outcome, "similarity": sim, "recorded_at": e.recorded_at}
-                for e, sim in lake.playbooks.similar(vec, k)]
+                for e, sim in lake.playbooks.lookup(query, k)]
 
     con.create_function("lh_matrix_search", lh_matrix_search,
                         ["VARCHAR", "VARCHAR[]", "BIGINT", "BIGINT", "VARCHAR", "BOOLEAN", "VARCHAR", "VARCHAR",

@@ -177,6 +177,14 @@ class Playbooks:
         results.sort(key=lambda r: r["index"])
         return {"recorded": len(good), "failed": len(raws) - len(good), "results": results}
 
+    def embed_query(self, query: str) -> np.ndarray:
+        """A query embedded as the recorded ones are (the lake's default embedder)."""
+        return self.lake.vectors.embedder(self.embedder).embed_one(query)
+
+    def lookup(self, query: str, k: int = 10) -> list[tuple[Entry, float]]:
+        """Recorded entries whose query is most similar to `query`, best first (SQL playbook_lookup, HTTP)."""
+        return self.similar(self.embed_query(query), k)
+
     def similar(self, query_vec: np.ndarray, k: int = 10, threshold: float | None = None) -> list[tuple[Entry, float]]:
         """Recorded entries whose query is most similar to `query_vec` (cosine), best first."""
         entries, matrix = self.entries()

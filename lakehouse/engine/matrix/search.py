@@ -137,7 +137,7 @@ def _apply_playbooks(lake: Lake, query: str, hits: list[MatrixHit], qvecs: dict[
     s = lake.settings
     qvec = qvecs.get(s.embedder)
     if qvec is None:  # playbooks are embedded with the lake's default embedder
-        qvec = lake.vectors.embedder(s.embedder).embed_one(query)
+        qvec = lake.playbooks.embed_query(query)
     weights = lake.playbooks.weights(qvec)
     if not weights:
         return
