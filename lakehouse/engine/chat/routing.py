@@ -50,15 +50,15 @@ _BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f]")
 def parse_model(model: str) -> tuple[str, str]:
     """'openrouter/meta/llama-3' -> ('openrouter', 'meta/llama-3'); bare names go to local Ollama."""
     if not isinstance(model, str) or not model.strip():
-        raise InvalidInput(f"model must be a non-empty string, got {model!r}")
+        raise InvalidInput(f"model must be a non-empty string, got {model!r}", code="invalid_model")
     if _BAD_NAME.search(model):
-        raise InvalidInput(f"model name {model!r} contains whitespace or control characters")
+        raise InvalidInput(f"model name {model!r} contains whitespace or control characters", code="invalid_model")
     head, sep, rest = model.partition("/")
     provider, upstream = (head, rest) if sep and head in PROVIDERS else ("ollama", model)
     if provider in ("ollama", "ollama_cloud") and upstream.endswith(CLOUD_SUFFIX):
         provider, upstream = "ollama_cloud", upstream[: -len(CLOUD_SUFFIX)]
     if not upstream:
-        raise InvalidInput(f"model {model!r} names a provider but no model")
+        raise InvalidInput(f"model {model!r} names a provider but no model", code="invalid_model")
     return provider, upstream
 
 
@@ -97,11 +97,11 @@ class ModelTable:
         while isinstance(model, str) and model.startswith(TIER_PREFIX):
             name = model[len(TIER_PREFIX):]
             if name in seen:
-                raise InvalidInput(f"tier loop: {' -> '.join(seen + [name])}")
+                raise InvalidInput(f"tier loop: {' -> '.join(seen + [name])}", code="tier_loop")
             seen.append(name)
             if name not in self.tiers:
                 known = ", ".join(sorted(self.tiers)) or "none configured; add a [models] table"
-                raise InvalidInput(f"unknown model tier {name!r}; known tiers: {known}", tier=name)
+                raise InvalidInput(f"unknown model tier {name!r}; known tiers: {known}", code="unknown_tier", tier=name)
             model = self.tiers[name]
         return model
 

@@ -80,27 +80,29 @@ def build_messages(
     if system is not None:
         out.append({"role": "system", "content": _text(system, "system")})
     if isinstance(messages, (str, bytes)):
-        raise InvalidInput("messages must be a list of {role, content}; use prompt= for a string")
+        raise InvalidInput("messages must be a list of {role, content}; use prompt= for a string", code="invalid_messages")
     for i, item in enumerate(messages or ()):
         if isinstance(item, ChatMessage):
             role, content = item.role, item.content
         elif isinstance(item, Mapping):
             role, content = item.get("role"), item.get("content")
         else:
-            raise InvalidInput(f"messages[{i}] must be a ChatMessage or a dict, got {type(item).__name__}")
+            raise InvalidInput(f"messages[{i}] must be a ChatMessage or a dict, got {type(item).__name__}",
+                               code="invalid_messages")
         if role not in ROLES:
-            raise InvalidInput(f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}, got {role!r}")
+            raise InvalidInput(f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}, got {role!r}",
+                               code="invalid_messages")
         out.append({"role": role, "content": _text(content, f"messages[{i}].content")})
     if prompt is not None:
         out.append({"role": "user", "content": _text(prompt, "prompt")})
     if not any(m["role"] != "system" for m in out):
-        raise InvalidInput("nothing to send: give messages= or prompt=")
+        raise InvalidInput("nothing to send: give messages= or prompt=", code="invalid_messages")
     return out
 
 
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be a string, got {type(value).__name__}")
+        raise InvalidInput(f"{what} must be a string, got {type(value).__name__}", code="invalid_messages")
     return value
 
 
@@ -110,10 +112,10 @@ def check_options(temperature: float | None, max_tokens: int | None, timeout_s: 
         isinstance(temperature, bool) or not isinstance(temperature, (int, float))
         or not math.isfinite(temperature) or not 0 <= temperature <= 2
     ):
-        raise InvalidInput(f"temperature must be a number in [0, 2], got {temperature!r}")
+        raise InvalidInput(f"temperature must be a number in [0, 2], got {temperature!r}", code="invalid_temperature")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise InvalidInput(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        raise InvalidInput(f"max_tokens must be a positive integer, got {max_tokens!r}", code="invalid_max_tokens")
     if timeout_s is not None and (
         isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0
     ):
-        raise InvalidInput(f"timeout_s must be a positive number, got {timeout_s!r}")
+        raise InvalidInput(f"timeout_s must be a positive number, got {timeout_s!r}", code="invalid_timeout")
