@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
+from lakehouse.engine.chat.wire import error_from_body, trim
 from lakehouse.engine.embedders.base import Embedder, register
 from lakehouse.errors import InvalidInput, ProviderError
 
@@ -41,15 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE = 300
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=5.0)  # a cold model load on Ollama takes a while
 PROBE_TEXT = "dimension probe"
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
-
-
-def _trim(text: str, limit: int = MAX_MESSAGE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class RemoteEmbedder(Embedder):
@@ -132,7 +127,7 @@ class RemoteEmbedder(Embedder):
         except httpx.TimeoutException as exc:
             raise self._error(f"{where} timed out ({type(exc).__name__})") from None
         except httpx.RequestError as exc:
-            raise self._error(f"could not reach {where}: {_trim(str(exc)) or type(exc).__name__}") from None
+            raise self._error(f"could not reach {where}: {trim(str(exc)) or type(exc).__name__}") from None
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         payload = {"model": self.model, "input": texts}
@@ -140,14 +135,14 @@ class RemoteEmbedder(Embedder):
             resp = self.client.post(self._url(), json=payload, headers=self._headers())
         if resp.status_code >= 400:
             raise self._error(
-                f"{self.family} embeddings failed with HTTP {resp.status_code}: {self._upstream_message(resp)}",
+                f"{self.family} embeddings failed with HTTP {resp.status_code}: {error_from_body(resp.content)}",
                 status=resp.status_code,
             )
         try:
             body = resp.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise self._error(
-                f"{self.family} embeddings returned a body that is not JSON: {_trim(resp.text, 120)!r}",
+                f"{self.family} embeddings returned a body that is not JSON: {trim(resp.text)!r}",
                 status=resp.status_code,
             ) from None
         try:
@@ -155,7 +150,7 @@ class RemoteEmbedder(Embedder):
             vecs = np.asarray(rows, dtype=np.float32)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise self._error(
-                f"{self.family} embeddings returned an unexpected body ({type(exc).__name__}: {_trim(str(exc), 120)})",
+                f"{self.family} embeddings returned an unexpected body ({type(exc).__name__}: {trim(str(exc))})",
                 status=resp.status_code,
             ) from None
         if vecs.ndim != 2 or vecs.shape[0] != len(texts) or vecs.shape[1] == 0:
@@ -172,21 +167,6 @@ class RemoteEmbedder(Embedder):
         if vecs.shape[1] != self._dim:
             raise self._error(f"{self.family} embeddings changed dimension from {self._dim} to {vecs.shape[1]}")
         return vecs
-
-    @staticmethod
-    def _upstream_message(resp: httpx.Response) -> str:
-        """The server's own words: JSON `error` (string or {message}) if any, else the text."""
-        text = resp.text
-        try:
-            body = resp.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _trim(text) or resp.reason_phrase
-        err = body.get("error") if isinstance(body, dict) else None
-        if isinstance(err, dict):
-            err = err.get("message") or err
-        if err:
-            return _trim(str(err))
-        return _trim(text) or resp.reason_phrase
 
 
 @register("ollama")
