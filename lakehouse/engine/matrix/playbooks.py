@@ -111,18 +111,12 @@ class Playbooks:
     def _load(self) -> None:
         with self.lake.fresh_cursor() as cur, map_duckdb_errors():
             emb_id = self.lake.vectors.embedder(self.embedder).id
-            tbl = cur.execute(
-                "SELECT id, query, corpus, answer_id, answer_text, score, outcome, recorded_at, source, tags, "
-                "query_embedding FROM lake.lh.playbooks WHERE embedder_id = ? ORDER BY recorded_at, id",
-                [emb_id]).arrow()
-            tbl = tbl.read_all() if not isinstance(tbl, pa.Table) else tbl
+            tbl = store.fetch_table(
+                cur, "SELECT id, query, corpus, answer_id, answer_text, score, outcome, recorded_at, source, tags, "
+                "query_embedding FROM lake.lh.playbooks WHERE embedder_id = ? ORDER BY recorded_at, id", [emb_id])
         rows = tbl.drop_columns(["query_embedding"]).to_pylist()
         self._entries = [Entry(**{**r, "tags": r["tags"] or []}) for r in rows]
-        if rows:
-            flat = tbl.column("query_embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            self._matrix = flat.astype(np.float32).reshape(len(rows), -1)
-        else:
-            self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._matrix = store.matrix(tbl.column("query_embedding"))
         self._loaded = True
 
     def forget(self, source: str) -> int:

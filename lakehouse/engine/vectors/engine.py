@@ -61,15 +61,12 @@ class VectorEngine:
         found: dict[str, np.ndarray] = {}
         with self.lake.fresh_cursor() as cur, map_duckdb_errors():
             cur.register("lh_wanted", pa.table({"sha256": unique}))
-            tbl = cur.execute(
-                "SELECT c.sha256, c.embedding FROM lake.lh.embedding_cache c JOIN lh_wanted w USING (sha256) "
-                "WHERE c.embedder_id = ?", [emb.id]).arrow()
-            tbl = tbl.read_all() if not isinstance(tbl, pa.Table) else tbl
+            tbl = store.fetch_table(
+                cur, "SELECT c.sha256, c.embedding FROM lake.lh.embedding_cache c JOIN lh_wanted w USING (sha256) "
+                "WHERE c.embedder_id = ?", [emb.id])
             cur.unregister("lh_wanted")
             if tbl.num_rows:
-                flat = tbl.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-                mat = flat.astype(np.float32).reshape(tbl.num_rows, -1)
-                found = dict(zip(tbl.column("sha256").to_pylist(), mat))
+                found = dict(zip(tbl.column("sha256").to_pylist(), store.matrix(tbl.column("embedding"), emb.dim)))
             first_text = {s: t for s, t in zip(reversed(shas), reversed(list(texts)))}
             missing = [s for s in unique if s not in found]
             if missing:
@@ -109,8 +106,7 @@ class VectorEngine:
                 self.drop_corpus(name)
             if rows is None:
                 source_sql = sql if sql is not None else f"SELECT * FROM lake.main.{check_name(dataset)}"
-                tbl = cur.execute(f"SELECT * FROM ({source_sql})").arrow()
-                tbl = tbl.read_all() if not isinstance(tbl, pa.Table) else tbl
+                tbl = store.fetch_table(cur, f"SELECT * FROM ({source_sql})")
                 rows = _rows_from_table(tbl, id, texts, list(metadata))
         emb = self.embedder(embedder)
         described = {"dataset": dataset, "sql": sql, "id": id, "text": texts, "metadata": list(metadata)}

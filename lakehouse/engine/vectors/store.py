@@ -59,15 +59,25 @@ def generations(cur: duckdb.DuckDBPyConnection, corpus: str) -> list[dict[str, A
 def load_rows(cur: duckdb.DuckDBPyConnection, corpus: str, dim: int,
               min_key: int = -1) -> tuple[np.ndarray, np.ndarray, pa.Table]:
     """(keys int64, vectors float32 (n, dim), table of id/text/metadata) of rows with key > min_key."""
-    tbl = cur.execute(f"SELECT key, id, text, metadata, embedding FROM {table(corpus)} WHERE key > ? ORDER BY key",
-                      [min_key]).arrow()
-    if not isinstance(tbl, pa.Table):  # duckdb returns a RecordBatchReader in some versions
-        tbl = tbl.read_all()
+    tbl = fetch_table(cur, f"SELECT key, id, text, metadata, embedding FROM {table(corpus)} WHERE key > ? ORDER BY key",
+                      [min_key])
     keys = tbl.column("key").to_numpy().astype(np.int64)
-    emb = tbl.column("embedding").combine_chunks()
-    flat = emb.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    vectors = flat.reshape(len(keys), dim) if len(keys) else np.zeros((0, dim), dtype=np.float32)
-    return keys, vectors, tbl.select(["id", "text", "metadata"])
+    return keys, matrix(tbl.column("embedding"), dim), tbl.select(["id", "text", "metadata"])
+
+
+def fetch_table(cur: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pa.Table:
+    """A query's result as one Arrow table (duckdb returns a RecordBatchReader in some versions)."""
+    tbl = cur.execute(sql, params).arrow() if params is not None else cur.execute(sql).arrow()
+    return tbl if isinstance(tbl, pa.Table) else tbl.read_all()
+
+
+def matrix(column: pa.ChunkedArray | pa.Array, dim: int = 0) -> np.ndarray:
+    """A list<float> column (embeddings) as a float32 (n, d) matrix, without a Python object per row
+    (`dim`: the width of an empty result)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    return arr.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(arr), -1)
 
 
 def list_array(vectors: np.ndarray) -> pa.Array:

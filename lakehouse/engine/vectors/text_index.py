@@ -198,8 +198,7 @@ class TextIndex:
     def _snapshot(self, state: CorpusState) -> tuple[pa.Table, dict[str, Any]]:
         """The corpus's live (key, text) rows and what they are (call under `state.lock`)."""
         with self.engine.lake.fresh_cursor() as cur, map_duckdb_errors():
-            tbl = cur.execute(f"SELECT key, text FROM {store.table(self.corpus)} ORDER BY key").arrow()
-        tbl = tbl.read_all() if not isinstance(tbl, pa.Table) else tbl
+            tbl = store.fetch_table(cur, f"SELECT key, text FROM {store.table(self.corpus)} ORDER BY key")
         keys = tbl.column("key").to_numpy().astype(np.int64)
         live = keys < len(state.live)
         live[live] = state.live[keys[live]]
