@@ -97,6 +97,9 @@ def test_is_weak_model_configurable_and_tiers():
     assert gate.is_weak_model("my-big-model", models) is False
     assert gate.is_weak_model("tier:frontier_review", models) is False
     assert gate.is_weak_model("claude-3", models) is True  # the configured list replaces the defaults
+    # tiers resolve as the chat router resolves them: chains followed, a bare name is a model, not a tier
+    assert gate.is_weak_model("tier:review", {**models, "review": "tier:frontier_review"}) is False
+    assert gate.is_weak_model("frontier_review", models) is True
 
 
 MODES = {"codereview_lakehouse": {"primary": "workers", "corpora": ["workers", "candidates", "job_orders"],

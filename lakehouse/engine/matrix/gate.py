@@ -23,6 +23,7 @@ import fnmatch
 from collections.abc import Mapping
 from typing import Any
 
+from lakehouse.engine.chat.routing import ModelTable
 from lakehouse.errors import InvalidInput
 
 DEFAULT_WEAK = ("ollama/*", "qwen*", "llama*", "*:7b", "*:8b", "*:13b", "*:14b", "mistral*", "phi*", "gemma*")
@@ -42,10 +43,7 @@ def _patterns(models: Mapping[str, Any], key: str, default: tuple[str, ...]) -> 
 def is_weak_model(model: str, models: Mapping[str, Any] | None = None) -> bool:
     """True for local/small models (composition helps them), False for frontier models."""
     models = models or {}
-    name = model.lower().removeprefix("tier:")
-    tier = models.get(name)
-    if isinstance(tier, str):  # a tier name: judge the model it points at
-        name = tier.lower()
+    name = ModelTable(models).resolve_tier(model).lower()  # a tier: judge the model it points at
     if any(fnmatch.fnmatch(name, p.lower()) for p in _patterns(models, "weak", DEFAULT_WEAK)):
         return True
     return not any(fnmatch.fnmatch(name, p.lower()) for p in _patterns(models, "strong", DEFAULT_STRONG))
