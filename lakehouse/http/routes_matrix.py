@@ -8,6 +8,7 @@ from flask import Blueprint, request
 
 from lakehouse.engine.matrix.relevance_api import judge
 from lakehouse.errors import InvalidInput
+from lakehouse.http import routes_vectors
 from lakehouse.http.app import field, get_lake, json_body
 
 bp = Blueprint("matrix", __name__)
@@ -29,9 +30,8 @@ def search() -> dict[str, Any]:
     return res.to_dict()
 
 
-@bp.get("/v1/matrix/corpora")
-def corpora() -> dict[str, Any]:
-    return {"corpora": get_lake().corpora()}
+# the same listing as /v1/corpora, under the matrix prefix too
+bp.add_url_rule("/v1/matrix/corpora", view_func=routes_vectors.corpora, methods=["GET"])
 
 
 @bp.post("/v1/matrix/relevance")
