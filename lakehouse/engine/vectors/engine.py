@@ -18,7 +18,7 @@ import pyarrow as pa
 from usearch.index import Index
 
 from lakehouse.engine.embedders import get_embedder
-from lakehouse.engine.embedders.base import Embedder
+from lakehouse.engine.embedders.base import Embedder, l2_normalise
 from lakehouse.engine.names import check_name
 from lakehouse.engine.vectors import hnsw, store
 from lakehouse.engine.vectors.corpus import CorpusState, Generation
@@ -149,7 +149,7 @@ class VectorEngine:
                 raise InvalidInput(f"embeddings must have shape ({len(rows)}, {state.dim}), got {vectors.shape}",
                                    code="invalid_embeddings")
             if state.metric == "cos":
-                vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+                vectors = l2_normalise(vectors.copy())  # a copy: never rescale the caller's array
         ids = [str(r["id"]) for r in rows]
         with state.lock:
             # the last row of a batch wins for a repeated id
@@ -362,7 +362,7 @@ class VectorEngine:
                 raise InvalidInput(f"query vector has {vec.shape[0]} dimensions, corpus {state.name!r} has {state.dim}",
                                    code="dimension_mismatch")
             if state.metric == "cos":
-                vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
+                vec = l2_normalise(vec[None].copy())[0]
         return vec.astype(np.float32, copy=False)
 
     def search(self, name: str, query: str | Sequence[float] | np.ndarray, k: int = 10,
