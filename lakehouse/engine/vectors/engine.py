@@ -26,6 +26,7 @@ from lakehouse.errors import Conflict, InvalidInput, NotFound, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
+    from lakehouse.engine.vectors.text_index import TextIndex
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class VectorEngine:
         self.lake = lake
         self._states: dict[str, CorpusState] = {}
         self._states_lock = threading.Lock()
+        self.text_indexes: dict[str, TextIndex] = {}  # corpus -> BM25 index (text_index.index_for)
 
     # -- embeddings ----------------------------------------------------------------------
     def embedder(self, spec: str | None = None) -> Embedder:

@@ -292,7 +292,7 @@ _registry_lock = threading.Lock()
 
 def index_for(engine: VectorEngine, corpus: str) -> TextIndex:
     """The engine's TextIndex of `corpus` (one per corpus per engine)."""
-    indexes: dict[str, TextIndex] = engine.__dict__.setdefault("_text_indexes", {})
+    indexes = engine.text_indexes
     index = indexes.get(corpus)
     if index is None:
         with _registry_lock:
@@ -315,23 +315,22 @@ def text_search(engine: VectorEngine, corpus: str, query: str, k: int = 10,
     return to_hits(state, *index_for(engine, corpus).search(query, k, allowed))
 
 
-def forget(engine: VectorEngine, corpus: str, *, delete: bool = True) -> None:
-    """Close a corpus's text index (and delete its file): call when the corpus is dropped."""
-    indexes: dict[str, TextIndex] = engine.__dict__.setdefault("_text_indexes", {})
+def forget(engine: VectorEngine, corpus: str) -> None:
+    """Close a corpus's text index and delete its file: call when the corpus is dropped."""
+    indexes = engine.text_indexes
     with _registry_lock:
         index = indexes.pop(corpus, None)
     if index is not None:
         index.close()
-    if delete:
-        folder = engine.lake.root / "indexes" / corpus
-        (folder / FILENAME).unlink(missing_ok=True)
-        for tmp in folder.glob(f".{FILENAME}.*.tmp"):
-            tmp.unlink(missing_ok=True)
+    folder = engine.lake.root / "indexes" / corpus
+    (folder / FILENAME).unlink(missing_ok=True)
+    for tmp in folder.glob(f".{FILENAME}.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def close_all(engine: VectorEngine) -> None:
     """Close every text index connection of the engine (the files stay)."""
-    indexes: dict[str, TextIndex] = engine.__dict__.get("_text_indexes", {})
+    indexes = engine.text_indexes
     with _registry_lock:
         items = list(indexes.values())
         indexes.clear()
