@@ -23,7 +23,10 @@ DOC_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 
 
-def chunk_markdown(text: str, *, max_chars: int = 1200) -> Iterator[tuple[str, str]]:
+MAX_CHARS = {"docs": 1200, "code": 4000}  # default chunk size per corpus kind
+
+
+def chunk_markdown(text: str, *, max_chars: int = MAX_CHARS["docs"]) -> Iterator[tuple[str, str]]:
     """(heading path, chunk) pairs: a chunk never spans headings; long sections split on
     paragraphs, and an over-long paragraph on sentence ends, so each chunk is <= max_chars."""
     path: list[str] = []
@@ -78,7 +81,7 @@ def _sentences(para: str, max_chars: int) -> list[str]:
     return out
 
 
-def python_symbols(source: str, module: str, *, max_chars: int = 4000) -> Iterator[dict[str, Any]]:
+def python_symbols(source: str, module: str, *, max_chars: int = MAX_CHARS["code"]) -> Iterator[dict[str, Any]]:
     """The module, each class and each function/method: kind, qualified name, signature, docstring, body."""
     tree = ast.parse(source)
     lines = source.splitlines()
@@ -114,7 +117,7 @@ def build_rows(folder: Path, kind: str, *, max_chars: int | None = None) -> list
         raise InvalidInput(f"--from {str(folder)!r} is not a directory", code="invalid_source")
     rows: list[dict[str, Any]] = []
     if kind == "docs":
-        cap = max_chars or 1200
+        cap = max_chars or MAX_CHARS[kind]
         for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in DOC_SUFFIXES and p.is_file()):
             rel = path.relative_to(folder).as_posix()
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -122,7 +125,7 @@ def build_rows(folder: Path, kind: str, *, max_chars: int | None = None) -> list
                 rows.append({"id": f"{rel}#{i}", "text": f"{heading}\n{chunk}" if heading else chunk,
                              "metadata": {"file": rel, "heading": heading, "chunk": i}})
     elif kind == "code":
-        cap = max_chars or 4000
+        cap = max_chars or MAX_CHARS[kind]
         for path in sorted(p for p in folder.rglob("*.py") if p.is_file()):
             rel = path.relative_to(folder).as_posix()
             module = rel[:-3].replace("/", ".").removesuffix(".__init__")
@@ -149,7 +152,7 @@ def build_corpus(lake: Lake, name: str, folder: str | Path, kind: str, *, max_ch
         raise InvalidInput(f"no {kind} found under {str(folder)!r}", code="empty_source")
     files = len({r["metadata"]["file"] for r in rows})
     source = {"dir": str(folder), "files": files, "chunks": len(rows), "max_chars": max_chars or
-              (1200 if kind == "docs" else 4000), "chunking": "markdown headings + paragraphs" if kind == "docs"
+              MAX_CHARS[kind], "chunking": "markdown headings + paragraphs" if kind == "docs"
               else "python ast symbols"}
     return lake.create_corpus(name, rows=rows, kind=kind, builder=f"folder:{kind}", source=source,
                               embedder=embedder, replace=replace)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -122,14 +123,12 @@ class CorpusState:
         """field -> canonical JSON value -> keys (dead keys included; callers mask with `live`)."""
         index = self._meta_index
         if index is None:
-            import json
-
             from lakehouse.engine.matrix.metadata import canonical
 
             lists: dict[str, dict[str, list[int]]] = {}
             for key in np.flatnonzero(self.live):
                 raw = self.metas[key]
-                for field, value in (json.loads(raw) if raw else {}).items():
+                for field, value in (orjson.loads(raw) if raw else {}).items():
                     lists.setdefault(field, {}).setdefault(canonical(value), []).append(int(key))
             index = {f: {v: np.asarray(k, dtype=np.int64) for v, k in vals.items()} for f, vals in lists.items()}
             self._meta_index = index
@@ -294,10 +293,8 @@ class CorpusState:
 
     def row(self, key: int) -> tuple[str, str, dict[str, Any]]:
         """(id, text, metadata) of a key."""
-        import json
-
         raw = self.metas[key]
-        return self.ids[key], self.texts[key], json.loads(raw) if raw else {}
+        return self.ids[key], self.texts[key], orjson.loads(raw) if raw else {}
 
     def _scores(self, distances: np.ndarray) -> np.ndarray:
         # usearch distances: cos/ip -> 1 - similarity; l2sq -> squared distance. Higher score is better.

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+BULK_ROWS = 10_000  # an add this large (and larger than the index) builds a new generation in parallel
+
 
 @dataclasses.dataclass
 class Hit:
@@ -182,11 +184,11 @@ class VectorEngine:
             state.kill(replaced)
             state.put(keys, vectors, ids, texts, metas)
             gen = state.generation
-            if _rebuild or (gen is not None and len(keys) > max(10_000, len(gen.index))):
+            if _rebuild or (gen is not None and len(keys) > max(BULK_ROWS, len(gen.index))):
                 self._build_generation(state)  # a bulk load: one parallel build beats incremental inserts
             elif gen is not None:
                 # one thread for ordinary batches, so adds to several corpora use the cores in parallel
-                threads = 1 if len(keys) < 10_000 else (self.lake.settings.threads or 0)
+                threads = 1 if len(keys) < BULK_ROWS else (self.lake.settings.threads or 0)
                 self._mutable(state).index.add(keys, vectors, threads=threads)
         return {"corpus": name, "added": len(ids), "replaced": int(len(replaced)), "rows": state.size}
 
