@@ -273,12 +273,11 @@ class CorpusState:
         while True:
             res = gen.index.search(query, count)
             keys = np.asarray(res.keys, dtype=np.int64)
-            scores = self._scores(np.asarray(res.distances, dtype=np.float32))
             ok = keys < len(self.live)
             ok[ok] = self.live[keys[ok]]
             if accept is not None and ok.any():
                 ok[ok] = accept(keys[ok])
-            keys, scores = keys[ok], scores[ok]
+            keys = keys[ok]
             if len(keys) >= need or count >= size:
                 break
             count = min(size, count * 4)
@@ -286,7 +285,7 @@ class CorpusState:
             return None
         if rescore:  # quantised distances pick the candidates; the f32 matrix orders them
             return exact_top_k(self.vectors, keys, query, k, self.metric)
-        return keys[:k], scores[:k]
+        return keys[:k], self._scores(np.asarray(res.distances, dtype=np.float32)[ok][:k])
 
     def _indexed_live(self, gen: Generation) -> int:
         return self._live_count(gen.max_key + 1) if gen.max_key >= 0 else 0

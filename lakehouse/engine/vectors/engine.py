@@ -365,8 +365,8 @@ class VectorEngine:
             if vec.shape[0] != state.dim:
                 raise InvalidInput(f"query vector has {vec.shape[0]} dimensions, corpus {state.name!r} has {state.dim}",
                                    code="dimension_mismatch")
-            if state.metric == "cos":
-                vec = l2_normalise(vec[None].copy())[0]
+            if state.metric == "cos":  # a new array: never rescale the caller's (one dot: 6 us, l2_normalise 20)
+                vec = vec / max(float(np.sqrt(vec @ vec)), 1e-12)
         return vec.astype(np.float32, copy=False)
 
     def search(self, name: str, query: str | Sequence[float] | np.ndarray, k: int = 10,
@@ -414,7 +414,7 @@ def check_k(k: Any) -> int:
 
 def to_hits(state: CorpusState, keys: np.ndarray, scores: np.ndarray) -> list[Hit]:
     """(keys, scores) best first as ranked hits with the corpus's ids."""
-    return [Hit(str(i), float(s), r + 1) for r, (i, s) in enumerate(zip(state.ids[keys], scores, strict=True))]
+    return [Hit(i, s, r) for r, (i, s) in enumerate(zip(state.ids[keys].tolist(), scores.tolist(), strict=True), 1)]
 
 
 def _rows_from_table(tbl: pa.Table, id_col: str, text_cols: list[str], meta_cols: list[str]) -> list[dict[str, Any]]:
