@@ -118,6 +118,21 @@ def test_citations_are_the_ones_the_answer_used(rlake: lakehouse.Lake, srv: LLMS
     assert [c["n"] for c in out["citations"]] == [1, 2, 3]
 
 
+def test_one_corpus_gets_matrix_searchs_relevance_filter(rlake: lakehouse.Lake, srv: LLMServer, use_chat: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threshold and margin alike: with a tight margin, one-corpus retrieval keeps what matrix search keeps."""
+    from lakehouse.settings import Settings
+
+    monkeypatch.setattr(rlake, "settings", Settings({**rlake.settings.as_dict(), "relevance_margin": 0.03}))
+    srv.reply_fn = lambda messages: "Several workers qualify."  # cites nothing: every retrieved row is a citation
+    out = rlake.ask(QUESTION, k=9, model=MODEL)
+    matrix = rlake.matrix_search(QUESTION, ["workers"], k_per_corpus=9, top=9)
+    kept = [h.id for h in matrix.results]
+    assert [c["id"] for c in out["citations"]] == kept
+    assert 0 < len(kept) < 9 and matrix.dropped["relevance"]  # the margin dropped rows above the threshold
+    assert any("below the best hit" in d["reason"] for d in matrix.dropped["relevance"])
+
+
 def test_nothing_relevant_does_not_ask_the_model(rlake: lakehouse.Lake, srv: LLMServer, use_chat: Any) -> None:
     out = rlake.ask("quantum chromodynamics lattice gauge theory", model=MODEL)
     assert out["answered_by"] == "none" and out["citations"] == [] and out["retrieved"] == 0
@@ -178,7 +193,8 @@ def test_metadata_filter_is_a_prefilter(rlake: lakehouse.Lake, srv: LLMServer, u
     assert rlake.ask(QUESTION, metadata_filter={"available": 0})["retrieved"] == 0  # bools only match bools
     assert rlake.ask(QUESTION, metadata_filter={"nope": 1})["retrieved"] == 0  # missing key: dropped
     out = rlake.ask(QUESTION, k=8, metadata_filter={"role": "Forklift Operator"}, where="available")  # both apply
-    assert {c["id"] for c in out["citations"]} == {"1", "3", "6", "9"}
+    # 2 is unavailable, and 6 (no certification) is more than relevance_margin below the best hit
+    assert {c["id"] for c in out["citations"]} == {"1", "3", "9"}
 
 
 def test_bad_arguments(rlake: lakehouse.Lake, use_chat: Any) -> None:

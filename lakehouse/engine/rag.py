@@ -19,6 +19,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from lakehouse.engine.matrix import relevance
 from lakehouse.engine.matrix.metadata import allowed_keys, parse_filter
 from lakehouse.engine.vectors.filters import ids_where
 from lakehouse.errors import InvalidInput, ProviderError, ProviderNotConfigured
@@ -145,11 +148,22 @@ def _retrieve(lake: Lake, question: str, names: list[str], k: int, model: str | 
         allowed = matching if allowed is None else allowed & matching
     if allowed is not None and not allowed:
         return "vector", names, []
-    hits = lake.vector_search(corpus, question, k, sorted(allowed) if allowed is not None else None)
-    hits = [h for h in hits if _relevant(lake, corpus, h.score)]
-    rows = lake.vectors.rows(corpus, [h.id for h in hits]) if hits else {}
-    chunks = [{"corpus": corpus, "id": h.id, "text": rows.get(h.id, {}).get("text", ""),
-               "score": float(h.score), "metadata": rows.get(h.id, {}).get("metadata", {})} for h in hits]
+    state = lake.vectors.state(corpus)
+    qvec = lake.vectors.query_vector(corpus, question)  # embedded once: the search and the relevance filter share it
+    hits = lake.vector_search(corpus, qvec, k, sorted(allowed) if allowed is not None else None)
+    chunks, keys = [], []
+    for h in hits:
+        key = state.key_of(h.id)
+        if key is None:  # removed since the search
+            continue
+        _, text, meta = state.row(key)
+        chunks.append({"corpus": corpus, "id": h.id, "text": text, "score": float(h.score), "metadata": meta})
+        keys.append(key)
+    if chunks and lake.settings.relevance_filter:  # the same filter (threshold and margin) as matrix search
+        cosines = state.cosines(np.asarray(keys, dtype=np.int64), qvec)
+        kept, _ = relevance.judge(lake.settings, question,
+                                  [relevance.Candidate(c, float(cos), c["text"]) for c, cos in zip(chunks, cosines)])
+        chunks = [v.item for v in kept]
     return "vector", names, chunks
 
 
@@ -165,13 +179,6 @@ def _retrieve_matrix(lake: Lake, question: str, names: list[str], k: int, model:
     chunks = [{"corpus": h.corpus, "id": str(h.id), "text": h.text or "", "score": float(h.score),
                "metadata": h.metadata or {}} for h in result.results[:k]]
     return str(result.mode or "matrix"), list(getattr(result, "corpora", names)), chunks
-
-
-def _relevant(lake: Lake, corpus: str, score: float) -> bool:
-    # The threshold is a cosine: other metrics' scores are on another scale, so they all pass.
-    if not lake.settings.relevance_filter or lake.vectors.state(corpus).metric != "cos":
-        return True
-    return score >= lake.settings.relevance_threshold
 
 
 def _ids_matching(lake: Lake, corpus: str, metadata_filter: Any) -> set[str]:

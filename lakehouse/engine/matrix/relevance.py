@@ -10,7 +10,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lakehouse.settings import Settings
 
 _WORD = re.compile(r"\w+")
 _STOP = frozenset(
@@ -40,6 +43,13 @@ def lexical_overlap(query: str, text: str) -> float:
         return 0.0
     have = set(_WORD.findall(text.lower()))
     return len(words & have) / len(words)
+
+
+def judge(settings: Settings, query: str, candidates: Sequence[Candidate],
+          threshold: float | None = None) -> tuple[list[Verdict], list[Verdict]]:
+    """`apply` with the lake's relevance settings (`threshold` overrides its threshold)."""
+    return apply(query, candidates, threshold=settings.relevance_threshold if threshold is None else threshold,
+                 margin=settings.relevance_margin, lexical_weight=settings.relevance_lexical_weight)
 
 
 def apply(query: str, candidates: Sequence[Candidate], *, threshold: float, margin: float,

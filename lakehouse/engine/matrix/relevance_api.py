@@ -17,11 +17,9 @@ def judge(lake: Lake, query: str, candidates: list[Any], *, threshold: float | N
         if not isinstance(c, dict) or not isinstance(c.get("text"), str) or c.get("id") is None:
             raise InvalidInput(f"candidate {i} must be an object with 'id' and a string 'text'",
                                code="invalid_candidate", index=i)
-    s = lake.settings
     vectors = lake.vectors.embed([query] + [c["text"] for c in candidates], cache=False)
     qvec, cvecs = vectors[0], vectors[1:]
     cands = [relevance.Candidate(c, float(v @ qvec), c["text"]) for c, v in zip(candidates, cvecs)]
-    kept, dropped = relevance.apply(query, cands, threshold=s.relevance_threshold if threshold is None else threshold,
-                                    margin=s.relevance_margin, lexical_weight=s.relevance_lexical_weight)
+    kept, dropped = relevance.judge(lake.settings, query, cands, threshold)
     return {"kept": [{**v.item, "relevance": round(v.relevance, 4)} for v in kept],
             "dropped": [{**v.item, "relevance": round(v.relevance, 4), "reason": v.reason} for v in dropped]}

@@ -96,10 +96,8 @@ def matrix_search(lake: Lake, query: str, corpora: list[str] | None = None, *, k
         hits = hits[:top]
         dropped_rel: list[dict[str, Any]] = []
         if s.relevance_filter if relevance is None else relevance:
-            kept, dropped = relevance_mod.apply(
-                query, [relevance_mod.Candidate(h, h.relevance, h.text) for h in hits],
-                threshold=s.relevance_threshold if threshold is None else threshold,
-                margin=s.relevance_margin, lexical_weight=s.relevance_lexical_weight)
+            kept, dropped = relevance_mod.judge(s, query, [relevance_mod.Candidate(h, h.relevance, h.text) for h in hits],
+                                                threshold)
             hits = [v.item for v in kept]
             dropped_rel = [{"corpus": v.item.corpus, "id": v.item.id, "relevance": round(v.relevance, 4),
                             "reason": v.reason} for v in dropped]
@@ -120,12 +118,8 @@ def _search_one(state: CorpusState, qvec: np.ndarray, k: int,
         allowed = allowed_keys(state, flt)
         dropped = state.size - len(allowed)
     keys, scores = state.search(qvec, k, allowed)
-    # the relevance filter judges cosines whatever the corpus metric (an l2sq score is a negated distance)
-    rows = state.vectors[keys]
-    norms = np.linalg.norm(rows, axis=1) * max(float(np.linalg.norm(qvec)), 1e-12)
-    cosines = (rows @ qvec) / np.maximum(norms, 1e-12)
     out = []
-    for key, score, cosine in zip(keys, scores, cosines):
+    for key, score, cosine in zip(keys, scores, state.cosines(keys, qvec)):
         ident, text, meta = state.row(int(key))
         out.append(MatrixHit(state.name, ident, float(score), text, meta, "index", float(cosine)))
     return out, dropped

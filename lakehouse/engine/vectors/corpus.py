@@ -295,6 +295,13 @@ class CorpusState:
         raw = self.metas[key]
         return self.ids[key], self.texts[key], orjson.loads(raw) if raw else {}
 
+    def cosines(self, keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Cosine of each key's vector with `query`, whatever the metric (an l2sq score is a negated distance:
+        the relevance filter needs cosines)."""
+        rows = self.vectors[keys]
+        norms = np.linalg.norm(rows, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
+        return (rows @ query) / np.maximum(norms, 1e-12)
+
     def _scores(self, distances: np.ndarray) -> np.ndarray:
         # usearch distances: cos/ip -> 1 - similarity; l2sq -> squared distance. Higher score is better.
         return -distances if self.metric == "l2sq" else 1.0 - distances
