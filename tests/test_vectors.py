@@ -333,6 +333,21 @@ def test_corrupt_or_missing_sidecar_is_rebuilt(tmp_path, write, caplog):
         assert "missing" in caplog.text
 
 
+def test_corpora_lists_each_corpus_with_its_own_rows_and_generations(tmp_path):
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        lk.create_corpus("a", sql="SELECT 1 AS id, 'alpha' AS text")
+        lk.create_corpus("b", sql="SELECT i AS id, 'beta ' || i AS text FROM range(3) t(i)")
+        lk.rebuild_index("b")
+        listed = lk.corpora()
+        assert [(c["name"], c["rows"], c["active_generation"]) for c in listed] == [("a", 1, 1), ("b", 3, 2)]
+        assert [g["generation"] for g in listed[1]["generations"]] == [1, 2] and len(listed[0]["generations"]) == 1
+        assert lk.vectors.describe("b") == listed[1]
+        lk.drop_corpus("a")
+        assert [c["name"] for c in lk.corpora()] == ["b"]
+        with pytest.raises(NotFound):
+            lk.vectors.describe("a")
+
+
 def test_adds_to_different_corpora_do_not_share_a_lock(tmp_path):
     with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
         lk.create_corpus("a", sql="SELECT 1 AS id, 'alpha' AS text")

@@ -224,22 +224,31 @@ class VectorEngine:
             f.unlink(missing_ok=True)
 
     def corpora(self) -> list[dict[str, Any]]:
-        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            names = store.all_corpora(cur)
-        return [self.describe(n) for n in names]
+        """Every corpus as `describe` gives it, read in three queries (not three per corpus)."""
+        return self._describe(None)
 
     def describe(self, name: str) -> dict[str, Any]:
         check_name(name, "corpus")
+        found = self._describe(name)
+        if not found:
+            raise NotFound(f"no corpus named {name!r}", code="corpus_not_found")
+        return found[0]
+
+    def _describe(self, name: str | None) -> list[dict[str, Any]]:
         with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            meta = store.corpus_row(cur, name)
-            if meta is None:
-                raise NotFound(f"no corpus named {name!r}", code="corpus_not_found")
-            rows = cur.execute(f"SELECT count(*) FROM {store.table(name)}").fetchone()[0]
+            metas = store.corpus_rows(cur, name)
+            if not metas:
+                return []
+            counts = store.row_counts(cur, [m["name"] for m in metas])
             gens = store.generations(cur, name)
-        active = store.active_of(gens)
-        return {**meta, "rows": rows, "active_generation": active["generation"] if active else None,
-                "generations": [{k: g[k] for k in ("generation", "snapshot_id", "rows", "built_at", "active")}
-                                for g in gens]}
+        out = []
+        for meta in metas:
+            mine = [g for g in gens if g["corpus"] == meta["name"]]
+            active = store.active_of(mine)
+            out.append({**meta, "rows": counts[meta["name"]], "active_generation": active["generation"] if active else None,
+                        "generations": [{k: g[k] for k in ("generation", "snapshot_id", "rows", "built_at", "active")}
+                                        for g in mine]})
+        return out
 
     # -- index generations ---------------------------------------------------------------
     def state(self, name: str) -> CorpusState:

@@ -17,22 +17,33 @@ def table(name: str) -> str:
     return f"lake.{SCHEMA}.{name}"
 
 
-def corpus_row(cur: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any] | None:
-    row = cur.execute(
-        "SELECT name, embedder, embedder_id, dim, metric, dtype, source, kind, builder, params, created_at, updated_at "
-        "FROM lake.lh.corpora WHERE name = ?", [name]).fetchone()
-    if row is None:
-        return None
-    keys = ("name", "embedder", "embedder_id", "dim", "metric", "dtype", "source", "kind", "builder", "params",
-            "created_at", "updated_at")
-    out = dict(zip(keys, row))
-    out["source"] = json.loads(out["source"])
-    out["params"] = json.loads(out["params"])
+_CORPUS_COLUMNS = ("name", "embedder", "embedder_id", "dim", "metric", "dtype", "source", "kind", "builder", "params",
+                   "created_at", "updated_at")
+
+
+def corpus_rows(cur: duckdb.DuckDBPyConnection, name: str | None = None) -> list[dict[str, Any]]:
+    """Registry rows by name: every corpus, or the one named."""
+    where, params = ("WHERE name = ?", [name]) if name is not None else ("", [])
+    rows = cur.execute(f"SELECT {', '.join(_CORPUS_COLUMNS)} FROM lake.lh.corpora {where} ORDER BY name",
+                       params).fetchall()
+    out = [dict(zip(_CORPUS_COLUMNS, r)) for r in rows]
+    for meta in out:
+        meta["source"] = json.loads(meta["source"])
+        meta["params"] = json.loads(meta["params"])
     return out
 
 
-def all_corpora(cur: duckdb.DuckDBPyConnection) -> list[str]:
-    return [r[0] for r in cur.execute("SELECT name FROM lake.lh.corpora ORDER BY name").fetchall()]
+def corpus_row(cur: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any] | None:
+    rows = corpus_rows(cur, name)
+    return rows[0] if rows else None
+
+
+def row_counts(cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
+    """Rows of each corpus table, in one query (each lake query pays the catalog's cost once)."""
+    if not names:
+        return {}
+    sql = " UNION ALL ".join(f"SELECT {i} AS i, count(*) FROM {table(n)}" for i, n in enumerate(names))
+    return {names[i]: n for i, n in cur.execute(sql).fetchall()}
 
 
 def active_generation(cur: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any] | None:
@@ -45,10 +56,12 @@ def active_of(gens: list[dict[str, Any]]) -> dict[str, Any] | None:
     return active[-1] if active else None
 
 
-def generations(cur: duckdb.DuckDBPyConnection, corpus: str) -> list[dict[str, Any]]:
+def generations(cur: duckdb.DuckDBPyConnection, corpus: str | None = None) -> list[dict[str, Any]]:
+    """A corpus's index generations, oldest first (every corpus's when `corpus` is None)."""
+    where, params = ("WHERE corpus = ?", [corpus]) if corpus is not None else ("", [])
     rows = cur.execute(
         "SELECT corpus, generation, snapshot_id, path, params, sha256, built_at, active, max_key, rows "
-        "FROM lake.lh.index_generations WHERE corpus = ? ORDER BY generation", [corpus]).fetchall()
+        f"FROM lake.lh.index_generations {where} ORDER BY corpus, generation", params).fetchall()
     keys = ("corpus", "generation", "snapshot_id", "path", "params", "sha256", "built_at", "active", "max_key", "rows")
     out = [dict(zip(keys, r)) for r in rows]
     for g in out:
