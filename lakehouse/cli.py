@@ -141,9 +141,7 @@ def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:
         w.writerows(rows)
     else:
         from rich.console import Console
-        from rich.table import Table
 
-        table = Table(*columns)
-        for r in rows:
-            table.add_row(*("" if v is None else str(v) for v in r))
-        Console().print(table)
+        from lakehouse.engine.display import rows_table
+
+        Console().print(rows_table(columns, rows))

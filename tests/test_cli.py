@@ -30,6 +30,9 @@ def test_ingest_sql_datasets_compact(tmp_path, capsys, write):
     assert out.splitlines() == ["id,name", "1,Ann", "2,Bob"]
     code, out, _ = run(capsys, "sql", "SELECT count(*) AS n FROM workers", "--root", root)
     assert code == 0 and "n" in out and "2" in out
+    # table cells are text, not rich markup: this used to raise MarkupError
+    code, out, _ = run(capsys, "sql", "SELECT '[/x] and [bold]b' AS \"[red]c\"", "--root", root)
+    assert code == 0 and "[/x] and [bold]b" in out and "[red]c" in out
     delta = write("d.csv", "id,name,state\n2,Bobby,WI\n")
     assert run(capsys, "ingest", str(delta), "--dataset", "workers", "--mode", "delta", "--key", "id",
                "--root", root)[0] == 0

@@ -12,10 +12,10 @@ from typing import Any
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 import lakehouse
 from lakehouse.engine import demo_data, demo_retrieval
+from lakehouse.engine.display import rows_table
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,4 @@ def _progress(console: Console) -> Progress:
 def _print_table(console: Console, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                  elapsed_ms: float) -> None:
     console.print(f"\n[bold]{title}[/bold]  [dim]({elapsed_ms:.0f} ms)[/dim]")
-    table = Table(*columns)
-    for r in rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
-    console.print(table)
+    console.print(rows_table(columns, rows))

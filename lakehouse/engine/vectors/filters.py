@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from lakehouse.engine.names import check_name
+from lakehouse.engine.names import check_name, quote_ident
 from lakehouse.engine.safe_sql import FORBIDDEN_FUNCS
 from lakehouse.errors import Forbidden, InvalidInput, map_duckdb_errors
 
@@ -53,7 +53,7 @@ def source_dataset(lake: Lake, corpus: str) -> tuple[str, str]:
 def ids_where(lake: Lake, corpus: str, where: str) -> list[Any]:
     dataset, id_col = source_dataset(lake, corpus)
     cond = check_where(where)
-    ident = '"' + id_col.replace('"', '""') + '"'
+    ident = quote_ident(id_col)
     with map_duckdb_errors():
         rows = lake.query_cursor().execute(f"SELECT list({ident}) FROM lake.main.{dataset} WHERE {cond}").fetchone()
     return rows[0] or []
@@ -68,7 +68,7 @@ def with_rows(lake: Lake, corpus: str, hits: list[Hit]) -> list[dict[str, Any]]:
     out = [h.to_dict() for h in hits]
     ids = [h.id for h in hits]
     if dataset:
-        ident = '"' + id_col.replace('"', '""') + '"'
+        ident = quote_ident(id_col)
         with map_duckdb_errors():
             cur = lake.query_cursor()
             res = cur.execute(f"SELECT * FROM lake.main.{check_name(dataset)} WHERE {ident}::VARCHAR IN "
