@@ -19,7 +19,8 @@ from embed_servers import EmbedServer, Failure
 from lakehouse.engine.embedders import available, clear_cache, get_embedder
 from lakehouse.engine.embedders.hashing import HashEmbedder
 from lakehouse.engine.embedders.minilm import MODEL_SHA256, MiniLMEmbedder, default_model_path
-from lakehouse.errors import ExtensionMissing, InvalidInput, ProviderError
+from lakehouse.engine.embedders.remote import OpenAIEmbedder
+from lakehouse.errors import ExtensionMissing, Forbidden, InvalidInput, ProviderError
 from lakehouse.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +43,8 @@ def minilm() -> MiniLMEmbedder:
 
 
 def settings(**kw: object) -> Settings:
-    return Settings.load(env={}, **kw)
+    # key_file is emptied unless a test sets it, so no test reads /etc/lakehouse/.env.
+    return Settings.load(env={}, **{"key_file": "", **kw})
 
 
 # -- registry ---------------------------------------------------------------------------------
@@ -313,18 +315,120 @@ def test_openai_malformed_index(server: EmbedServer, monkeypatch: pytest.MonkeyP
     assert KEY not in str(exc.value)
 
 
-def test_timeout_and_unreachable(server: EmbedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_timeout_is_provider_timeout(server: EmbedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     server.delay = 1.0
     with httpx.Client(timeout=0.2) as client:
         emb = get_embedder("openai/m", settings(openai_embed_base=server.url + "/v1"), client=client)
-        with pytest.raises(ProviderError, match="timed out") as exc:
+        with pytest.raises(ProviderError, match=r"openai did not answer within 0\.2 s") as exc:
             emb.embed(["slow"])
-    assert exc.value.details["status"] is None and KEY not in str(exc.value)
+    err = exc.value
+    assert err.code == "provider_timeout" and err.to_dict()["code"] == "provider_timeout"
+    assert err.details["provider"] == "openai" and err.details["model"] == "m"
+    assert err.details.get("status") is None and KEY not in str(err)
+
+
+def test_unreachable(server: EmbedServer) -> None:
     with socket_port_closed() as url:
         emb = get_embedder("ollama/m", settings(ollama_base=url))
-        with pytest.raises(ProviderError, match="could not reach"):
+        with pytest.raises(ProviderError, match=f"cannot connect to ollama at {url}/api/embed") as exc:
             emb.embed(["x"])
+    assert exc.value.code == "provider_error" and exc.value.details["model"] == "m"
+
+
+# -- OpenAI key: environment, then key_file, like the chat providers ----------------------------
+
+
+def key_file(tmp_path: Path, key: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "keys.env"
+    path.write_text(f"# provider keys\nexport OPENAI_API_KEY='{key}'\n")
+    path.chmod(mode)
+    return path
+
+
+def test_openai_key_from_key_file(server: EmbedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    kf = key_file(tmp_path, KEY)
+    emb = get_embedder("openai/m", settings(openai_embed_base=server.url + "/v1", key_file=str(kf)))
+    emb.embed(["from the file"])
+    assert [r.headers.get("Authorization") for r in server.requests] == [f"Bearer {KEY}"]
+
+
+def test_openai_embedders_with_other_key_files_are_not_shared(
+    server: EmbedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys are read when an embedder is built: a lake with another key file must not reuse a cached one."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setattr(server, "key", None)  # any key is accepted: the test reads what was sent
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = key_file(tmp_path / "a", "sk-first-0000"), key_file(tmp_path / "b", "sk-second-0000")
+    base = server.url + "/v1"
+    get_embedder("openai/m", settings(openai_embed_base=base, key_file=str(first))).embed(["one"])
+    get_embedder("openai/m", settings(openai_embed_base=base, key_file=str(second))).embed(["two"])
+    assert [r.headers.get("Authorization") for r in server.requests] == ["Bearer sk-first-0000", "Bearer sk-second-0000"]
+    assert get_embedder("openai/m", settings(openai_embed_base=base, key_file=str(first))) is get_embedder(
+        "openai/m", settings(openai_embed_base=base, key_file=str(first)))
+
+
+def test_openai_env_key_wins_over_key_file(
+    server: EmbedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    kf = key_file(tmp_path, "sk-from-the-file-0000")
+    emb = get_embedder("openai/m", settings(openai_embed_base=server.url + "/v1", key_file=str(kf)))
+    emb.embed(["from the environment"])
+    assert [r.headers.get("Authorization") for r in server.requests] == [f"Bearer {KEY}"]
+
+
+def test_openai_readable_key_file_refused(server: EmbedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    kf = key_file(tmp_path, KEY, mode=0o640)
+    s = settings(openai_embed_base=server.url + "/v1", key_file=str(kf))
+    emb = get_embedder("openai/m", s)
+    with pytest.raises(Forbidden, match="chmod 600") as exc:
+        emb.embed(["never sent"])
+    assert str(kf) in str(exc.value) and "OPENAI_API_KEY" in str(exc.value)
+    assert exc.value.details["path"] == str(kf)
+    with pytest.raises(Forbidden):
+        emb.dim  # noqa: B018 - the dimension probe is refused the same way
+    assert server.requests == []  # no unauthenticated request went out
+    # The file is only needed when the environment has no key.
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    clear_cache()
+    get_embedder("openai/m", s).embed(["sent"])
+    assert [r.headers.get("Authorization") for r in server.requests] == [f"Bearer {KEY}"]
+
+
+@pytest.mark.parametrize("source", ["env", "key_file"])
+def test_openai_echoed_key_is_scrubbed(
+    server: EmbedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    kf = key_file(tmp_path, KEY)
+    if source == "env":
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        kf.unlink()
+    # A proxy that echoes what it got, in its message and as a header dump.
+    echo = f'{{"error": {{"message": "quota exceeded for key {KEY} (sent Authorization: Bearer {KEY})"}}}}'
+    server.fail = Failure(429, echo.encode())
+    emb = get_embedder("openai/m", settings(openai_embed_base=server.url + "/v1", key_file=str(kf)))
+    with pytest.raises(ProviderError, match="HTTP 429") as exc:
+        emb.embed(["hi"])
+    err = exc.value
+    assert server.requests[-1].headers["Authorization"] == f"Bearer {KEY}"  # the key was sent ...
+    assert "quota exceeded for key ***" in str(err)  # ... and scrubbed, not merely trimmed away
+    assert KEY not in str(err) and KEY not in repr(err.to_dict())
+
+
+def test_openai_embedder_without_settings_reads_env(server: EmbedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    emb = OpenAIEmbedder("m", server.url + "/v1")
+    try:
+        emb.embed(["no settings"])
+    finally:
+        emb.close()
+    assert server.requests[-1].headers["Authorization"] == f"Bearer {KEY}"
 
 
 class socket_port_closed:  # noqa: N801 - reads as a context manager name

@@ -138,8 +138,13 @@ def trim(text: str) -> str:
 
 
 @contextlib.contextmanager
-def provider_errors(provider: str, url: str, timeout_s: float, scrub: Callable[[str], str]) -> Iterator[None]:
-    """The one boundary: httpx / decoding failures -> ProviderError (timeouts: code provider_timeout)."""
+def provider_errors(
+    provider: str, url: str, timeout_s: float, scrub: Callable[[str], str], *, model: str | None = None
+) -> Iterator[None]:
+    """The one boundary: httpx / decoding failures -> ProviderError (timeouts: code provider_timeout).
+
+    `model`, when given, is recorded on the error (embedders name theirs; chat leaves it out)."""
+    details: dict[str, Any] = {"provider": provider} if model is None else {"provider": provider, "model": model}
     try:
         yield
     except LakehouseError:
@@ -147,15 +152,15 @@ def provider_errors(provider: str, url: str, timeout_s: float, scrub: Callable[[
     except httpx.TimeoutException as exc:
         raise ProviderError(
             f"{provider} did not answer within {timeout_s:g} s ({type(exc).__name__})",
-            code="provider_timeout", provider=provider,
+            code="provider_timeout", **details,
         ) from exc
     except httpx.ConnectError as exc:
         raise ProviderError(
-            f"cannot connect to {provider} at {url}: {scrub(trim(str(exc)))}", provider=provider
+            f"cannot connect to {provider} at {url}: {scrub(trim(str(exc)))}", **details
         ) from exc
     except httpx.HTTPError as exc:
         raise ProviderError(
-            f"{provider} request failed: {type(exc).__name__}: {scrub(trim(str(exc)))}", provider=provider
+            f"{provider} request failed: {type(exc).__name__}: {scrub(trim(str(exc)))}", **details
         ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ProviderError(f"{provider} sent an answer that is not JSON", provider=provider) from exc
+        raise ProviderError(f"{provider} sent an answer that is not JSON", **details) from exc

@@ -6,36 +6,39 @@ Wire formats:
   `{"embeddings": [[...], ...]}`.
 - OpenAI-compatible: `POST {openai_embed_base}/embeddings` (the base ends in `/v1`) with
   `{"model": m, "input": [texts]}`, answering `{"data": [{"index": i, "embedding": [...]}]}`;
-  rows are put back in `index` order. `Authorization: Bearer $OPENAI_API_KEY` is sent when the
-  variable is set (read at each request, so a changed key needs no restart).
+  rows are put back in `index` order. `Authorization: Bearer <key>` is sent when `OPENAI_API_KEY`
+  is found the way chat providers find theirs (`chat.keys.KeyRing`: the environment, then the
+  `key_file` dotenv), read when the embedder is built. A key file that may not be read (wrong
+  mode) and no key in the environment makes every call raise `Forbidden` naming the file, rather
+  than send an unauthenticated request.
 
 The dimension is not configured: it is learned from the first response. Reading `dim` (or
 `id`, or embedding an empty list) before any text was embedded makes one probe request with a
 single short text. A later response of another width is a `ProviderError`.
 
 Every failure — connection, timeout, HTTP status, malformed body — becomes
-`lakehouse.errors.ProviderError(message, provider=..., status=<upstream status or None>)`.
-Upstream messages are trimmed to ~300 characters and scrubbed of the API key.
+`lakehouse.errors.ProviderError(message, provider=..., model=...)`, with `status=<upstream status>`
+once there is a response. Transport failures go through chat's `wire.provider_errors` (timeouts:
+code `provider_timeout`). Upstream messages are trimmed to ~300 characters and scrubbed of the key.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 
-from lakehouse.engine.chat.wire import error_from_body, trim
+from lakehouse.engine.chat.keys import KeyRing
+from lakehouse.engine.chat.wire import error_from_body, provider_errors, trim
 from lakehouse.engine.embedders.base import Embedder, register
-from lakehouse.errors import InvalidInput, ProviderError
+from lakehouse.errors import Forbidden, InvalidInput, ProviderError
 
 if TYPE_CHECKING:
     from lakehouse.settings import Settings
@@ -100,39 +103,26 @@ class RemoteEmbedder(Embedder):
     def _headers(self) -> dict[str, str]:
         return {}
 
-    def _secrets(self) -> list[str]:
-        """Strings that must never reach an error message."""
-        return []
-
     def _parse(self, body: Any, n: int) -> list[list[float]]:
         raise NotImplementedError
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            if secret:
-                text = text.replace(secret, "***")
+        """Remove secrets from text bound for an error message (subclasses add their keys)."""
         return _BEARER.sub(r"\1***", text)
 
     def _error(self, message: str, status: int | None = None) -> ProviderError:
         return ProviderError(self._scrub(message), provider=self.family, model=self.model, status=status)
 
-    @contextlib.contextmanager
-    def _map_errors(self) -> Iterator[None]:
-        """The one boundary where httpx and body-shape failures become ProviderError."""
-        where = f"{self.family} embeddings at {self.base}"
-        try:
-            yield
-        except ProviderError:
-            raise
-        except httpx.TimeoutException as exc:
-            raise self._error(f"{where} timed out ({type(exc).__name__})") from None
-        except httpx.RequestError as exc:
-            raise self._error(f"could not reach {where}: {trim(str(exc)) or type(exc).__name__}") from None
+    def _timeout_s(self) -> float:
+        """For the timeout message: httpx has four limits and does not say which one fired."""
+        t = self.client.timeout
+        return max((v for v in (t.connect, t.read, t.write, t.pool) if v is not None), default=0.0)
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         payload = {"model": self.model, "input": texts}
-        with self._map_errors():
-            resp = self.client.post(self._url(), json=payload, headers=self._headers())
+        url, headers = self._url(), self._headers()
+        with provider_errors(self.family, url, self._timeout_s(), self._scrub, model=self.model):
+            resp = self.client.post(url, json=payload, headers=headers)
         if resp.status_code >= 400:
             raise self._error(
                 f"{self.family} embeddings failed with HTTP {resp.status_code}: {error_from_body(resp.content)}",
@@ -193,7 +183,9 @@ class OpenAIEmbedder(RemoteEmbedder):
     spec_help = "openai/<model>"  # e.g. openai/text-embedding-3-small
     key_env = "OPENAI_API_KEY"
 
-    def __init__(self, model: str, base: str, *, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self, model: str, base: str, *, client: httpx.Client | None = None, keys: KeyRing | None = None
+    ) -> None:
         if not base:
             raise InvalidInput(
                 "the openai embedder needs the server's base URL (like http://host:8000/v1): "
@@ -204,10 +196,12 @@ class OpenAIEmbedder(RemoteEmbedder):
         super().__init__(model, base, client=client)
         # Unlike Ollama model tags, OpenAI-compatible model names are per server.
         self.server = urlsplit(self.base).netloc
+        self.keys = keys if keys is not None else KeyRing([self.key_env], os.environ, None)
 
     @classmethod
     def from_spec(cls, arg: str | None, settings: Settings, client: httpx.Client | None = None) -> Embedder:
-        return cls(arg or "", settings.openai_embed_base, client=client)
+        keys = KeyRing([cls.key_env], os.environ, settings.key_file)
+        return cls(arg or "", settings.openai_embed_base, client=client, keys=keys)
 
     @property
     def id(self) -> str:  # type: ignore[override]
@@ -216,12 +210,22 @@ class OpenAIEmbedder(RemoteEmbedder):
     def _url(self) -> str:
         return f"{self.base}/embeddings"
 
-    def _secrets(self) -> list[str]:
-        return [os.environ.get(self.key_env, "")]
+    def _scrub(self, text: str) -> str:
+        return super()._scrub(self.keys.scrub(text))
 
     def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self.key_env)
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        key = self.keys.get(self.key_env)
+        if key:
+            return {"Authorization": f"Bearer {key}"}
+        err = self.keys.file_error
+        if err is not None:
+            # As chat does for a missing key: refuse rather than call the server without one.
+            raise Forbidden(
+                f"the {self.family} embedder has no {self.key_env} in the environment and cannot use "
+                f"the key file: {err.message}",
+                key_env=self.key_env, **err.details,
+            )
+        return {}  # a local OpenAI-compatible server often needs no key
 
     def _parse(self, body: Any, n: int) -> list[list[float]]:
         items = sorted(body["data"], key=lambda d: int(d["index"]))
