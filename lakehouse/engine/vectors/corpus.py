@@ -269,7 +269,9 @@ class CorpusState:
         need = want * hnsw.RESCORE if rescore else want
         size = len(gen.index)
         frac = min(1.0, n_allowed / max(self.size, 1))
-        count = min(size, max(2 * need, math.ceil(2 * need / frac)) + (size - self._indexed_live(gen)))
+        # a filter keeps ~frac of the candidates: oversample 2x past that; unfiltered, only dead rows need room
+        wanted = need if accept is None else math.ceil(2 * need / frac)
+        count = min(size, wanted + (size - self._indexed_live(gen)))
         while True:
             res = gen.index.search(query, count)
             keys = np.asarray(res.keys, dtype=np.int64)
