@@ -27,6 +27,7 @@ from tqdm import tqdm
 import lakehouse
 from benchmarks.common import base_parser, environment, log, setup_logging, write_json
 from lakehouse.engine.names import sql_string
+from lakehouse.engine.vectors import hnsw
 from lakehouse.engine.vectors.hnsw import default_dtype
 
 CORPUS = "scifact"
@@ -85,10 +86,13 @@ def open_lake(lake_dir: Path, data: Path, embedder: str) -> lakehouse.Lake:
     """The cached lake with the `scifact` corpus, built (and embedded) only if it is not there yet."""
     lake = lakehouse.open(lake_dir, embedder=embedder)
     names = {c["name"]: c for c in lake.corpora()}
-    if CORPUS in names and names[CORPUS]["rows"] > 0 and names[CORPUS]["dtype"] == default_dtype("cos"):
-        log.info("reusing corpus %s in %s (%d rows)", CORPUS, lake_dir, names[CORPUS]["rows"])
+    found = names.get(CORPUS)
+    if (found and found["rows"] > 0 and found["dtype"] == default_dtype("cos")
+            and found["params"] == hnsw.DEFAULT_PARAMS):
+        log.info("reusing corpus %s in %s (%d rows)", CORPUS, lake_dir, found["rows"])
         return lake
-    # a corpus built with another index type is rebuilt: the embedding cache in the lake makes that cheap
+    # a corpus built with another index type or graph parameters is rebuilt: the embedding cache in the lake
+    # makes that cheap
     log.info("building corpus %s in %s with embedder %s (slow the first time)", CORPUS, lake_dir, embedder)
     t0 = time.perf_counter()
     sql = (f"SELECT _id::VARCHAR AS id, title, text FROM read_json({sql_string(str(data / 'corpus.jsonl'))}, "
