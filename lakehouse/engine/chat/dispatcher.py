@@ -107,27 +107,17 @@ class ChatDispatcher:
         timeout_s: float | None = None,
     ) -> ChatResult:
         """One complete answer, from `model` or, if it fails after retries, its fallbacks."""
-        msgs = build_messages(messages, prompt, system)
-        check_options(temperature, max_tokens, timeout_s)
-        targets = self._targets(model)
-        timeout = float(timeout_s or self.policy.timeout_s)
-        call = _CallLog(model, time.perf_counter())
-        for t in targets:
-            body = build_body(t.spec.wire, t.provider, t.upstream, msgs, stream=False,
-                              temperature=temperature, max_tokens=max_tokens, think=think)
-            try:
-                resp = self._open(t, body, timeout, stream=False, call=call)
-                with provider_errors(t.provider, t.url, timeout, self._keys.scrub):
-                    data = resp.json()
-                content, usage = parse_reply(t.spec.wire, t.provider, data)
-            except (ProviderError, ProviderNotConfigured) as exc:
-                self._note_failure(call, t, exc)
-                continue
+        def answer(t: _Target, resp: httpx.Response, call: _CallLog, timeout: float) -> ChatResult:
+            with provider_errors(t.provider, t.url, timeout, self._keys.scrub):
+                data = resp.json()
+            content, usage = parse_reply(t.spec.wire, t.provider, data)
             latency = (time.perf_counter() - call.t0) * 1000
             self._record(call, t, ok=True, usage=usage)
             log.info("chat %s via %s: %.0f ms, %d tokens", t.model, t.provider, latency, usage["total_tokens"])
             return ChatResult(t.model, t.provider, content, usage, round(latency, 3))
-        raise self._give_up(call, targets)
+
+        return self._first_answer(model, build_messages(messages, prompt, system), temperature, max_tokens, think,
+                                  timeout_s, stream=False, finish=answer)
 
     def stream(
         self,
@@ -143,20 +133,25 @@ class ChatDispatcher:
     ) -> Iterator[str]:
         """Text deltas. Connects (with retries and fallbacks) before returning, so a failure to
         start raises here; a failure mid-stream raises ProviderError from the iterator."""
-        msgs = build_messages(messages, prompt, system)
+        return self._first_answer(model, build_messages(messages, prompt, system), temperature, max_tokens, think,
+                                  timeout_s, stream=True,
+                                  finish=lambda t, resp, call, timeout: ChatStream(self, t, resp, call, timeout))
+
+    def _first_answer(self, model: str, msgs: list[dict[str, Any]], temperature: float | None, max_tokens: int | None,
+                      think: bool | None, timeout_s: float | None, *, stream: bool,
+                      finish: Callable[[_Target, httpx.Response, _CallLog, float], Any]) -> Any:
+        """`finish(target, response, ...)` for the first target (the model, then its fallbacks) that answers."""
         check_options(temperature, max_tokens, timeout_s)
         targets = self._targets(model)
         timeout = float(timeout_s or self.policy.timeout_s)
         call = _CallLog(model, time.perf_counter())
         for t in targets:
-            body = build_body(t.spec.wire, t.provider, t.upstream, msgs, stream=True,
+            body = build_body(t.spec.wire, t.provider, t.upstream, msgs, stream=stream,
                               temperature=temperature, max_tokens=max_tokens, think=think)
             try:
-                resp = self._open(t, body, timeout, stream=True, call=call)
+                return finish(t, self._open(t, body, timeout, stream=stream, call=call), call, timeout)
             except (ProviderError, ProviderNotConfigured) as exc:
                 self._note_failure(call, t, exc)
-                continue
-            return ChatStream(self, t, resp, call, timeout)
         raise self._give_up(call, targets)
 
     def resolve(self, model: str) -> tuple[str, str, str]:
