@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from llm_servers import provider_settings
 
+import lakehouse
 from lakehouse.engine.chat import ChatDispatcher, ChatMessage, ChatPolicy, parse_model
 from lakehouse.engine.chat.keys import KeyRing, parse_dotenv, read_key_file
 from lakehouse.engine.chat.types import build_messages
@@ -90,6 +91,14 @@ def test_unknown_tier_lists_the_known_ones() -> None:
     for tier in ("local_fast", "local_judge", "cloud_judge", "frontier_review"):
         assert tier in msg
     assert "weak_patterns" not in msg and info.value.status == 400
+
+
+def test_bad_strength_patterns_fail_when_the_lake_opens(tmp_path: Path) -> None:
+    """The downgrade gate's [models] weak/strong globs are configuration: checked at open, not per request."""
+    for bad in ("ollama/*", ["ok*", 3]):
+        with pytest.raises(SettingsError, match=r"\[models\] weak must be a list of glob patterns"):
+            lakehouse.open(tmp_path / "lake", embedder="hash", models={"weak": bad})
+    assert make(models={"strong": ["my-*"]}).table.strong == ("my-*",)
 
 
 def test_tier_loops_are_refused() -> None:

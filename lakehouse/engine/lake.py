@@ -15,6 +15,7 @@ import duckdb
 from lakehouse.engine import datasets as datasets_mod
 from lakehouse.engine import ingest as ingest_mod
 from lakehouse.engine.catalog import in_transaction
+from lakehouse.engine.chat.routing import ModelTable
 from lakehouse.engine.connection import Location, macro_values, prepare_connection, prepare_cursor, sandbox
 from lakehouse.engine.ingest import IngestResult
 from lakehouse.engine.observer import Observer
@@ -53,6 +54,7 @@ class Lake:
         self.root = self.location.root
         self.root.mkdir(parents=True, exist_ok=True)
         self.settings = settings if settings is not None else Settings.load(self.root)
+        ModelTable(self.settings.models)  # a malformed [models] table is a SettingsError now, not at the first chat
         self.observer = Observer(
             self.root / "observer" / "ops.jsonl" if self.settings.observer_log else None,
             capacity=self.settings.observer_buffer,

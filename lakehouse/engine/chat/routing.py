@@ -43,7 +43,7 @@ TIER_PREFIX = "tier:"
 CLOUD_SUFFIX = ":cloud"
 # Keys of the [models] table that are not tiers. Non-string values are skipped as well, so
 # other features may keep their own entries (lists, tables) in the same table.
-RESERVED_KEYS = frozenset({"fallbacks", "policy"})
+RESERVED_KEYS = frozenset({"fallbacks", "policy", "weak", "strong"})
 _BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
@@ -90,6 +90,17 @@ class ModelTable:
                 raise SettingsError(f"[models.fallbacks].{key} must be a list of model ids, got {value!r}")
             self.fallbacks[key] = list(value)
         self.policy: Mapping[str, Any] = raw.get("policy", {})
+        # the downgrade gate's model-strength globs (matrix/gate.py); None: its defaults
+        self.weak, self.strong = (self._patterns(raw, key) for key in ("weak", "strong"))
+
+    @staticmethod
+    def _patterns(raw: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            raise SettingsError(f"[models] {key} must be a list of glob patterns, got {value!r}")
+        return tuple(value)
 
     def resolve_tier(self, model: str) -> str:
         """'tier:local_judge' -> its configured id (tiers may name tiers); other names unchanged."""

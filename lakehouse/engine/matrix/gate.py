@@ -31,22 +31,13 @@ DEFAULT_STRONG = ("claude*", "*/claude*", "opus*", "*/opus*", "gpt-4*", "*/gpt-4
                   "grok-4*", "*/grok-4*", "kimi*", "*/kimi*")
 
 
-def _patterns(models: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = models.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
-        raise InvalidInput(f"[models] {key} must be a list of patterns", code="invalid_setting")
-    return tuple(value)
-
-
 def is_weak_model(model: str, models: Mapping[str, Any] | None = None) -> bool:
     """True for local/small models (composition helps them), False for frontier models."""
-    models = models or {}
-    name = ModelTable(models).resolve_tier(model).lower()  # a tier: judge the model it points at
-    if any(fnmatch.fnmatch(name, p.lower()) for p in _patterns(models, "weak", DEFAULT_WEAK)):
+    table = ModelTable(models)
+    name = table.resolve_tier(model).lower()  # a tier: judge the model it points at
+    if any(fnmatch.fnmatch(name, p.lower()) for p in table.weak or DEFAULT_WEAK):
         return True
-    return not any(fnmatch.fnmatch(name, p.lower()) for p in _patterns(models, "strong", DEFAULT_STRONG))
+    return not any(fnmatch.fnmatch(name, p.lower()) for p in table.strong or DEFAULT_STRONG)
 
 
 @dataclasses.dataclass
