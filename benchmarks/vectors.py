@@ -56,8 +56,8 @@ CORPUS = "bench"
 K = 10
 SELECTIVITIES = (0.01, 0.10, 0.50)
 
-# The Lakehouse defaults (lakehouse.engine.vectors.hnsw.DEFAULT_PARAMS, corpus dtype f16) are read at run
-# time so the peers are built with the same parameters.
+# The Lakehouse graph parameters (lakehouse.engine.vectors.hnsw.DEFAULT_PARAMS) are read at run time so the
+# peers are built with the same ones; raw usearch gets f16, what a user would pick (Lakehouse: i8 + re-scoring).
 BUILD_TARGET_S = 60.0
 SQL_P50_TARGET_S = 2e-3
 SQL_SPEEDUP_TARGET = 10.0
