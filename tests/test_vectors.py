@@ -314,6 +314,19 @@ def test_searches_run_through_swaps_and_rollbacks_without_errors(tmp_path):
         assert not errors and min(counts) > 0
 
 
+def test_reopen_catches_the_graph_up_with_rows_added_after_its_build(tmp_path):
+    root = tmp_path / "lake"
+    with lakehouse.open(root, embedder="hash") as lk:
+        lk.create_corpus("c", sql="SELECT i AS id, 'row ' || i AS text FROM range(50) t(i)")
+        lk.add_to_corpus("c", [{"id": 99, "text": "crane operator in Joliet"}])  # an incremental add: no new generation
+    with lakehouse.open(root, embedder="hash") as lk:
+        state = lk.vectors.state("c")
+        key = state.key_of("99")
+        assert state.generation.number == 1 and state.generation.max_key < key  # built before the add
+        assert key in state.generation.index and not state.generation.view  # caught up, in a loaded copy
+        assert lk.vector_search("c", "crane operator in Joliet", 1)[0].id == "99"
+
+
 def test_corrupt_or_missing_sidecar_is_rebuilt(tmp_path, write, caplog):
     root = tmp_path / "lake"
     with lakehouse.open(root, embedder="hash") as lk:

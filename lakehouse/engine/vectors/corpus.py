@@ -289,6 +289,11 @@ class CorpusState:
             return exact_top_k(self.vectors, keys, query, k, self.metric)
         return keys[:k], self._scores(np.asarray(res.distances, dtype=np.float32)[ok][:k])
 
+    def live_after(self, max_key: int) -> np.ndarray:
+        """Live keys above `max_key`: rows added after a generation was built."""
+        keys = np.flatnonzero(self.live)
+        return keys[keys > max_key]
+
     def _indexed_live(self, gen: Generation) -> int:
         return self._live_count(gen.max_key + 1) if gen.max_key >= 0 else 0
 

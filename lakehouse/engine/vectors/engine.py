@@ -283,9 +283,8 @@ class VectorEngine:
             self._build_generation(state)  # missing or corrupt sidecar: rebuilt from the lake table
             return
         state.generation = Generation(active["generation"], index, active["max_key"], active["path"], view=True)
-        newer = keys[keys > active["max_key"]]
-        if len(newer):  # rows added since this generation was built
-            self._mutable(state).index.add(newer, state.vectors[newer])
+        if len(state.live_after(active["max_key"])):  # rows added since it was built: the view must become a copy
+            _catch_up(state, self._mutable(state).index, active["max_key"])
 
     def _mutable(self, state: CorpusState) -> Generation:
         """Memory-mapped views are read-only: swap in a loaded copy before the first add."""
@@ -352,10 +351,7 @@ class VectorEngine:
             if index is None:
                 raise Conflict(f"index generation {target['generation']} of {name!r} is missing or corrupt on disk",
                                code="generation_unusable")
-            newer = np.flatnonzero(state.live)
-            newer = newer[newer > target["max_key"]]
-            if len(newer):
-                index.add(newer, state.vectors[newer])
+            _catch_up(state, index, target["max_key"])
             self.lake.transaction(cur, lambda c: c.execute(
                 "UPDATE lake.lh.index_generations SET active = (generation = ?) WHERE corpus = ?",
                 [target["generation"], name]))
@@ -413,6 +409,13 @@ class VectorEngine:
             ident, text, meta = state.row(int(key))
             out[ident] = {"text": text, "metadata": meta}
         return out
+
+
+def _catch_up(state: CorpusState, index: Index, max_key: int) -> None:
+    """Add to a generation's graph the live rows added since it was built (keys above its max_key)."""
+    newer = state.live_after(max_key)
+    if len(newer):
+        index.add(newer, state.vectors[newer])
 
 
 def check_k(k: Any) -> int:
