@@ -3,8 +3,9 @@
     lake.ask("find me a forklift operator with OSHA-10 in IL", corpora="workers", k=5,
              where="state = 'IL'", model="tier:local_fast")
 
-Steps: retrieve (vector search over one corpus, matrix search over several) -> drop chunks below
-`settings.relevance_threshold` -> number the chunks `[1] ...` in a prompt that asks for an answer
+Steps: retrieve (vector search over one corpus, matrix search over several) -> drop chunks that are
+not about the question (matrix search's relevance filter: `relevance_threshold` and `relevance_margin`)
+-> number the chunks `[1] ...` in a prompt that asks for an answer
 citing them -> generate through `lake.chat` -> keep the citations the answer used.
 
 Without a usable model the answer is extractive (the top rows, deterministically) with a `note`
