@@ -32,7 +32,7 @@ def test_vectors_benchmark_smoke(tmp_path: Path) -> None:
     for entry in res["single"].values():
         check_recall(entry)
     assert res["single"]["numpy"]["recall"] == pytest.approx(1.0)
-    assert set(res["filtered"]) == {"0.01", "0.1", "0.5"}
+    assert set(res["filtered"]) == {"0.01", "0.1", "0.2", "0.5"}
     for entry in res["filtered"].values():
         assert entry["subset_rows"] > 0
         for who in ("lakehouse_python", "numpy"):

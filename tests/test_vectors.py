@@ -233,6 +233,35 @@ def test_long_text_id_lists_filter_through_the_graph(tmp_path, monkeypatch):
         assert sorted(h.id for h in lk.vector_search("w", vecs[0], 10, ids=few)) == ["w1", "w2", "w3"] and mapped
 
 
+def test_strategy_thresholds(tmp_path, monkeypatch):
+    """Text ids take the graph from TEXT_IDS_GRAPH_FRACTION (mapping each id to its key is what costs), keys
+    from EXACT_FRACTION; below them, exact search. Both answer min(k, allowed) rows from the allowed set."""
+    monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
+    graph, mapped = [], []
+    real_hnsw, real_keys = corpus_mod.CorpusState._hnsw, corpus_mod.CorpusState.keys_for_ids
+    monkeypatch.setattr(corpus_mod.CorpusState, "_hnsw", lambda self, *a: graph.append(1) or real_hnsw(self, *a))
+    monkeypatch.setattr(corpus_mod.CorpusState, "keys_for_ids", lambda self, ids: mapped.append(1) or real_keys(self, ids))
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        rng = np.random.default_rng(5)
+        vecs = rng.normal(size=(2000, 384)).astype(np.float32)
+        lk.create_corpus("w", sql="SELECT 'x' AS id, 'x' AS text WHERE false")
+        lk.add_to_corpus("w", [{"id": f"w{i}", "text": ""} for i in range(2000)], embeddings=vecs)
+        state = lk.vectors.state("w")
+        for share, via_graph in ((0.04, False), (0.08, True)):  # around TEXT_IDS_GRAPH_FRACTION (0.06)
+            ids = [f"w{i}" for i in range(0, 2000, int(1 / share))]
+            graph.clear()
+            mapped.clear()
+            hits = lk.vector_search("w", vecs[0], 10, ids=ids)
+            assert len(hits) == 10 and {h.id for h in hits} <= set(ids)
+            assert bool(graph) is via_graph and bool(mapped) is not via_graph, share
+        for share, via_graph in ((0.08, False), (0.125, True)):  # around EXACT_FRACTION (0.1), as keys
+            allowed = np.arange(0, 2000, int(1 / share), dtype=np.int64)
+            graph.clear()
+            keys, _ = state.search(vecs[0], 10, allowed)
+            assert len(keys) == 10 and set(keys.tolist()) <= set(allowed.tolist())
+            assert bool(graph) is via_graph, share
+
+
 def test_filtered_search_uses_hnsw_for_large_allowed_sets(tmp_path, monkeypatch):
     calls = []
     real = corpus_mod.CorpusState._hnsw

@@ -24,9 +24,13 @@ from usearch.index import Index
 from lakehouse.engine.vectors import hnsw
 from lakehouse.engine.vectors.kernels import exact_top_k
 
-# At or below this share of the corpus, exact search over the allowed rows beats filtered HNSW.
-EXACT_FRACTION = 0.2
+# At or below this share of the corpus, exact search over the allowed rows beats filtered HNSW. Measured on
+# 100K x 384 (i8 graph, 2 cores), exact vs graph: 10 %: 2.4 vs 2.3 ms; 15 %: 3.4 vs 1.3 ms; 20 %: 4.5 vs 0.9 ms.
+EXACT_FRACTION = 0.1
 EXACT_MIN_ROWS = 4096
+# A list of text ids goes to exact search only after each id is mapped to its key (~0.36 us an id); the graph
+# checks its candidates against the list instead, and wins from about 6 % (10 %: 4.4 vs 7.1 ms; 20 %: 4.1 vs 10.9).
+TEXT_IDS_GRAPH_FRACTION = 0.06
 
 
 @dataclasses.dataclass
@@ -244,7 +248,8 @@ class CorpusState:
         can answer: HNSW candidates are kept when their id is in the list (a set intersection over the
         list in C, ~1 ms per 50K ids, where mapping every id to its key costs ~7 ms)."""
         gen = self.generation
-        if (gen is not None and isinstance(ids, (list, tuple)) and len(ids) > self._exact_limit(self.size)
+        if (gen is not None and isinstance(ids, (list, tuple))
+                and len(ids) > max(EXACT_MIN_ROWS, TEXT_IDS_GRAPH_FRACTION * self.size)
                 and self._text_keyed() and set(map(type, ids)) == {str}):
             def accept(keys: np.ndarray) -> np.ndarray:
                 candidates = self.ids[keys].tolist()
