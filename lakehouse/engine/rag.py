@@ -141,30 +141,24 @@ def _retrieve(lake: Lake, question: str, names: list[str], k: int, model: str | 
     if len(names) > 1:
         return _retrieve_matrix(lake, question, names, k, model, metadata_filter, where)
     corpus = names[0]
-    allowed: set[str] | None = None
-    if where is not None:
-        allowed = {str(i) for i in ids_where(lake, corpus, where)}
-    if metadata_filter:
-        matching = _ids_matching(lake, corpus, metadata_filter)
-        allowed = matching if allowed is None else allowed & matching
-    if allowed is not None and not allowed:
-        return "vector", names, []
     state = lake.vectors.state(corpus)
+    allowed: np.ndarray | None = None  # keys of the rows the filters leave (matrix search's pre-filter semantics)
+    if where is not None:
+        allowed = state.keys_for_ids(ids_where(lake, corpus, where))
+    if metadata_filter:
+        matching = allowed_keys(state, parse_filter(metadata_filter))
+        allowed = matching if allowed is None else np.intersect1d(allowed, matching, assume_unique=True)
+    if allowed is not None and not len(allowed):
+        return "vector", names, []
     qvec = lake.vectors.query_vector(corpus, question)  # embedded once: the search and the relevance filter share it
-    hits = lake.vector_search(corpus, qvec, k, sorted(allowed) if allowed is not None else None)
-    chunks, keys = [], []
-    for h in hits:
-        key = state.key_of(h.id)
-        if key is None:  # removed since the search
-            continue
-        _, text, meta = state.row(key)
-        chunks.append({"corpus": corpus, "id": h.id, "text": text, "score": float(h.score), "metadata": meta})
-        keys.append(key)
+    keys, scores = state.search(qvec, k, allowed)
+    chunks = []
+    for key, score in zip(keys.tolist(), scores.tolist()):
+        ident, text, meta = state.row(key)
+        chunks.append({"corpus": corpus, "id": ident, "text": text, "score": score, "metadata": meta})
     if chunks and lake.settings.relevance_filter:  # the same filter (threshold and margin) as matrix search
-        cosines = state.cosines(np.asarray(keys, dtype=np.int64), qvec)
-        kept, _ = relevance.judge(lake.settings, question,
-                                  [relevance.Candidate(c, float(cos), c["text"]) for c, cos in zip(chunks, cosines)])
-        chunks = [v.item for v in kept]
+        cands = [relevance.Candidate(c, float(cos), c["text"]) for c, cos in zip(chunks, state.cosines(keys, qvec))]
+        chunks = [v.item for v in relevance.judge(lake.settings, question, cands)[0]]
     return "vector", names, chunks
 
 
@@ -180,13 +174,6 @@ def _retrieve_matrix(lake: Lake, question: str, names: list[str], k: int, model:
     chunks = [{"corpus": h.corpus, "id": str(h.id), "text": h.text or "", "score": float(h.score),
                "metadata": h.metadata or {}} for h in result.results[:k]]
     return str(result.mode or "matrix"), list(getattr(result, "corpora", names)), chunks
-
-
-def _ids_matching(lake: Lake, corpus: str, metadata_filter: Any) -> set[str]:
-    """Ids whose metadata passes the filter (matrix search's semantics): a pre-filter, so an
-    aggressive filter still yields k rows."""
-    state = lake.vectors.state(corpus)
-    return {str(i) for i in state.ids[allowed_keys(state, parse_filter(metadata_filter))]}
 
 
 # -- prompt and answer -----------------------------------------------------------------------

@@ -218,9 +218,9 @@ class CorpusState:
         mask[keys] = True
         return np.flatnonzero(mask)
 
-    def key_of(self, ident: str) -> int | None:
-        keys = self.keys_for_ids([ident])
-        return int(keys[0]) if len(keys) else None
+    def key_of(self, ident: Any) -> int | None:
+        """The live key of one id (ids are kept as text: 7 finds "7"), by the id -> key dict."""
+        return self._id_lookup().get(ident if isinstance(ident, str) else str(ident))
 
     # -- search --------------------------------------------------------------------------
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
