@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Embedder", "available", "clear_cache", "get_embedder", "l2_normalise", "register"]
 
-_CACHE: dict[tuple[str, str], Embedder] = {}  # (normalised spec, where it runs) -> instance
+_CACHE: dict[tuple[str, ...], Embedder] = {}  # (normalised spec, *where it runs) -> instance
 _LOCK = threading.Lock()
 
 
@@ -48,10 +48,14 @@ def _known() -> str:
     return ", ".join(_REGISTRY[n].spec_help for n in available())
 
 
-def _where(family: str, settings: Settings) -> str:
-    """The cache key's second part: the same spec on another server, or with keys from another key
-    file (read when the embedder is built), is another embedder."""
-    return {"ollama": settings.ollama_base, "openai": f"{settings.openai_embed_base} {settings.key_file}"}.get(family, "")
+def _where(family: str, settings: Settings) -> tuple[str, ...]:
+    """The rest of the cache key: the same spec on another server, or with keys from another key file
+    (read when the embedder is built), is another embedder."""
+    if family == "ollama":
+        return (settings.ollama_base,)
+    if family == "openai":
+        return (settings.openai_embed_base, settings.key_file)
+    return ()
 
 
 def get_embedder(
@@ -70,7 +74,7 @@ def get_embedder(
     settings = settings if settings is not None else Settings.load()
     if client is not None:
         return cls.from_spec(arg, settings, client)
-    key = (f"{family}:{arg or ''}", _where(family, settings))  # "MiniLM" and "minilm" share
+    key = (f"{family}:{arg or ''}", *_where(family, settings))  # "MiniLM" and "minilm" share
     with _LOCK:  # construction is cheap (models load lazily), so holding the lock is fine
         emb = _CACHE.get(key)
         if emb is None:
