@@ -35,9 +35,12 @@ def test_vectors_benchmark_smoke(tmp_path: Path) -> None:
     assert set(res["filtered"]) == {"0.01", "0.1", "0.2", "0.5"}
     for entry in res["filtered"].values():
         assert entry["subset_rows"] > 0
-        for who in ("lakehouse_python", "numpy"):
+        for who in ("lakehouse_python", "lakehouse_python_text_ids", "numpy", "lakehouse_sql", "lakehouse_sql_readonly",
+                    "lakehouse_sql_text_ids", "lakehouse_sql_lake_table"):
             check_recall(entry[who])
-        if "lakehouse_sql" in entry:
-            check_recall(entry["lakehouse_sql"])
+        for who in ("lakehouse_python", "lakehouse_python_text_ids", "lakehouse_sql", "lakehouse_sql_readonly",
+                    "lakehouse_sql_text_ids", "lakehouse_sql_lake_table"):
+            assert entry[who]["min_rows"] == 10 and entry[who]["recall"] >= 0.9, who  # right rows whatever the path
+        assert entry["duckdb_id_list"]["p50_s"] > 0
     for row in res["checks"]:
         assert {"metric", "lakehouse", "peers", "target", "passed"} <= set(row)

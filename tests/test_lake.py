@@ -185,3 +185,33 @@ def test_read_write_cursor_finds_macros_before_the_lake(lake):
     cur.execute("CREATE TABLE made_here AS SELECT 1 AS x")
     assert cur.execute("SELECT database_name FROM duckdb_tables() WHERE table_name = 'made_here'").fetchall() == [
         ("lake",)]
+
+
+def _catalog_reads(cur: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """DuckLake snapshot reads (its metadata queries, from DuckDB's query log) that running `sql` caused."""
+    cur.execute("CALL enable_logging('QueryLog')")
+    try:
+        cur.execute("CALL truncate_duckdb_logs()")
+        cur.execute(sql).fetchall()
+        return cur.execute("SELECT count(*) FROM duckdb_logs() WHERE contains(message, 'ducklake_' || 'snapshot')"
+                           ).fetchone()[0]
+    finally:
+        cur.execute("CALL disable_logging()")
+
+
+def test_query_cursor_resolves_builtins_before_the_lake(lake, write):
+    """The read-only cursor looks names up in the macros, then DuckDB's built-ins, then the lake: a query that
+    reads no lake table (a filter over a temp table, `list(id)`) starts no DuckLake transaction, while the
+    user's read-write cursor, whose first schema must be the lake's (CREATE TABLE lands there), does."""
+    lake.ingest(write("w.csv", "id,name\n1,a\n2,b\n"), "workers")
+    qc = lake.query_cursor()
+    qc.execute("CREATE TEMP TABLE picks AS SELECT * FROM (VALUES (1, 0.5), (2, 0.9)) t(id, u)")
+    no_lake = "SELECT to_json(list(id)) FROM picks WHERE u < 0.7"
+    assert qc.execute(no_lake).fetchall() == [("[1]",)]
+    assert _catalog_reads(qc, no_lake) == 0
+    assert _catalog_reads(qc, "SELECT count(*) FROM workers") > 0  # lake tables still resolve unqualified
+    assert qc.execute("SELECT list(name ORDER BY id) FROM workers").fetchone() == (["a", "b"],)
+    assert qc.execute("SELECT count(*) FROM lakehouse_datasets()").fetchone() == (1,)  # and the macros
+    rw = lake.cursor()
+    rw.execute("CREATE TEMP TABLE picks AS SELECT * FROM (VALUES (1, 0.5), (2, 0.9)) t(id, u)")
+    assert _catalog_reads(rw, no_lake) > 0

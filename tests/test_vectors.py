@@ -126,10 +126,33 @@ def test_parse_ids_reads_only_whole_flat_lists():
     from lakehouse.udfs.vectors import parse_ids
 
     assert parse_ids("[3,-1,2]").tolist() == [3, -1, 2] and parse_ids("[]").tolist() == []
+    ids = np.random.default_rng(0).integers(-10**17, 10**17, 5000)
+    parsed = parse_ids("[" + ",".join(map(str, ids)) + "]")
+    assert parsed.dtype == np.int64 and np.array_equal(parsed, ids)  # the numba reader, not orjson
     assert parse_ids('["a",null,"b"]') == ["a", None, "b"] and parse_ids(None) is None
-    for bad in ("[1-2]", "[1,,2]", "7", '{"a":1}', "[[1]]", "[1,2"):
+    # what the integer reader refuses goes to JSON: 19+ digits (may not fit an int64), floats, spaces
+    assert parse_ids("[12345678901234567890,1]") == [12345678901234567890, 1]
+    assert parse_ids("[1.5,2]") == [1.5, 2] and parse_ids("[ 1, 2]") == [1, 2]
+    for bad in ("[1-2]", "[1,,2]", "[1,2,]", "[,1]", "[--1]", "[-]", "7", '{"a":1}', "[[1]]", "[1,2"):
         with pytest.raises(InvalidInput, match="flat list"):
             parse_ids(bad)
+
+
+@pytest.mark.parametrize("spread", [1, 1000], ids=["dense", "sparse"])
+def test_int_ids_map_known_ids_to_keys_and_drop_the_rest(spread):
+    from lakehouse.engine.vectors.int_ids import IntIds
+
+    rng = np.random.default_rng(3)
+    ints = rng.permutation(np.arange(-500, 1500) * spread)[:1500]  # holes and negatives in either case
+    keys = np.arange(len(ints), dtype=np.int64) * 7
+    index = IntIds(ints, keys)
+    assert index.dense == (spread == 1)
+    known = dict(zip(ints.tolist(), keys.tolist()))
+    probe = np.concatenate([ints[::3], [-10**18, 10**18, np.iinfo(np.int64).max, np.iinfo(np.int64).min],
+                            np.arange(-600, 1600) * spread]).astype(np.int64)
+    expected = [known[v] for v in probe.tolist() if v in known]
+    assert index.keys(probe).tolist() == expected
+    assert IntIds(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).keys(probe).tolist() == []
 
 
 def test_embed_sql_types(hlake):

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from usearch.index import Index
 
 from lakehouse.engine.vectors import hnsw
+from lakehouse.engine.vectors.int_ids import IntIds
 from lakehouse.engine.vectors.kernels import exact_top_k
 
 # At or below this share of the corpus, exact search over the allowed rows beats filtered HNSW. Measured on
@@ -57,7 +57,7 @@ class CorpusState:
         self.metas = np.empty(0, dtype=object)  # key -> metadata JSON text
         self._meta_index: dict[str, dict[str, np.ndarray]] | None = None
         self._lookup: dict[str, int] | None = None
-        self._int_lookup: tuple[pd.Index, np.ndarray] | None = None
+        self._int_lookup: IntIds | None = None
         self._int_checked = False  # _int_lookup is current (None then means: the ids are text)
         self._changes = 0  # put/kill count: an integer index built across a change is not kept
         self._live_counts: dict[int, int] = {}  # prefix length -> live rows in it; cleared when `live` changes
@@ -141,7 +141,7 @@ class CorpusState:
     def keys_for_ids(self, ids: pa.Array | np.ndarray | list[Any]) -> np.ndarray:
         """Live keys of the given ids, sorted (unknown ids are ignored).
 
-        Integer-like ids (the common case) go through a vectorised int64 hash index; other ids
+        Integer-like ids (the common case) go through a vectorised `IntIds` lookup; other ids
         through a dict (measured faster than pandas' object index or Arrow's index_in for 50K
         strings). Both are built once per change of the corpus.
         """
@@ -154,10 +154,8 @@ class CorpusState:
         int_lookup = self._int_lookup  # read once: an add may reset it meanwhile
         if int_lookup is not None:
             try:
-                ints = arr if pa.types.is_integer(arr.type) else pc.cast(arr, pa.int64())
-                index, live_keys = int_lookup
-                pos = index.get_indexer(ints.to_numpy(zero_copy_only=False))
-                keys = live_keys[pos[pos >= 0]]
+                ints = arr if arr.type == pa.int64() else pc.cast(arr, pa.int64())
+                keys = int_lookup.keys(ints.to_numpy(zero_copy_only=False))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 keys = None  # some id is not an integer: it can only match as text
         if keys is None:
@@ -193,7 +191,7 @@ class CorpusState:
             try:
                 ints = texts.astype(np.int64)
                 if (ints.astype(str) == texts).all():  # canonical integers only ("007" is not 7)
-                    int_lookup = (pd.Index(ints), live_keys)
+                    int_lookup = IntIds(ints, live_keys)
             except (ValueError, OverflowError):
                 pass
             if changes == self._changes:

@@ -1,0 +1,40 @@
+"""Integer ids -> keys, vectorised: the lookup behind `ids := (SELECT list(id) ...)` filters on integer ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Ids spanning at most this many slots per id (plus a little) get a direct table: one gather instead of a hash
+# probe per id. 100K x 384, 50K ids: 0.1 ms vs 1.0 ms for pandas' hash index. Database ids are mostly dense.
+DENSE_SLOTS_PER_ID = 4
+DENSE_SLACK = 1024
+
+
+class IntIds:
+    """Maps integer ids to their live keys: a direct table when the ids are dense, a hash index otherwise."""
+
+    def __init__(self, ints: np.ndarray, keys: np.ndarray) -> None:
+        self._keys = keys
+        self._lo = int(ints.min()) if len(ints) else 0
+        span = int(ints.max()) - self._lo + 1 if len(ints) else 0
+        self._table: np.ndarray | None = None
+        self._index: pd.Index | None = None
+        if span <= DENSE_SLOTS_PER_ID * len(ints) + DENSE_SLACK:
+            self._table = np.full(span, -1, dtype=np.int64)
+            self._table[ints - self._lo] = keys
+        else:
+            self._index = pd.Index(ints)
+
+    @property
+    def dense(self) -> bool:
+        return self._table is not None
+
+    def keys(self, values: np.ndarray) -> np.ndarray:
+        """Keys of the `values` that are ids (others are dropped), in the order given; int64 values."""
+        if self._table is not None:
+            inside = (values >= self._lo) & (values < self._lo + len(self._table))  # no overflow: compared first
+            keys = self._table[values[inside] - self._lo]
+            return keys[keys >= 0]
+        pos = self._index.get_indexer(values)
+        return self._keys[pos[pos >= 0]]
