@@ -280,7 +280,7 @@ def test_strategy_thresholds(tmp_path, monkeypatch):
             hits = lk.vector_search("w", vecs[0], 10, ids=ids)
             assert len(hits) == 10 and {h.id for h in hits} <= set(ids)
             assert bool(graph) is via_graph and bool(mapped) is not via_graph, share
-        for share, via_graph in ((0.08, False), (0.125, True)):  # around EXACT_FRACTION (0.1), as keys
+        for share, via_graph in ((0.0625, False), (0.1, True)):  # around EXACT_FRACTION (0.08), as keys
             allowed = np.arange(0, 2000, int(1 / share), dtype=np.int64)
             graph.clear()
             keys, _ = state.search(vecs[0], 10, allowed)
