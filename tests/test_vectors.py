@@ -259,6 +259,37 @@ def test_long_text_id_lists_filter_through_the_graph(tmp_path, monkeypatch):
         assert sorted(h.id for h in lk.vector_search("w", vecs[0], 10, ids=few)) == ["w1", "w2", "w3"] and mapped
 
 
+def test_dense_integer_ids_filter_through_a_mask(tmp_path, monkeypatch):
+    """An int64 id array (what SQL's list(id) becomes) over dense integer ids is turned into a mask of live rows
+    in one pass, never into a key list: same answer as the key path on either strategy, removed and replaced
+    rows excluded, unknown and repeated ids harmless."""
+    monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
+    mapped = []
+    real = corpus_mod.CorpusState.keys_for_ids
+    monkeypatch.setattr(corpus_mod.CorpusState, "keys_for_ids", lambda self, ids: mapped.append(1) or real(self, ids))
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
+        rng = np.random.default_rng(8)
+        vecs = rng.normal(size=(2000, 384)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        lk.create_corpus("w", sql="SELECT 1 AS id, 'x' AS text WHERE false")
+        lk.add_to_corpus("w", [{"id": i, "text": ""} for i in range(2000)], embeddings=vecs)
+        lk.vectors.remove_from_corpus("w", [3, 4])
+        lk.add_to_corpus("w", [{"id": 5, "text": ""}], embeddings=-vecs[5:6])  # replaced: a new key, old one dead
+        state = lk.vectors.state("w")
+        for share in (0.02, 0.5):  # below and above EXACT_FRACTION
+            chosen = np.sort(rng.choice(2000, int(2000 * share), replace=False))
+            ids = np.concatenate([chosen, [3, 4, 5, 5, 9999, -1]]).astype(np.int64)
+            for q in (vecs[3], -vecs[5], vecs[7]):
+                mapped.clear()
+                keys, scores = state.search_ids(q, 10, ids)
+                assert not mapped
+                want_keys, want_scores = state.search(q, 10, real(state, ids))
+                assert keys.tolist() == want_keys.tolist() and np.allclose(scores, want_scores)
+                got = [state.ids[key] for key in keys]
+                assert "3" not in got and "4" not in got and len(got) == 10
+            assert state.ids[state.search_ids(-vecs[5], 1, ids)[0][0]] == "5"  # the replacement row's vector
+
+
 def test_strategy_thresholds(tmp_path, monkeypatch):
     """Text ids take the graph from TEXT_IDS_GRAPH_FRACTION (mapping each id to its key is what costs), keys
     from EXACT_FRACTION; below them, exact search. Both answer min(k, allowed) rows from the allowed set."""

@@ -241,14 +241,28 @@ class CorpusState:
             return exact_top_k(self.vectors, allowed, query, k, self.metric)
         mask = np.zeros(len(self.live), dtype=bool)
         mask[allowed] = True
-        found = self._hnsw(gen, query, k, lambda keys: mask[keys], len(allowed))
-        return found if found is not None else exact_top_k(self.vectors, allowed, query, k, self.metric)
+        return self._search_mask(gen, query, k, mask, len(allowed))
+
+    def _search_mask(self, gen: Generation, query: np.ndarray, k: int, mask: np.ndarray,
+                     n_allowed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The graph over the live rows set in `mask` (exact search when it cannot reach k of them)."""
+        found = self._hnsw(gen, query, k, lambda keys: mask[keys], n_allowed)
+        return found if found is not None else exact_top_k(self.vectors, np.flatnonzero(mask), query, k, self.metric)
 
     def search_ids(self, query: np.ndarray, k: int, ids: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """`search` among the rows of `ids`. A long list of text ids is not mapped to keys when the graph
-        can answer: HNSW candidates are kept when their id is in the list (a set intersection over the
-        list in C, ~1 ms per 50K ids, where mapping every id to its key costs ~7 ms)."""
+        """`search` among the rows of `ids`. An int64 array over dense integer ids (SQL's `list(id)`) becomes a
+        mask of live rows in one pass (50K of 100K: 1.4 -> 0.5 ms). A long list of text ids is not mapped to
+        keys when the graph can answer: HNSW candidates are kept when their id is in the list (a set
+        intersection over the list in C, ~1 ms per 50K ids, where mapping every id to its key costs ~7 ms)."""
         gen = self.generation
+        if gen is not None and isinstance(ids, np.ndarray) and ids.dtype == np.int64 and not self._text_keyed():
+            int_lookup = self._int_lookup  # read once: an add may reset it meanwhile
+            if int_lookup is not None and int_lookup.dense:  # ids -> a mask of live rows in one pass, no key list
+                mask = int_lookup.mask(ids, self.live)
+                n_allowed = int(np.count_nonzero(mask))
+                if n_allowed > self._exact_limit(self.size):
+                    return self._search_mask(gen, query, k, mask, n_allowed)
+                return self.search(query, k, np.flatnonzero(mask))
         if (gen is not None and isinstance(ids, (list, tuple))
                 and len(ids) > max(EXACT_MIN_ROWS, TEXT_IDS_GRAPH_FRACTION * self.size)
                 and self._text_keyed() and set(map(type, ids)) == {str}):

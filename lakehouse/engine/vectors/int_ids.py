@@ -39,6 +39,12 @@ class IntIds:
         pos = self._index.get_indexer(values)
         return self._keys[pos[pos >= 0]]
 
+    def mask(self, values: np.ndarray, live: np.ndarray) -> np.ndarray:
+        """Dense ids only: a mask over `live` of the live rows whose id is in `values` (int64)."""
+        out = np.zeros(len(live), dtype=bool)
+        _dense_mask(values, self._table, self._lo, live, out)
+        return out
+
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _dense_keys(values: np.ndarray, table: np.ndarray, lo: int, out: np.ndarray) -> int:
@@ -53,3 +59,14 @@ def _dense_keys(values: np.ndarray, table: np.ndarray, lo: int, out: np.ndarray)
                 out[n] = key
                 n += 1
     return n
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _dense_mask(values: np.ndarray, table: np.ndarray, lo: int, live: np.ndarray, out: np.ndarray) -> None:
+    hi = lo + table.shape[0] - 1
+    for i in range(values.shape[0]):
+        v = values[i]
+        if lo <= v <= hi:
+            key = table[v - lo]
+            if key >= 0 and key < live.shape[0] and live[key]:
+                out[key] = True
