@@ -260,9 +260,9 @@ def test_long_text_id_lists_filter_through_the_graph(tmp_path, monkeypatch):
 
 
 def test_dense_integer_ids_filter_through_a_mask(tmp_path, monkeypatch):
-    """An int64 id array (what SQL's list(id) becomes) over dense integer ids is turned into a mask of live rows
-    in one pass, never into a key list: same answer as the key path on either strategy, removed and replaced
-    rows excluded, unknown and repeated ids harmless."""
+    """An int64 id array (what SQL's list(id) becomes) or a list of ints over dense integer ids is turned into a
+    mask of live rows in one pass, never into a key list: same answer as the key path on either strategy,
+    removed and replaced rows excluded, unknown and repeated ids harmless."""
     monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
     mapped = []
     real = corpus_mod.CorpusState.keys_for_ids
@@ -285,6 +285,7 @@ def test_dense_integer_ids_filter_through_a_mask(tmp_path, monkeypatch):
                 assert not mapped
                 want_keys, want_scores = state.search(q, 10, real(state, ids))
                 assert keys.tolist() == want_keys.tolist() and np.allclose(scores, want_scores)
+                assert state.search_ids(q, 10, ids.tolist())[0].tolist() == keys.tolist() and not mapped  # a list
                 got = [state.ids[key] for key in keys]
                 assert "3" not in got and "4" not in got and len(got) == 10
             assert state.ids[state.search_ids(-vecs[5], 1, ids)[0][0]] == "5"  # the replacement row's vector
