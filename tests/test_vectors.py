@@ -289,6 +289,7 @@ def test_dense_integer_ids_filter_through_a_mask(tmp_path, monkeypatch):
                 got = [state.ids[key] for key in keys]
                 assert "3" not in got and "4" not in got and len(got) == 10
             assert state.ids[state.search_ids(-vecs[5], 1, ids)[0][0]] == "5"  # the replacement row's vector
+            assert state.search_ids(vecs[0], 0, ids)[0].tolist() == []
 
 
 def test_strategy_thresholds(tmp_path, monkeypatch):

@@ -255,16 +255,16 @@ class CorpusState:
         keys when the graph can answer: HNSW candidates are kept when their id is in the list (a set
         intersection over the list in C, ~1 ms per 50K ids, where mapping every id to its key costs ~7 ms)."""
         gen = self.generation
-        if isinstance(ids, (list, tuple)) and ids and type(ids[0]) is int:
+        if isinstance(ids, (list, tuple)) and ids and type(ids[0]) is int and not self._text_keyed():
             as_array = np.array(ids)  # one C loop (Arrow takes 1.5x as long); a non-int element leaves it non-int64
             if as_array.dtype == np.int64:
                 ids = as_array
-        if gen is not None and isinstance(ids, np.ndarray) and ids.dtype == np.int64 and not self._text_keyed():
+        if isinstance(ids, np.ndarray) and ids.dtype == np.int64 and not self._text_keyed():
             int_lookup = self._int_lookup  # read once: an add may reset it meanwhile
             if int_lookup is not None and int_lookup.dense:  # ids -> a mask of live rows in one pass, no key list
                 mask = int_lookup.mask(ids, self.live)
                 n_allowed = int(np.count_nonzero(mask))
-                if n_allowed > self._exact_limit(self.size):
+                if k > 0 and gen is not None and n_allowed > self._exact_limit(self.size):
                     return self._search_mask(gen, query, k, mask, n_allowed)
                 return self.search(query, k, np.flatnonzero(mask))
         if (gen is not None and isinstance(ids, (list, tuple))
