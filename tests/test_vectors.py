@@ -228,20 +228,34 @@ def test_filtered_search_returns_k_with_high_recall(tmp_path, fraction):
         assert np.mean(recall) >= 0.98
 
 
-def test_long_text_id_lists_filter_through_the_graph(tmp_path, monkeypatch):
+@pytest.fixture
+def key_mapping(monkeypatch):
+    """(calls, the real method): records each CorpusState.keys_for_ids call, the id -> key path; exact search only
+    below 10 rows, so small corpora take the graph."""
+    monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
+    calls = []
+    real = corpus_mod.CorpusState.keys_for_ids
+    monkeypatch.setattr(corpus_mod.CorpusState, "keys_for_ids", lambda self, ids: calls.append(1) or real(self, ids))
+    return calls, real
+
+
+def _unit_corpus(lk, ids, seed):
+    """Corpus "w" of random unit vectors under `ids`: (the rng, afterwards, and the vectors)."""
+    rng = np.random.default_rng(seed)
+    vecs = rng.normal(size=(len(ids), 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    lk.create_corpus("w", sql="SELECT 'x' AS id, 'x' AS text WHERE false")
+    lk.add_to_corpus("w", [{"id": i, "text": ""} for i in ids], embeddings=vecs)
+    return rng, vecs
+
+
+def test_long_text_id_lists_filter_through_the_graph(tmp_path, key_mapping):
     """Long lists of text ids are matched against HNSW candidates instead of being mapped to keys; the answer
     is the one the key path gives, and lists the graph cannot serve (mixed types, mostly unknown ids) fall
     back to it."""
-    monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
-    mapped = []
-    real = corpus_mod.CorpusState.keys_for_ids
-    monkeypatch.setattr(corpus_mod.CorpusState, "keys_for_ids", lambda self, ids: mapped.append(1) or real(self, ids))
+    mapped, real = key_mapping
     with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
-        rng = np.random.default_rng(3)
-        vecs = rng.normal(size=(2000, 384)).astype(np.float32)
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        lk.create_corpus("w", sql="SELECT 'x' AS id, 'x' AS text WHERE false")
-        lk.add_to_corpus("w", [{"id": f"w{i}", "text": ""} for i in range(2000)], embeddings=vecs)
+        rng, vecs = _unit_corpus(lk, [f"w{i}" for i in range(2000)], 3)
         state = lk.vectors.state("w")
         chosen = np.sort(rng.choice(2000, 1000, replace=False))
         ids = [f"w{i}" for i in chosen] + ["w5", "nope"]  # a duplicate or unknown id changes nothing
@@ -259,20 +273,13 @@ def test_long_text_id_lists_filter_through_the_graph(tmp_path, monkeypatch):
         assert sorted(h.id for h in lk.vector_search("w", vecs[0], 10, ids=few)) == ["w1", "w2", "w3"] and mapped
 
 
-def test_dense_integer_ids_filter_through_a_mask(tmp_path, monkeypatch):
+def test_dense_integer_ids_filter_through_a_mask(tmp_path, key_mapping):
     """An int64 id array (what SQL's list(id) becomes) or a list of ints over dense integer ids is turned into a
     mask of live rows in one pass, never into a key list: same answer as the key path on either strategy,
     removed and replaced rows excluded, unknown and repeated ids harmless."""
-    monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
-    mapped = []
-    real = corpus_mod.CorpusState.keys_for_ids
-    monkeypatch.setattr(corpus_mod.CorpusState, "keys_for_ids", lambda self, ids: mapped.append(1) or real(self, ids))
+    mapped, real = key_mapping
     with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
-        rng = np.random.default_rng(8)
-        vecs = rng.normal(size=(2000, 384)).astype(np.float32)
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        lk.create_corpus("w", sql="SELECT 1 AS id, 'x' AS text WHERE false")
-        lk.add_to_corpus("w", [{"id": i, "text": ""} for i in range(2000)], embeddings=vecs)
+        rng, vecs = _unit_corpus(lk, list(range(2000)), 8)
         lk.vectors.remove_from_corpus("w", [3, 4])
         lk.add_to_corpus("w", [{"id": 5, "text": ""}], embeddings=-vecs[5:6])  # replaced: a new key, old one dead
         state = lk.vectors.state("w")
