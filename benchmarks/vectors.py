@@ -602,7 +602,7 @@ def checks(res: dict[str, Any]) -> list[dict[str, Any]]:
             # Like for like with vss (a plain connection, a native table with integer ids): the read-only cursor.
             # Reported, not judged: the user's read-write cursor resolves function names through the lake first,
             # which starts a DuckLake transaction (~4-5 ms on a SQLite catalog; a lake table needs one anyway),
-            # and text ids, whose list DuckDB alone takes ~8 ms to build at 50 % of 100K.
+            # and text ids, whose list DuckDB alone takes ~12 ms to hand over at 50 % of 100K.
             judged = who in ("lakehouse_python", "lakehouse_python_text_ids", "lakehouse_sql_readonly")
             add(f"filtered {tag} {label} p50", "s", lt, {"vss": vt, "numpy": _get(e, "numpy", "p50_s")},
                 lt / vt if vt else None, "/ vss", f"< {FILTERED_P50_TARGET_S * 1e3:g} ms" if judged else "-",

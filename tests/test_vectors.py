@@ -7,6 +7,7 @@ import threading
 
 import duckdb
 import numpy as np
+import orjson
 import pytest
 
 import lakehouse
@@ -98,7 +99,7 @@ def test_hybrid_sql_join_with_ids_filter(hlake):
 
 
 @pytest.mark.parametrize("ids", ["[1, 4, 5]", "['1', '4', '5']", "[1, NULL, 4, 5, 5]", "[1::UTINYINT, 4, 5]",
-                                 "['1', NULL, '4', '5', 'nope']"])
+                                 "['1', NULL, '4', '5', 'nope']", "['1', '4', 'Zoë', '5', 'a\"b']", "['1', '4', '5', 'é']"])
 def test_ids_filter_of_any_list_type(hlake, ids):
     """The ids list reaches the UDF as JSON text: integer, text, NULL-holding and duplicate lists all filter alike,
     in all three search macros."""
@@ -249,11 +250,16 @@ def _unit_corpus(lk, ids, seed):
     return rng, vecs
 
 
-def test_long_text_id_lists_filter_through_the_graph(tmp_path, key_mapping):
+def test_long_text_id_lists_filter_through_the_graph(tmp_path, key_mapping, monkeypatch):
     """Long lists of text ids are matched against HNSW candidates instead of being mapped to keys; the answer
     is the one the key path gives, and lists the graph cannot serve (mixed types, mostly unknown ids) fall
     back to it."""
+    from lakehouse.engine.vectors import text_ids
+
     mapped, real = key_mapping
+    hashed = []
+    real_contains = text_ids.JsonStrings.contains
+    monkeypatch.setattr(text_ids.JsonStrings, "contains", lambda self, c: hashed.append(1) or real_contains(self, c))
     with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
         rng, vecs = _unit_corpus(lk, [f"w{i}" for i in range(2000)], 3)
         state = lk.vectors.state("w")
@@ -266,11 +272,31 @@ def test_long_text_id_lists_filter_through_the_graph(tmp_path, key_mapping):
             assert not mapped and len(got) == 10 and set(got) <= set(ids)
             keys, _ = state.search(q, 10, real(state, ids))
             assert got == [f"w{k}" for k in keys]
+            # from SQL the list arrives as JSON text and is matched without a Python string per id
+            sql = "SELECT id FROM vector_search('w', ?, 10, ids := ?::VARCHAR[]) ORDER BY rank"
+            assert [r[0] for r in lk.sql(sql, [orjson.dumps(q.tolist()).decode(), ids]).fetchall()] == got
+            assert not mapped and hashed
         mapped.clear()
         assert len(lk.vector_search("w", vecs[0], 10, ids=[*ids[:-1], 7])) == 10 and mapped  # not all text
         mapped.clear()
         few = ["w1", "w2", "w3"] + [f"none{i}" for i in range(1500)]  # long list, three known ids
         assert sorted(h.id for h in lk.vector_search("w", vecs[0], 10, ids=few)) == ["w1", "w2", "w3"] and mapped
+
+
+def test_json_strings_match_exactly_what_a_python_set_would():
+    from lakehouse.engine.vectors.text_ids import parse_json_strings
+
+    rng = np.random.default_rng(11)
+    pool = [f"d{i}" for i in range(3000)] + ["", "é", "Zoë 7", "中文", "a" * 300]
+    listed = [pool[i] for i in rng.choice(len(pool), 1500)] + ["", "é", "中文"]  # repeats, prefixes of others
+    strings = parse_json_strings(orjson.dumps(listed).decode())
+    assert len(strings) == len(listed) and list(strings) == listed
+    candidates = pool + ["d", "d10000", "é ", "x"]
+    assert strings.contains(candidates).tolist() == [c in set(listed) for c in candidates]
+    # what is not a plain list of strings is left to orjson
+    for text in ('["a\\"b"]', '["a\\u00e9"]', '["a",1]', '["a", "b"]', '["a",null]', '["a",]', '["a"', "[]", '[["a"]]',
+                 '["a"]x', '["\u0001"]'):
+        assert parse_json_strings(text) is None, text
 
 
 def test_dense_integer_ids_filter_through_a_mask(tmp_path, key_mapping):

@@ -23,6 +23,7 @@ from usearch.index import Index
 from lakehouse.engine.vectors import hnsw
 from lakehouse.engine.vectors.int_ids import IntIds
 from lakehouse.engine.vectors.kernels import exact_top_k
+from lakehouse.engine.vectors.text_ids import JsonStrings
 
 # At or below this share of the corpus, exact search over the allowed rows beats filtered HNSW. Measured on
 # 100K x 384 (i8 graph, 2 cores), exact vs graph: 7 %: 1.7 vs 2.6 ms; 10 %: 2.4 vs 1.5 ms; 20 %: 4.5 vs 0.8 ms.
@@ -141,13 +142,15 @@ class CorpusState:
             self._meta_index = index
         return index
 
-    def keys_for_ids(self, ids: pa.Array | np.ndarray | list[Any]) -> np.ndarray:
+    def keys_for_ids(self, ids: pa.Array | np.ndarray | list[Any] | JsonStrings) -> np.ndarray:
         """Live keys of the given ids, sorted (unknown ids are ignored).
 
         Integer-like ids (the common case) go through a vectorised `IntIds` lookup; other ids
         through a dict (measured faster than pandas' object index or Arrow's index_in for 50K
         strings). Both are built once per change of the corpus.
         """
+        if isinstance(ids, JsonStrings):
+            ids = list(ids)
         if self._text_keyed() and isinstance(ids, (list, tuple)):  # text ids from Python: skip Arrow
             return self._sorted_unique(self._text_keys(ids))
         arr = _as_arrow(ids).drop_null()
@@ -267,18 +270,28 @@ class CorpusState:
                 if k > 0 and gen is not None and n_allowed > self._exact_limit(self.size):
                     return self._search_mask(gen, query, k, mask, n_allowed)
                 return self.search(query, k, np.flatnonzero(mask))
-        if (gen is not None and isinstance(ids, (list, tuple))
-                and len(ids) > max(EXACT_MIN_ROWS, TEXT_IDS_GRAPH_FRACTION * self.size)
-                and self._text_keyed() and set(map(type, ids)) == {str}):
-            def accept(keys: np.ndarray) -> np.ndarray:
-                candidates = self.ids[keys].tolist()
-                hits = set(candidates).intersection(ids)
-                return np.fromiter((c in hits for c in candidates), dtype=bool, count=len(candidates))
-
-            found = self._hnsw(gen, query, k, accept, len(ids))
-            if found is not None:
-                return found
+        if (gen is not None and len(ids) > max(EXACT_MIN_ROWS, TEXT_IDS_GRAPH_FRACTION * self.size)
+                and self._text_keyed()):
+            accept = self._text_acceptor(ids)
+            if accept is not None:
+                found = self._hnsw(gen, query, k, accept, len(ids))
+                if found is not None:
+                    return found
         return self.search(query, k, self.keys_for_ids(ids))
+
+    def _text_acceptor(self, ids: Sequence[Any]) -> Callable[[np.ndarray], np.ndarray] | None:
+        """For a list of text ids: which HNSW candidates (keys) have an id in it; None for other lists."""
+        if isinstance(ids, JsonStrings):  # from SQL: hashed in numba, no Python string per id
+            return lambda keys: ids.contains(self.ids[keys].tolist())
+        if not isinstance(ids, (list, tuple)) or set(map(type, ids)) != {str}:
+            return None
+
+        def accept(keys: np.ndarray) -> np.ndarray:
+            candidates = self.ids[keys].tolist()
+            hits = set(candidates).intersection(ids)
+            return np.fromiter((c in hits for c in candidates), dtype=bool, count=len(candidates))
+
+        return accept
 
     @staticmethod
     def _exact_limit(n_live: int) -> float:
