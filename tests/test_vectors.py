@@ -140,23 +140,25 @@ def test_parse_ids_reads_only_whole_flat_lists():
 
 
 @pytest.mark.parametrize("spread", [1, 1000], ids=["dense", "sparse"])
-def test_int_ids_map_known_ids_to_keys_and_drop_the_rest(spread):
+def test_int_ids_mask_the_live_rows_of_known_ids(spread):
     from lakehouse.engine.vectors.int_ids import IntIds
 
     rng = np.random.default_rng(3)
     ints = rng.permutation(np.arange(-500, 1500) * spread)[:1500]  # holes and negatives in either case
     keys = np.arange(len(ints), dtype=np.int64) * 7
+    live = np.ones(len(ints) * 7, dtype=bool)
+    live[keys[::5]] = False  # rows removed since the index was built
     index = IntIds(ints, keys)
     assert index.dense == (spread == 1)
     known = dict(zip(ints.tolist(), keys.tolist()))
     probe = np.concatenate([ints[::3], [-10**18, 10**18, np.iinfo(np.int64).max, np.iinfo(np.int64).min],
                             np.arange(-600, 1600) * spread]).astype(np.int64)
-    expected = [known[v] for v in probe.tolist() if v in known]
-    assert index.keys(probe).tolist() == expected
-    assert IntIds(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).keys(probe).tolist() == []
+    expected = sorted({known[v] for v in probe.tolist() if v in known and live[known[v]]})
+    assert np.flatnonzero(index.mask(probe, live)).tolist() == expected
+    assert not IntIds(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).mask(probe, live).any()
     low = np.iinfo(np.int64).min  # max - min wraps to -1: a subtraction before the range check would read table[-1]
     edge = IntIds(np.array([low, low + 1]), np.array([5, 6]))
-    assert edge.keys(np.array([np.iinfo(np.int64).max, low + 1, low])).tolist() == [6, 5]
+    assert np.flatnonzero(edge.mask(np.array([np.iinfo(np.int64).max, low + 1]), np.ones(7, dtype=bool))).tolist() == [6]
 
 
 def test_embed_sql_types(hlake):
@@ -231,13 +233,13 @@ def test_filtered_search_returns_k_with_high_recall(tmp_path, fraction):
 
 @pytest.fixture
 def key_mapping(monkeypatch):
-    """(calls, the real method): records each CorpusState.keys_for_ids call, the id -> key path; exact search only
-    below 10 rows, so small corpora take the graph."""
+    """(calls, the real keys_for_ids): records each CorpusState.id_mask call, the id -> row path; exact search
+    only below 10 rows, so small corpora take the graph."""
     monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
     calls = []
-    real = corpus_mod.CorpusState.keys_for_ids
-    monkeypatch.setattr(corpus_mod.CorpusState, "keys_for_ids", lambda self, ids: calls.append(1) or real(self, ids))
-    return calls, real
+    real = corpus_mod.CorpusState.id_mask
+    monkeypatch.setattr(corpus_mod.CorpusState, "id_mask", lambda self, ids: calls.append(1) or real(self, ids))
+    return calls, corpus_mod.CorpusState.keys_for_ids
 
 
 def _unit_corpus(lk, ids, seed):
@@ -272,6 +274,7 @@ def test_long_text_id_lists_filter_through_the_graph(tmp_path, key_mapping, monk
             assert not mapped and len(got) == 10 and set(got) <= set(ids)
             keys, _ = state.search(q, 10, real(state, ids))
             assert got == [f"w{k}" for k in keys]
+            mapped.clear()  # the reference just mapped the ids
             # from SQL the list arrives as JSON text and is matched without a Python string per id
             sql = "SELECT id FROM vector_search('w', ?, 10, ids := ?::VARCHAR[]) ORDER BY rank"
             assert [r[0] for r in lk.sql(sql, [orjson.dumps(q.tolist()).decode(), ids]).fetchall()] == got
@@ -299,11 +302,17 @@ def test_json_strings_match_exactly_what_a_python_set_would():
         assert parse_json_strings(text) is None, text
 
 
-def test_dense_integer_ids_filter_through_a_mask(tmp_path, key_mapping):
-    """An int64 id array (what SQL's list(id) becomes) or a list of ints over dense integer ids is turned into a
-    mask of live rows in one pass, never into a key list: same answer as the key path on either strategy,
-    removed and replaced rows excluded, unknown and repeated ids harmless."""
-    mapped, real = key_mapping
+def test_dense_integer_ids_filter_through_a_mask(tmp_path, monkeypatch):
+    """An int64 id array (what SQL's list(id) becomes) or a list of ints over dense integer ids becomes a mask of
+    live rows in one numba pass, never a per-id lookup: same answer as the allowed keys found id by id, on either
+    strategy, removed and replaced rows excluded, unknown and repeated ids harmless."""
+    from lakehouse.engine.vectors import int_ids
+
+    monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
+    passes, per_id = [], []
+    real_pass, real_text = int_ids._dense_mask, corpus_mod.CorpusState._text_keys
+    monkeypatch.setattr(int_ids, "_dense_mask", lambda *a: passes.append(1) or real_pass(*a))
+    monkeypatch.setattr(corpus_mod.CorpusState, "_text_keys", lambda self, ids: per_id.append(1) or real_text(self, ids))
     with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
         rng, vecs = _unit_corpus(lk, list(range(2000)), 8)
         lk.vectors.remove_from_corpus("w", [3, 4])
@@ -312,13 +321,15 @@ def test_dense_integer_ids_filter_through_a_mask(tmp_path, key_mapping):
         for share in (0.02, 0.5):  # below and above EXACT_FRACTION
             chosen = np.sort(rng.choice(2000, int(2000 * share), replace=False))
             ids = np.concatenate([chosen, [3, 4, 5, 5, 9999, -1]]).astype(np.int64)
+            allowed = np.array(sorted({state.key_of(i) for i in ids.tolist()} - {None}), dtype=np.int64)  # one by one
             for q in (vecs[3], -vecs[5], vecs[7]):
-                mapped.clear()
+                passes.clear()
+                per_id.clear()
                 keys, scores = state.search_ids(q, 10, ids)
-                assert not mapped
-                want_keys, want_scores = state.search(q, 10, real(state, ids))
+                assert passes and not per_id
+                want_keys, want_scores = state.search(q, 10, allowed)
                 assert keys.tolist() == want_keys.tolist() and np.allclose(scores, want_scores)
-                assert state.search_ids(q, 10, ids.tolist())[0].tolist() == keys.tolist() and not mapped  # a list
+                assert state.search_ids(q, 10, ids.tolist())[0].tolist() == keys.tolist() and not per_id  # a list
                 got = [state.ids[key] for key in keys]
                 assert "3" not in got and "4" not in got and len(got) == 10
             assert state.ids[state.search_ids(-vecs[5], 1, ids)[0][0]] == "5"  # the replacement row's vector
@@ -330,9 +341,9 @@ def test_strategy_thresholds(tmp_path, monkeypatch):
     from EXACT_FRACTION; below them, exact search. Both answer min(k, allowed) rows from the allowed set."""
     monkeypatch.setattr(corpus_mod, "EXACT_MIN_ROWS", 10)
     graph, mapped = [], []
-    real_hnsw, real_keys = corpus_mod.CorpusState._hnsw, corpus_mod.CorpusState.keys_for_ids
+    real_hnsw, real_mask = corpus_mod.CorpusState._hnsw, corpus_mod.CorpusState.id_mask
     monkeypatch.setattr(corpus_mod.CorpusState, "_hnsw", lambda self, *a: graph.append(1) or real_hnsw(self, *a))
-    monkeypatch.setattr(corpus_mod.CorpusState, "keys_for_ids", lambda self, ids: mapped.append(1) or real_keys(self, ids))
+    monkeypatch.setattr(corpus_mod.CorpusState, "id_mask", lambda self, ids: mapped.append(1) or real_mask(self, ids))
     with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
         rng = np.random.default_rng(5)
         vecs = rng.normal(size=(2000, 384)).astype(np.float32)

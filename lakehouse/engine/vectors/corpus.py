@@ -143,30 +143,29 @@ class CorpusState:
         return index
 
     def keys_for_ids(self, ids: pa.Array | np.ndarray | list[Any] | JsonStrings) -> np.ndarray:
-        """Live keys of the given ids, sorted (unknown ids are ignored).
+        """Live keys of the given ids, sorted (unknown ids are ignored)."""
+        return np.flatnonzero(self.id_mask(ids))
 
-        Integer-like ids (the common case) go through a vectorised `IntIds` lookup; other ids
-        through a dict (measured faster than pandas' object index or Arrow's index_in for 50K
-        strings). Both are built once per change of the corpus.
+    def id_mask(self, ids: pa.Array | np.ndarray | list[Any] | JsonStrings) -> np.ndarray:
+        """A mask over the keys: the live rows whose id is in `ids` (unknown ids are ignored).
+
+        Integer-like ids (the common case) go through `IntIds` (dense ids: one numba pass); other ids
+        through a dict (measured faster than pandas' object index or Arrow's index_in for 50K strings).
+        Both are built once per change of the corpus.
         """
         if isinstance(ids, JsonStrings):
             ids = list(ids)
         if self._text_keyed() and isinstance(ids, (list, tuple)):  # text ids from Python: skip Arrow
-            return self._sorted_unique(self._text_keys(ids))
+            return self._mask_of(self._text_keys(ids))
         arr = _as_arrow(ids).drop_null()
-        if len(arr) == 0:
-            return np.zeros(0, dtype=np.int64)
-        keys = None
         int_lookup = self._int_lookup  # read once: an add may reset it meanwhile
         if int_lookup is not None:
             try:
                 ints = arr if arr.type == pa.int64() else pc.cast(arr, pa.int64())
-                keys = int_lookup.keys(ints.to_numpy(zero_copy_only=False))
+                return int_lookup.mask(ints.to_numpy(zero_copy_only=False), self.live)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                keys = None  # some id is not an integer: it can only match as text
-        if keys is None:
-            keys = self._text_keys(arr.cast(pa.string()).to_pylist())
-        return self._sorted_unique(keys)
+                pass  # some id is not an integer: it can only match as text
+        return self._mask_of(self._text_keys(arr.cast(pa.string()).to_pylist()))
 
     def _text_keys(self, ids: Sequence[Any]) -> np.ndarray:
         """Keys of ids looked up as text. `map` with a default runs the 50K dict lookups in C (2.4x
@@ -207,7 +206,7 @@ class CorpusState:
 
     def keys_of_texts(self, ids: Sequence[str]) -> np.ndarray:
         """Live keys of text ids, sorted, through the dict alone (the add path: no integer index to rebuild)."""
-        return self._sorted_unique(self._text_keys(ids))
+        return np.flatnonzero(self._mask_of(self._text_keys(ids)))
 
     def _id_lookup(self) -> dict[str, int]:
         lookup = self._lookup
@@ -216,11 +215,11 @@ class CorpusState:
             lookup = self._lookup = dict(zip(self.ids[live_keys].astype(str).tolist(), live_keys.tolist()))
         return lookup
 
-    def _sorted_unique(self, keys: np.ndarray) -> np.ndarray:
-        # dedupe and sort through a mask: O(corpus) memset, far cheaper than np.unique's hashing
+    def _mask_of(self, keys: np.ndarray) -> np.ndarray:
+        # a mask also dedupes and sorts (flatnonzero): an O(corpus) memset, far cheaper than np.unique's hashing
         mask = np.zeros(len(self.live), dtype=bool)
         mask[keys] = True
-        return np.flatnonzero(mask)
+        return mask
 
     def key_of(self, ident: Any) -> int | None:
         """The live key of one id (ids are kept as text: 7 finds "7"), by the id -> key dict."""
@@ -242,34 +241,20 @@ class CorpusState:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if gen is None or len(allowed) <= self._exact_limit(n_live):
             return exact_top_k(self.vectors, allowed, query, k, self.metric)
-        mask = np.zeros(len(self.live), dtype=bool)
-        mask[allowed] = True
-        return self._search_mask(gen, query, k, mask, len(allowed))
+        return self._graph_search(gen, query, k, self._mask_of(allowed), len(allowed))
 
-    def _search_mask(self, gen: Generation, query: np.ndarray, k: int, mask: np.ndarray,
-                     n_allowed: int) -> tuple[np.ndarray, np.ndarray]:
+    def _graph_search(self, gen: Generation, query: np.ndarray, k: int, mask: np.ndarray,
+                      n_allowed: int) -> tuple[np.ndarray, np.ndarray]:
         """The graph over the live rows set in `mask` (exact search when it cannot reach k of them)."""
         found = self._hnsw(gen, query, k, lambda keys: mask[keys], n_allowed)
         return found if found is not None else exact_top_k(self.vectors, np.flatnonzero(mask), query, k, self.metric)
 
     def search_ids(self, query: np.ndarray, k: int, ids: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """`search` among the rows of `ids`. An int64 array over dense integer ids (SQL's `list(id)`) becomes a
-        mask of live rows in one pass (50K of 100K: 1.4 -> 0.5 ms). A long list of text ids is not mapped to
-        keys when the graph can answer: HNSW candidates are kept when their id is in the list (a set
-        intersection over the list in C, ~1 ms per 50K ids, where mapping every id to its key costs ~7 ms)."""
+        """`search` among the rows of `ids`, which become a mask of live rows (`id_mask`). A long list of text
+        ids is not mapped at all when the graph can answer: HNSW candidates are kept when their id is in the
+        list (a set intersection over the list in C, ~1 ms per 50K ids, where mapping every id to its key
+        costs ~7 ms)."""
         gen = self.generation
-        if isinstance(ids, (list, tuple)) and ids and type(ids[0]) is int and not self._text_keyed():
-            as_array = np.array(ids)  # one C loop (Arrow takes 1.5x as long); a non-int element leaves it non-int64
-            if as_array.dtype == np.int64:
-                ids = as_array
-        if isinstance(ids, np.ndarray) and ids.dtype == np.int64 and not self._text_keyed():
-            int_lookup = self._int_lookup  # read once: an add may reset it meanwhile
-            if int_lookup is not None and int_lookup.dense:  # ids -> a mask of live rows in one pass, no key list
-                mask = int_lookup.mask(ids, self.live)
-                n_allowed = int(np.count_nonzero(mask))
-                if k > 0 and gen is not None and n_allowed > self._exact_limit(self.size):
-                    return self._search_mask(gen, query, k, mask, n_allowed)
-                return self.search(query, k, np.flatnonzero(mask))
         if (gen is not None and len(ids) > max(EXACT_MIN_ROWS, TEXT_IDS_GRAPH_FRACTION * self.size)
                 and self._text_keyed()):
             accept = self._text_acceptor(ids)
@@ -277,7 +262,11 @@ class CorpusState:
                 found = self._hnsw(gen, query, k, accept, len(ids))
                 if found is not None:
                     return found
-        return self.search(query, k, self.keys_for_ids(ids))
+        mask = self.id_mask(ids)
+        n_allowed = int(np.count_nonzero(mask))
+        if k > 0 and gen is not None and n_allowed > self._exact_limit(self.size):
+            return self._graph_search(gen, query, k, mask, n_allowed)  # the mask as it is: not rebuilt from keys
+        return self.search(query, k, np.flatnonzero(mask))
 
     def _text_acceptor(self, ids: Sequence[Any]) -> Callable[[np.ndarray], np.ndarray] | None:
         """For a list of text ids: which HNSW candidates (keys) have an id in it; None for other lists."""
@@ -357,8 +346,12 @@ def _as_arrow(ids: Any) -> pa.Array:
         return ids.combine_chunks()
     if isinstance(ids, pa.Array):
         return ids
+    if isinstance(ids, (list, tuple)) and ids and type(ids[0]) is int:
+        ids = np.array(ids)  # one C loop, 1.5x faster than Arrow's; a non-int element leaves it non-integer
+        if ids.dtype != np.int64:
+            ids = ids.tolist()
     if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
-        return pa.array(ids.astype(np.int64))
+        return pa.array(ids.astype(np.int64, copy=False))
     try:
         return pa.array(ids)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: compare as text

@@ -1,4 +1,4 @@
-"""Integer ids -> keys, vectorised: the lookup behind `ids := (SELECT list(id) ...)` filters on integer ids."""
+"""Integer ids -> live rows, vectorised: the lookup behind `ids := (SELECT list(id) ...)` filters on integer ids."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DENSE_SLACK = 1024
 
 
 class IntIds:
-    """Maps integer ids to their live keys: a direct table when the ids are dense, a hash index otherwise."""
+    """Maps integer ids to their keys: a direct table when the ids are dense, a hash index otherwise."""
 
     def __init__(self, ints: np.ndarray, keys: np.ndarray) -> None:
         self._keys = keys
@@ -31,42 +31,25 @@ class IntIds:
     def dense(self) -> bool:
         return self._table is not None
 
-    def keys(self, values: np.ndarray) -> np.ndarray:
-        """Keys of the `values` that are ids (others are dropped), in the order given; int64 values."""
-        if self._table is not None:
-            out = np.empty(len(values), dtype=np.int64)
-            return out[:_dense_keys(values, self._table, self._lo, out)]
-        pos = self._index.get_indexer(values)
-        return self._keys[pos[pos >= 0]]
-
     def mask(self, values: np.ndarray, live: np.ndarray) -> np.ndarray:
-        """Dense ids only: a mask over `live` of the live rows whose id is in `values` (int64)."""
+        """A mask over `live`: the live rows whose id is one of `values` (int64)."""
         out = np.zeros(len(live), dtype=bool)
-        _dense_mask(values, self._table, self._lo, live, out)
+        if self._table is not None:
+            _dense_mask(values, self._table, self._lo, live, out)
+        else:
+            pos = self._index.get_indexer(values)
+            keys = self._keys[pos[pos >= 0]]
+            out[keys] = live[keys]
         return out
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _dense_keys(values: np.ndarray, table: np.ndarray, lo: int, out: np.ndarray) -> int:
-    """One pass: the table's key for each value inside its range that is an id (numpy's masks took 5x longer)."""
-    n = 0
+def _dense_mask(values: np.ndarray, table: np.ndarray, lo: int, live: np.ndarray, out: np.ndarray) -> None:
+    """One pass over the values (numpy's masks and gathers took 5x longer)."""
     hi = lo + table.shape[0] - 1  # the largest id: no overflow
     for i in range(values.shape[0]):
         v = values[i]
         if lo <= v <= hi:  # compared, not subtracted first: v - lo could overflow
-            key = table[v - lo]
-            if key >= 0:
-                out[n] = key
-                n += 1
-    return n
-
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _dense_mask(values: np.ndarray, table: np.ndarray, lo: int, live: np.ndarray, out: np.ndarray) -> None:
-    hi = lo + table.shape[0] - 1
-    for i in range(values.shape[0]):
-        v = values[i]
-        if lo <= v <= hi:
             key = table[v - lo]
             if key >= 0 and key < live.shape[0] and live[key]:
                 out[key] = True
