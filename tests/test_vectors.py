@@ -256,12 +256,12 @@ def test_long_text_id_lists_filter_through_the_graph(tmp_path, key_mapping, monk
     """Long lists of text ids are matched against HNSW candidates instead of being mapped to keys; the answer
     is the one the key path gives, and lists the graph cannot serve (mixed types, mostly unknown ids) fall
     back to it."""
-    from lakehouse.engine.vectors import text_ids
+    from lakehouse.engine.vectors import id_lists
 
     mapped, real = key_mapping
     hashed = []
-    real_contains = text_ids.JsonStrings.contains
-    monkeypatch.setattr(text_ids.JsonStrings, "contains", lambda self, c: hashed.append(1) or real_contains(self, c))
+    real_contains = id_lists.JsonStrings.contains
+    monkeypatch.setattr(id_lists.JsonStrings, "contains", lambda self, c: hashed.append(1) or real_contains(self, c))
     with lakehouse.open(tmp_path / "lake", embedder="hash") as lk:
         rng, vecs = _unit_corpus(lk, [f"w{i}" for i in range(2000)], 3)
         state = lk.vectors.state("w")
@@ -287,7 +287,7 @@ def test_long_text_id_lists_filter_through_the_graph(tmp_path, key_mapping, monk
 
 
 def test_json_strings_match_exactly_what_a_python_set_would():
-    from lakehouse.engine.vectors.text_ids import parse_json_strings
+    from lakehouse.engine.vectors.id_lists import parse_json_strings
 
     rng = np.random.default_rng(11)
     pool = [f"d{i}" for i in range(3000)] + ["", "é", "Zoë 7", "中文", "a" * 300]

@@ -16,8 +16,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from lakehouse.engine.vectors.kernels import parse_int_list
-from lakehouse.engine.vectors.text_ids import JsonStrings, parse_json_strings
+from lakehouse.engine.vectors.id_lists import JsonStrings, parse_int_list, parse_json_strings
 from lakehouse.errors import InvalidInput
 from lakehouse.udfs._errors import udf_errors
 
@@ -57,10 +56,9 @@ def parse_ids(text: str | None) -> np.ndarray | JsonStrings | list[Any] | None:
     objects; anything else goes through orjson."""
     if text is None:
         return None
-    if text.startswith("[") and text.endswith("]"):
-        ints = parse_int_list(text[1:-1])
-        if ints is not None:
-            return ints
+    ints = parse_int_list(text)
+    if ints is not None:
+        return ints
     strings = parse_json_strings(text)
     if strings is not None:
         return strings

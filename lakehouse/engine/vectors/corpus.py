@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 from usearch.index import Index
 
 from lakehouse.engine.vectors import hnsw
+from lakehouse.engine.vectors.id_lists import JsonStrings
 from lakehouse.engine.vectors.int_ids import IntIds
 from lakehouse.engine.vectors.kernels import exact_top_k
-from lakehouse.engine.vectors.text_ids import JsonStrings
 
 # At or below this share of the corpus, exact search over the allowed rows beats filtered HNSW. Measured on
 # 100K x 384 (i8 graph, 2 cores), exact vs graph: 7 %: 1.7 vs 2.6 ms; 10 %: 2.4 vs 1.5 ms; 20 %: 4.5 vs 0.8 ms.

@@ -1,9 +1,9 @@
-"""A filter's text ids as DuckDB hands them over (the JSON text of `list(name)`), without a Python string per id.
+"""A filter's id list as DuckDB hands it over (the JSON text of `list(id)`), read without a Python object per id.
 
-orjson makes one Python string per id (50K ids: ~2 ms) and checking HNSW candidates against a set built from
-them costs about as much again per search. Here one numba pass cuts the text into byte ranges and another
-hashes them into an open-addressing table (FNV-1a); a candidate id is looked up by its hash and confirmed byte
-by byte, so a hash collision can never let a row through.
+Integers become an int64 array. For text ids, orjson makes one Python string per id (50K ids: ~2 ms) and
+checking HNSW candidates against a set built from them costs about as much again per search; here one numba
+pass cuts the text into byte ranges and another hashes them into an open-addressing table (FNV-1a), where a
+candidate id is looked up by its hash and confirmed byte by byte, so a hash collision can never let a row through.
 """
 
 from __future__ import annotations
@@ -136,3 +136,51 @@ def _lookup(cbuf: np.ndarray, offsets: np.ndarray, buf: np.ndarray, starts: np.n
                     out[c] = True
                     break
             slot = (slot + np.uint64(1)) & slots
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _parse_int_list(buf: np.ndarray, out: np.ndarray) -> int:
+    """Integers of a non-empty list body ("3,-1,2": no brackets or spaces, as DuckDB's to_json writes it)
+    into `out`; returns how many, or -1 when the body is anything else (the caller then reads it as JSON)."""
+    n = 0
+    value = 0
+    digits = 0
+    neg = False
+    for i in range(buf.shape[0]):
+        c = np.int64(buf[i]) - 48
+        if 0 <= c <= 9:
+            value = value * 10 + c
+            digits += 1
+        elif c == -4:  # ','
+            if digits == 0 or digits > 18:  # no number, or one that may not fit an int64
+                return -1
+            out[n] = -value if neg else value
+            n += 1
+            value = 0
+            digits = 0
+            neg = False
+        elif c == -3 and digits == 0 and not neg:  # a leading '-'
+            neg = True
+        else:
+            return -1
+    if digits == 0 or digits > 18:
+        return -1
+    out[n] = -value if neg else value
+    return n + 1
+
+
+def parse_int_list(text: str) -> np.ndarray | None:
+    """`[3,-1,2]` -> an int64 array (`[]` -> empty); None when the text is anything else (the caller then
+    reads it as JSON). 3x faster than numpy's `fromstring`, which also warns on a partial parse: 50K ids in
+    ~0.5 ms."""
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    body = text[1:-1]
+    if not body:
+        return np.zeros(0, dtype=np.int64)
+    if body[0] not in "-0123456789":  # text ids: skip the copy
+        return None
+    buf = np.frombuffer(body.encode("ascii", "replace"), dtype=np.uint8)
+    out = np.empty(len(buf) // 2 + 1, dtype=np.int64)  # at most one number per two characters
+    n = _parse_int_list(buf, out)
+    return out[:n] if n >= 0 else None
