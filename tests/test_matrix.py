@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import lakehouse
+from lakehouse.engine.chat.routing import ModelTable
 from lakehouse.engine.matrix import gate
 from lakehouse.engine.matrix.builders import build_rows, chunk_markdown, python_symbols
 from lakehouse.errors import InvalidInput
@@ -94,12 +95,13 @@ def test_is_weak_model_defaults(model, weak):
 
 def test_is_weak_model_configurable_and_tiers():
     models = {"strong": ["my-big-*"], "frontier_review": "my-big-model"}
-    assert gate.is_weak_model("my-big-model", models) is False
-    assert gate.is_weak_model("tier:frontier_review", models) is False
-    assert gate.is_weak_model("claude-3", models) is True  # the configured list replaces the defaults
+    table = ModelTable(models)
+    assert gate.is_weak_model("my-big-model", table) is False
+    assert gate.is_weak_model("tier:frontier_review", table) is False
+    assert gate.is_weak_model("claude-3", table) is True  # the configured list replaces the defaults
     # tiers resolve as the chat router resolves them: chains followed, a bare name is a model, not a tier
-    assert gate.is_weak_model("tier:review", {**models, "review": "tier:frontier_review"}) is False
-    assert gate.is_weak_model("frontier_review", models) is True
+    assert gate.is_weak_model("tier:review", ModelTable({**models, "review": "tier:frontier_review"})) is False
+    assert gate.is_weak_model("frontier_review", table) is True
 
 
 MODES = {"codereview_lakehouse": {"primary": "workers", "corpora": ["workers", "candidates", "job_orders"],

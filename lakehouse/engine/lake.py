@@ -54,7 +54,7 @@ class Lake:
         self.root = self.location.root
         self.root.mkdir(parents=True, exist_ok=True)
         self.settings = settings if settings is not None else Settings.load(self.root)
-        ModelTable(self.settings.models)  # a malformed [models] table is a SettingsError now, not at the first chat
+        self.models = ModelTable(self.settings.models)  # parsed once: a malformed table fails here, not at a chat
         self.observer = Observer(
             self.root / "observer" / "ops.jsonl" if self.settings.observer_log else None,
             capacity=self.settings.observer_buffer,
@@ -136,7 +136,7 @@ class Lake:
         """The LLM dispatcher (providers, tiers, retries), recording into this lake's observer."""
         from lakehouse.engine.chat import ChatDispatcher
 
-        return ChatDispatcher(self.settings, observer=self.observer)
+        return ChatDispatcher(self.settings, observer=self.observer, models=self.models)
 
     def sql(self, query: str, params: Any = None) -> duckdb.DuckDBPyRelation:
         """Run any SQL on this thread's read-write connection; returns a DuckDB relation."""

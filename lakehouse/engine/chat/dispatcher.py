@@ -79,9 +79,10 @@ class ChatDispatcher:
         env: Mapping[str, str] | None = None,
         policy: ChatPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        models: ModelTable | None = None,
     ) -> None:
         self.settings = settings
-        self.table = ModelTable(getattr(settings, "models", None))
+        self.table = models if models is not None else ModelTable(getattr(settings, "models", None))
         self.policy = policy or ChatPolicy.from_mapping(self.table.policy)
         key_names = [p.key_env for p in PROVIDERS.values() if p.key_env]
         self._keys = KeyRing(key_names, os.environ if env is None else env, getattr(settings, "key_file", ""))

@@ -31,9 +31,10 @@ DEFAULT_STRONG = ("claude*", "*/claude*", "opus*", "*/opus*", "gpt-4*", "*/gpt-4
                   "grok-4*", "*/grok-4*", "kimi*", "*/kimi*")
 
 
-def is_weak_model(model: str, models: Mapping[str, Any] | None = None) -> bool:
-    """True for local/small models (composition helps them), False for frontier models."""
-    table = ModelTable(models)
+def is_weak_model(model: str, table: ModelTable | None = None) -> bool:
+    """True for local/small models (composition helps them), False for frontier models. `table`: the lake's
+    parsed [models] (its tiers and weak/strong globs); None: the defaults."""
+    table = table or ModelTable(None)
     name = table.resolve_tier(model).lower()  # a tier: judge the model it points at
     if any(fnmatch.fnmatch(name, p.lower()) for p in table.weak or DEFAULT_WEAK):
         return True
@@ -48,7 +49,7 @@ class ModeChoice:
 
 
 def choose_mode(modes: Mapping[str, Any], *, mode: str | None, force_mode: str | None, model: str | None,
-                models: Mapping[str, Any], corpora: list[str] | None) -> ModeChoice:
+                models: ModelTable, corpora: list[str] | None) -> ModeChoice:
     """Which mode (and corpora) to search, and why."""
     if force_mode is not None:
         spec = _mode(modes, force_mode)

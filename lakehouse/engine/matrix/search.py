@@ -73,7 +73,7 @@ def matrix_search(lake: Lake, query: str, corpora: list[str] | None = None, *, k
     if corpora is not None and (not isinstance(corpora, list) or not all(isinstance(c, str) for c in corpora)):
         raise InvalidInput("corpora must be a list of corpus names", code="invalid_corpora")
     s = lake.settings
-    choice = choose_mode(s.modes, mode=mode, force_mode=force_mode, model=model, models=s.models,
+    choice = choose_mode(s.modes, mode=mode, force_mode=force_mode, model=model, models=lake.models,
                          corpora=list(dict.fromkeys(corpora or [])))
     flt = parse_filter(metadata_filter)
     with lake.observer.observe("matrix_search", source=origin, target=",".join(choice.corpora)) as rec:
