@@ -24,6 +24,7 @@ import numpy as np
 
 from lakehouse.engine.matrix import relevance
 from lakehouse.engine.matrix.metadata import allowed_keys, parse_filter
+from lakehouse.engine.matrix.search import MatrixHit, search_corpus
 from lakehouse.engine.vectors.filters import ids_where
 from lakehouse.errors import InvalidInput, ProviderError, ProviderNotConfigured
 
@@ -150,16 +151,11 @@ def _retrieve(lake: Lake, question: str, names: list[str], k: int, model: str | 
         allowed = matching if allowed is None else np.intersect1d(allowed, matching, assume_unique=True)
     if allowed is not None and not len(allowed):
         return "vector", names, []
-    qvec = lake.vectors.query_vector(corpus, question)  # embedded once: the search and the relevance filter share it
-    keys, scores = state.search(qvec, k, allowed)
-    chunks = []
-    for key, score in zip(keys.tolist(), scores.tolist()):
-        ident, text, meta = state.row(key)
-        chunks.append({"corpus": corpus, "id": ident, "text": text, "score": score, "metadata": meta})
-    if chunks and lake.settings.relevance_filter:  # the same filter (threshold and margin) as matrix search
-        cands = [relevance.Candidate(c, float(cos), c["text"]) for c, cos in zip(chunks, state.cosines(keys, qvec))]
-        chunks = [v.item for v in relevance.judge(lake.settings, question, cands)[0]]
-    return "vector", names, chunks
+    hits = search_corpus(state, lake.vectors.query_vector(corpus, question), k, allowed)
+    if hits and lake.settings.relevance_filter:  # the same filter (threshold and margin) as matrix search
+        kept, _ = relevance.judge(lake.settings, question, [relevance.Candidate(h, h.relevance, h.text) for h in hits])
+        hits = [v.item for v in kept]
+    return "vector", names, [_chunk(h) for h in hits]
 
 
 def _retrieve_matrix(lake: Lake, question: str, names: list[str], k: int, model: str | None,
@@ -171,9 +167,12 @@ def _retrieve_matrix(lake: Lake, question: str, names: list[str], k: int, model:
     # (which may narrow the corpora: a strong model gets the isolated mode's primary corpus).
     result = lake.matrix_search(question, names, k_per_corpus=k, top=k, model=model,
                                 metadata_filter=metadata_filter)
-    chunks = [{"corpus": h.corpus, "id": str(h.id), "text": h.text or "", "score": float(h.score),
-               "metadata": h.metadata or {}} for h in result.results[:k]]
-    return str(result.mode or "matrix"), list(getattr(result, "corpora", names)), chunks
+    return str(result.mode or "matrix"), list(getattr(result, "corpora", names)), [_chunk(h) for h in result.results[:k]]
+
+
+def _chunk(hit: MatrixHit) -> dict[str, Any]:
+    return {"corpus": hit.corpus, "id": str(hit.id), "text": hit.text or "", "score": float(hit.score),
+            "metadata": hit.metadata or {}}
 
 
 # -- prompt and answer -----------------------------------------------------------------------

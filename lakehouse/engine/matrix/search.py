@@ -112,17 +112,21 @@ def matrix_search(lake: Lake, query: str, corpora: list[str] | None = None, *, k
 
 def _search_one(state: CorpusState, qvec: np.ndarray, k: int,
                 flt: dict[str, list[str]] | None) -> tuple[list[MatrixHit], int]:
-    allowed = None
-    dropped = 0
-    if flt:
-        allowed = allowed_keys(state, flt)
-        dropped = state.size - len(allowed)
+    if not flt:
+        return search_corpus(state, qvec, k), 0
+    allowed = allowed_keys(state, flt)
+    return search_corpus(state, qvec, k, allowed), state.size - len(allowed)
+
+
+def search_corpus(state: CorpusState, qvec: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[MatrixHit]:
+    """The k best rows of one corpus (among the `allowed` keys) with their text and metadata; `relevance` is
+    the true cosine, whatever the corpus metric: what the relevance filter judges."""
     keys, scores = state.search(qvec, k, allowed)
     out = []
-    for key, score, cosine in zip(keys, scores, state.cosines(keys, qvec)):
-        ident, text, meta = state.row(int(key))
-        out.append(MatrixHit(state.name, ident, float(score), text, meta, "index", float(cosine)))
-    return out, dropped
+    for key, score, cosine in zip(keys.tolist(), scores.tolist(), state.cosines(keys, qvec).tolist()):
+        ident, text, meta = state.row(key)
+        out.append(MatrixHit(state.name, ident, score, text, meta, "index", cosine))
+    return out
 
 
 def _apply_playbooks(lake: Lake, query: str, hits: list[MatrixHit], qvecs: dict[str, np.ndarray],
