@@ -241,9 +241,12 @@ class VectorEngine:
                 return []
             counts = store.row_counts(cur, [m["name"] for m in metas])
             gens = store.generations(cur, name)
+        by_corpus: dict[str, list[dict[str, Any]]] = {}
+        for g in gens:
+            by_corpus.setdefault(g["corpus"], []).append(g)
         out = []
         for meta in metas:
-            mine = [g for g in gens if g["corpus"] == meta["name"]]
+            mine = by_corpus.get(meta["name"], [])
             active = store.active_of(mine)
             out.append({**meta, "rows": counts[meta["name"]], "active_generation": active["generation"] if active else None,
                         "generations": [{k: g[k] for k in ("generation", "snapshot_id", "rows", "built_at", "active")}
