@@ -1,4 +1,5 @@
-"""`lakehouse` command line: demo, ingest, sql, datasets, compact, serve."""
+"""`lakehouse` command line: every command but `demo` and `serve` is one operation of the catalog, run with
+origin `cli` (so it is validated and recorded like the same call over HTTP or SQL)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ log = logging.getLogger("lakehouse")
 def _root_arg(p: argparse.ArgumentParser, default: str = "./lake") -> None:
     p.add_argument("--root", default=os.environ.get("LH_ROOT", default),
                    help="lake folder (default: $LH_ROOT or %(default)s)")
+
+
+def _list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,13 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("datasets", help="list datasets")
     _root_arg(p)
-
+    p = sub.add_parser("dataset", help="describe a dataset (columns, rows, ingest history)")
+    _root_arg(p)
+    p.add_argument("name")
+    p = sub.add_parser("drop", help="drop a dataset")
+    _root_arg(p)
+    p.add_argument("name")
     p = sub.add_parser("compact", help="fold a merge-on-read dataset's deltas into its base")
     _root_arg(p)
     p.add_argument("dataset")
 
-    p = sub.add_parser("corpus", help="build or list vector corpora")
+    p = sub.add_parser("corpus", help="build, list and manage vector corpora")
     csub = p.add_subparsers(dest="corpus_command", required=True)
+    c = csub.add_parser("create", help="build a corpus from a dataset or a read-only query")
+    _root_arg(c)
+    c.add_argument("name")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset")
+    src.add_argument("--sql")
+    c.add_argument("--id", default="id")
+    c.add_argument("--text", type=_list, required=True, help="column(s) to embed, comma-separated")
+    c.add_argument("--metadata", type=_list, default=[], help="columns kept as metadata, comma-separated")
+    c.add_argument("--embedder", default=None)
+    c.add_argument("--replace", action="store_true")
     b = csub.add_parser("build", help="build a corpus from a folder of docs (Markdown) or code (Python)")
     _root_arg(b)
     b.add_argument("name")
@@ -65,6 +86,44 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--replace", action="store_true", help="rebuild an existing corpus")
     ls = csub.add_parser("list", help="list corpora")
     _root_arg(ls)
+    for name, what in (("rebuild", "build a new index generation and swap it in"),
+                       ("rollback", "re-activate an earlier index generation"), ("drop", "drop a corpus")):
+        x = csub.add_parser(name, help=what)
+        _root_arg(x)
+        x.add_argument("name")
+        if name == "rollback":
+            x.add_argument("--generation", type=int, default=None)
+
+    p = sub.add_parser("search", help="vector search of one corpus")
+    _root_arg(p)
+    p.add_argument("corpus")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10)
+    p = sub.add_parser("matrix", help="search several corpora at once")
+    _root_arg(p)
+    p.add_argument("query")
+    p.add_argument("--corpora", type=_list, default=None)
+    p.add_argument("--mode", default=None)
+    p.add_argument("--top", type=int, default=8)
+    p.add_argument("--use-playbook", action="store_true")
+    p = sub.add_parser("ask", help="answer a question from retrieved rows (with citations)")
+    _root_arg(p)
+    p.add_argument("question")
+    p.add_argument("--corpora", type=_list, default=None)
+    p.add_argument("-k", type=int, default=8)
+    p.add_argument("--model", default=None)
+
+    p = sub.add_parser("ops", help="recorded operations: tail and statistics")
+    osub = p.add_subparsers(dest="ops_command", required=True)
+    t = osub.add_parser("tail", help="the latest recorded operations")
+    _root_arg(t)
+    t.add_argument("--op", default=None)
+    t.add_argument("--origin", default=None)
+    t.add_argument("--status", choices=["ok", "error"], default=None)
+    t.add_argument("--limit", type=int, default=20)
+    st = osub.add_parser("stats", help="count, errors and p50/p95/p99 per op and origin")
+    _root_arg(st)
+    st.add_argument("--window", default="1h", help="30s, 15m, 1h, 7d (default %(default)s)")
 
     p = sub.add_parser("serve", help="serve the HTTP API and web UI (waitress)")
     _root_arg(p)
@@ -75,11 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from lakehouse.engine.ops import entrance
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return _run(args)
+        with entrance("cli"):
+            return _run(args)
     except LakehouseError as exc:
         # One line: DuckDB's caret diagrams start after a blank line.
         first = " ".join(exc.message.split("\n\n", 1)[0].split())
@@ -99,37 +161,95 @@ def _run(args: argparse.Namespace) -> int:
         run_demo(args.root, rows=args.rows, seed=args.seed, corpus_rows=args.corpus_rows)
         return 0
     with lakehouse.open(args.root) as lake:
-        if args.command == "ingest":
-            res = lake.ingest(args.path, args.dataset, mode=args.mode, key=args.key, format=args.format, origin="cli")
-            state = "skipped (identical content already ingested)" if res.skipped else f"{res.rows} rows"
-            print(f"{res.dataset}: {state}, snapshot {res.snapshot_id}, sha256 {res.content_sha256[:12]}")
-        elif args.command == "sql":
-            res = lake.query(args.query, max_rows=args.max_rows, origin="cli")
-            _print_result([c["name"] for c in res.columns], res.rows, args.format)
-            if res.truncated:
-                print(f"(truncated at {res.row_count} rows)", file=sys.stderr)
-        elif args.command == "datasets":
-            rows = [[d["name"], d["kind"], d["key"] or "", d["rows"], d["ingests"]] for d in lake.datasets()]
-            _print_result(["name", "kind", "key", "rows", "ingests"], rows, "table")
-        elif args.command == "compact":
-            out = lake.compact(args.dataset)
-            print(f"{out['dataset']}: folded {out['folded']} delta rows")
-        elif args.command == "corpus" and args.corpus_command == "build":
-            from lakehouse.engine.matrix.builders import build_corpus
-
-            info = build_corpus(lake, args.name, args.source, args.kind, max_chars=args.max_chars,
-                                embedder=args.embedder, replace=args.replace)
-            print(f"{info['name']}: {info['rows']} {args.kind} chunks from {info['source']['files']} files, "
-                  f"generation {info['active_generation']}")
-        elif args.command == "corpus":
-            rows = [[c["name"], c["kind"], c["builder"], c["embedder"], c["rows"], c["active_generation"]]
-                    for c in lake.corpora()]
-            _print_result(["name", "kind", "builder", "embedder", "rows", "generation"], rows, "table")
-        elif args.command == "serve":
+        if args.command == "serve":
             from lakehouse.http.serve import serve
 
             serve(lake, host=args.host, port=args.port, threads=args.threads)
+        elif args.command == "corpus":
+            _corpus(lake, args)
+        elif args.command == "ops":
+            _ops(lake, args)
+        else:
+            _data(lake, args)
     return 0
+
+
+def _data(lake: Any, args: argparse.Namespace) -> None:
+    cmd = args.command
+    if cmd == "ingest":
+        res = lake.ingest(args.path, args.dataset, mode=args.mode, key=args.key, format=args.format)
+        state = "skipped (identical content already ingested)" if res.skipped else f"{res.rows} rows"
+        print(f"{res.dataset}: {state}, snapshot {res.snapshot_id}, sha256 {res.content_sha256[:12]}")
+    elif cmd == "sql":
+        res = lake.query(args.query, max_rows=args.max_rows)
+        _print_result([c["name"] for c in res.columns], res.rows, args.format)
+        if res.truncated:
+            print(f"(truncated at {res.row_count} rows)", file=sys.stderr)
+    elif cmd == "datasets":
+        rows = [[d["name"], d["kind"], d["key"] or "", d["rows"], d["ingests"]] for d in lake.datasets()]
+        _print_result(["name", "kind", "key", "rows", "ingests"], rows, "table")
+    elif cmd == "dataset":
+        info = lake.dataset(args.name)
+        print(f"{info['name']}: {info['rows']} rows, kind {info['kind']}")
+        _print_result(["column", "type", "nullable"], [[c["name"], c["type"], c["nullable"]] for c in info["columns"]],
+                      "table")
+    elif cmd == "drop":
+        lake.drop_dataset(args.name)
+        print(f"{args.name}: dropped")
+    elif cmd == "compact":
+        out = lake.compact(args.dataset)
+        print(f"{out['dataset']}: folded {out['folded']} delta rows")
+    elif cmd == "search":
+        hits = lake.vector_search(args.corpus, args.query, args.k)
+        _print_result(["rank", "id", "score"], [[h.rank, h.id, round(h.score, 4)] for h in hits], "table")
+    elif cmd == "matrix":
+        res = lake.matrix_search(args.query, args.corpora, mode=args.mode, top=args.top, use_playbook=args.use_playbook)
+        _print_result(["rank", "corpus", "id", "score", "source", "text"],
+                      [[h.rank, h.corpus, h.id, round(h.score, 4), h.source, h.text[:80]] for h in res.results], "table")
+    elif cmd == "ask":
+        out = lake.ask(args.question, corpora=args.corpora, k=args.k, model=args.model)
+        print(out["answer"])
+        if out["note"]:
+            print(f"({out['note']})", file=sys.stderr)
+
+
+def _corpus(lake: Any, args: argparse.Namespace) -> None:
+    cmd = args.corpus_command
+    if cmd == "create":
+        info = lake.create_corpus(args.name, dataset=args.dataset, sql=args.sql, id=args.id, text=args.text,
+                                  metadata=args.metadata, embedder=args.embedder, replace=args.replace)
+        print(f"{info['name']}: {info['rows']} rows, generation {info['active_generation']}")
+    elif cmd == "build":
+        info = lake.build_corpus(args.name, args.source, args.kind, max_chars=args.max_chars, embedder=args.embedder,
+                                 replace=args.replace)
+        print(f"{info['name']}: {info['rows']} {args.kind} chunks from {info['source']['files']} files, "
+              f"generation {info['active_generation']}")
+    elif cmd == "list":
+        rows = [[c["name"], c["kind"], c["builder"], c["embedder"], c["rows"], c["active_generation"]]
+                for c in lake.corpora()]
+        _print_result(["name", "kind", "builder", "embedder", "rows", "generation"], rows, "table")
+    elif cmd == "rebuild":
+        out = lake.rebuild_index(args.name)
+        print(f"{args.name}: generation {out['generation']} ({out['rows']} rows, recall@10 {out['recall_at_10']})")
+    elif cmd == "rollback":
+        out = lake.rollback_index(args.name, args.generation)
+        print(f"{args.name}: generation {out['generation']} is active")
+    elif cmd == "drop":
+        lake.drop_corpus(args.name)
+        print(f"{args.name}: dropped")
+
+
+def _ops(lake: Any, args: argparse.Namespace) -> None:
+    if args.ops_command == "tail":
+        ops = lake.observed_ops(op=args.op, origin=args.origin, status=args.status, limit=args.limit)
+        _print_result(["ts", "op", "origin", "ms", "ok", "rows", "error"],
+                      [[o["ts"], o["op"], o["origin"], o["duration_ms"], o["ok"], o["rows"], o.get("error_code") or ""]
+                       for o in reversed(ops)], "table")
+    else:
+        out = lake.op_stats(args.window)
+        _print_result(["op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms"],
+                      [[s[k] for k in ("op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms")]
+                       for s in out["ops"]], "table")
 
 
 def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:

@@ -6,7 +6,7 @@
     │   └── PayloadTooLarge         413 payload_too_large
     ├── Forbidden                   403 forbidden      + PermissionError: refused by the sandbox
     ├── NotFound                    404 not_found      + KeyError: dataset, corpus, route, ...
-    │   └── ProviderNotConfigured   404 provider_not_configured
+    ├── ProviderNotConfigured       503 provider_not_configured  no key (or base URL) for that provider here
     ├── Conflict                    409 conflict       exists already / concurrent change
     ├── Unprocessable               422 unprocessable  well-formed but cannot run (binder errors)
     ├── QueryTimeout                504 timeout        + TimeoutError: interrupted by the timer
@@ -19,8 +19,11 @@ DuckDB's exceptions are translated in exactly one place, `map_duckdb_errors()`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import re
+import secrets
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,7 +74,8 @@ class NotFound(LakehouseError, KeyError):
     code = "not_found"
 
 
-class ProviderNotConfigured(NotFound):
+class ProviderNotConfigured(LakehouseError):
+    status = 503
     code = "provider_not_configured"
 
 
@@ -127,19 +131,48 @@ def clean_duckdb_message(exc: BaseException) -> str:
     return _PREFIX.sub("", text, count=1) or type(exc).__name__
 
 
-UDF_MARKER = "[lakehouse:{code}:{status}] {message}"
-_UDF_MARKER = re.compile(r"\[lakehouse:(\w+):(\d+)\] (.*)", re.DOTALL)
-_BY_STATUS: dict[int, type[LakehouseError]] = {
-    400: InvalidInput, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 422: Unprocessable,
-    502: ProviderError, 504: QueryTimeout,
-}
+class _Carried:
+    """Errors raised inside our UDFs, held here while DuckDB carries a token of them to the caller.
+
+    A UDF's exception reaches the caller as DuckDB's own InvalidInputException with only its text. The
+    text carries a random token; `from_duckdb` looks it up and re-raises the original exception (its
+    class, code and details). A token a query writes itself (`SELECT error('[lakehouse-error:...]')`)
+    is not in this table, so no caller can choose the server's status or code.
+    """
+
+    LIMIT = 512  # tokens never read back (a caller that swallowed the error) are dropped oldest first
+
+    def __init__(self) -> None:
+        self._items: collections.OrderedDict[str, LakehouseError] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, exc: LakehouseError) -> str:
+        token = secrets.token_hex(12)
+        with self._lock:
+            self._items[token] = exc
+            while len(self._items) > self.LIMIT:
+                self._items.popitem(last=False)
+        return token
+
+    def take(self, token: str) -> LakehouseError | None:
+        with self._lock:
+            return self._items.pop(token, None)
+
+
+_CARRIED = _Carried()
+_TOKEN = re.compile(r"\[lakehouse-error:([0-9a-f]{24})\]")
+
+
+def carry(exc: LakehouseError) -> ValueError:
+    """The exception a UDF raises so that `exc` itself comes out of DuckDB (see `_Carried`)."""
+    return ValueError(f"[lakehouse-error:{_CARRIED.put(exc)}] {exc.message}")
 
 
 def from_duckdb(exc: duckdb.Error) -> LakehouseError:
-    marked = _UDF_MARKER.search(str(exc))
-    if marked:  # raised by one of our UDFs: restore it
-        code, status, message = marked.group(1), int(marked.group(2)), marked.group(3).split("\n\nAt:")[0].strip()
-        return _BY_STATUS.get(status, LakehouseError)(message, code=code)
+    for token in _TOKEN.findall(str(exc)):
+        carried = _CARRIED.take(token)
+        if carried is not None:  # raised by one of our UDFs: the original, whatever its class
+            return carried
     for dtype, ltype, code in _DUCKDB_MAP:
         if isinstance(exc, dtype):
             return ltype(clean_duckdb_message(exc), code=code)

@@ -267,14 +267,14 @@ FAST = ChatPolicy(timeout_s=5.0, retries=0, cooldown_failures=0)  # tests want f
 def chat_installer(lake: Lake, llm: LLMServer, monkeypatch: pytest.MonkeyPatch,
                    **base: Any) -> Iterator[Callable[..., ChatDispatcher]]:
     """install(env=None, **settings) -> a fresh dispatcher (every provider on `llm`, FAST policy, `base`
-    settings under the call's) installed as `lake.chat`; one is installed at once, all are closed on exit."""
+    settings under the call's) installed as `lake.llm`; one is installed at once, all are closed on exit."""
     made: list[ChatDispatcher] = []
 
     def install(env: dict[str, str] | None = None, **overrides: Any) -> ChatDispatcher:
         settings = Settings.load(env={}, **{**base, **provider_settings(llm.url), **overrides})
-        chat = ChatDispatcher(settings, observer=lake.observer, env=env or {}, policy=FAST)
+        chat = ChatDispatcher(settings, env=env or {}, policy=FAST)
         made.append(chat)
-        monkeypatch.setitem(lake.__dict__, "chat", chat)
+        monkeypatch.setitem(lake.__dict__, "llm", chat)
         return chat
 
     install()

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from llm_servers import LLMServer, provider_settings
 
+import lakehouse
 from lakehouse.engine.chat import ChatDispatcher, ChatPolicy
-from lakehouse.engine.observer import Observer
 from lakehouse.errors import ProviderError, ProviderNotConfigured
 from lakehouse.settings import Settings
 
@@ -35,16 +35,11 @@ def srv() -> Iterator[LLMServer]:
         yield server
 
 
-@pytest.fixture
-def observer() -> Observer:
-    return Observer(None)
-
-
-def make(srv: LLMServer, observer: Observer | None = None, *, env: dict[str, str] | None = None,
+def make(srv: LLMServer, *, env: dict[str, str] | None = None,
          policy: ChatPolicy = FAST, models: dict[str, Any] | None = None, sleep: Any = time.sleep,
          **overrides: Any) -> ChatDispatcher:
     settings = Settings.load(env={}, **{**provider_settings(srv.url), "models": models or {}, **overrides})
-    return ChatDispatcher(settings, observer=observer, env=KEYS if env is None else env, policy=policy, sleep=sleep)
+    return ChatDispatcher(settings, env=KEYS if env is None else env, policy=policy, sleep=sleep)
 
 
 ROUTES = [
@@ -129,16 +124,14 @@ def test_retry_after_is_capped_and_backoff_is_exponential(srv: LLMServer) -> Non
     assert slept == [0.05, 0.02]  # capped Retry-After, then backoff_s * 2**1
 
 
-def test_retries_exhausted_maps_to_provider_error(srv: LLMServer, observer: Observer) -> None:
+def test_retries_exhausted_maps_to_provider_error(srv: LLMServer) -> None:
     srv.fail(503, {"error": {"message": "upstream overloaded\n\n  please wait"}}, times=3)
-    with make(srv, observer) as chat, pytest.raises(ProviderError) as info:
+    with make(srv) as chat, pytest.raises(ProviderError) as info:
         chat.chat("kimi/k2", prompt="x")
     exc = info.value
     assert exc.status == 502 and exc.code == "provider_error"
     assert exc.details["status"] == 503 and exc.details["provider"] == "kimi"
     assert "upstream overloaded please wait" in str(exc) and len(srv.requests) == 3
-    op = observer.recent(1)[0]
-    assert not op.ok and op.extra["attempts"] == 3 and op.target == "kimi/k2"
 
 
 @pytest.mark.parametrize("status", [400, 401, 404])
@@ -159,16 +152,14 @@ def test_non_json_error_body_is_trimmed_text(srv: LLMServer) -> None:
 # -- fallbacks and cooldown --------------------------------------------------------------------
 
 
-def test_fallback_to_next_model_after_retries(srv: LLMServer, observer: Observer) -> None:
+def test_fallback_to_next_model_after_retries(srv: LLMServer) -> None:
     models = {"local_fast": "openrouter/v/big", "fallbacks": {"local_fast": ["ollama/llama3.2:3b"]}}
     srv.fail(503, times=3)
-    with make(srv, observer, models=models) as chat:
+    with make(srv, models=models) as chat:
         result = chat.chat("tier:local_fast", prompt="x")
     assert result.model == "ollama/llama3.2:3b" and result.provider == "ollama"
     assert [r.path for r in srv.requests].count("/openrouter/api/v1/chat/completions") == 3
-    op = observer.recent(1)[0]
-    assert op.ok and op.target == "ollama/llama3.2:3b" and op.extra["fallback_from"] == ["openrouter/v/big"]
-    assert op.extra["requested"] == "tier:local_fast" and op.extra["attempts"] == 4
+    assert result.fallback_from == ["openrouter/v/big"] and result.attempts == 4
 
 
 def test_fallback_when_provider_not_configured(srv: LLMServer) -> None:
@@ -264,26 +255,30 @@ def test_injected_client_is_used_and_not_closed(srv: LLMServer) -> None:
 
 
 @pytest.mark.parametrize("model", ["ollama/m", "m:cloud", "openrouter/v/m", "kimi/k"])
-def test_streaming_both_wire_formats(srv: LLMServer, observer: Observer, model: str) -> None:
-    with make(srv, observer) as chat:
-        deltas = list(chat.stream(model, prompt="one two three four", temperature=0.5))
+def test_streaming_both_wire_formats(srv: LLMServer, model: str) -> None:
+    finished: list[Any] = []
+    with make(srv) as chat:
+        stream = chat.stream(model, prompt="one two three four", temperature=0.5)
+        stream.on_finish = finished.append
+        deltas = list(stream)
     assert len(deltas) >= 4 and "".join(deltas) == "echo: one two three four"
     body = srv.bodies()[-1]
     assert body["stream"] is True
-    op = observer.recent(1)[0]
-    assert op.ok and op.extra["stream"] and op.extra["usage"]["completion_tokens"] == 5
-    assert op.extra["usage"]["prompt_tokens"] == 4
+    assert finished == [None] and not stream.cancelled
+    assert stream.usage["completion_tokens"] == 5 and stream.usage["prompt_tokens"] == 4
 
 
-def test_stream_failure_mid_way_raises_provider_error(srv: LLMServer, observer: Observer) -> None:
+def test_stream_failure_mid_way_raises_provider_error(srv: LLMServer) -> None:
     srv.stream_error = "model crashed"
-    with make(srv, observer) as chat:
+    with make(srv) as chat:
         for model in ("ollama/m", "openrouter/v/m"):
             it = chat.stream(model, prompt="a b c")
+            finished: list[Any] = []
+            it.on_finish = finished.append
             assert next(it) == "echo: "
             with pytest.raises(ProviderError, match="model crashed"):
                 list(it)
-            assert not observer.recent(1)[0].ok
+            assert len(finished) == 1 and isinstance(finished[0], ProviderError)
 
 
 def test_stream_start_failure_raises_before_iterating_or_falls_back(srv: LLMServer) -> None:
@@ -297,37 +292,41 @@ def test_stream_start_failure_raises_before_iterating_or_falls_back(srv: LLMServ
         chat2.close()
 
 
-def test_stream_closed_early_is_recorded(srv: LLMServer, observer: Observer) -> None:
-    with make(srv, observer) as chat, chat.stream("ollama/m", prompt="a b c d e") as it:
+def test_stream_closed_early_is_finished_as_cancelled(srv: LLMServer) -> None:
+    finished: list[Any] = []
+    with make(srv) as chat, chat.stream("ollama/m", prompt="a b c d e") as it:
+        it.on_finish = finished.append
         next(it)
-    op = observer.recent(1)[0]
-    assert op.ok and op.extra["cancelled"]
+    assert it.cancelled and finished == [None]
 
 
 # -- keys never leak -----------------------------------------------------------------------------
 
 
-def test_keys_and_prompts_never_leak(srv: LLMServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_keys_and_prompts_never_leak(srv: LLMServer, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the chat operation: results, errors, logs and the op log hold neither keys nor prompts."""
     caplog.set_level(logging.DEBUG)
-    observer = Observer(tmp_path / "ops.jsonl")
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
     prompt = "TOP-SECRET-PROMPT about payroll"
     key = KEYS["OPENROUTER_API_KEY"]
     texts: list[str] = []
-    with make(srv, observer) as chat:
-        result = chat.chat("openrouter/v/m", prompt=prompt)
-        texts += [repr(result), json.dumps(result.to_dict()), repr(chat.providers()), repr(chat.models())]
-        texts.append("".join(chat.stream("kimi/k", prompt=prompt)))
+    with lakehouse.open(tmp_path / "lake", embedder="hash", **provider_settings(srv.url)) as lake:
+        lake.llm.policy = FAST
+        result = lake.chat("openrouter/v/m", prompt=prompt)
+        texts += [repr(result), json.dumps(result.to_dict()), repr(lake.llm.providers()), repr(lake.llm.models())]
+        texts.append("".join(lake.chat("kimi/k", prompt=prompt, stream=True)))
         srv.fail(401, {"error": {"message": f"invalid key {key} (Bearer {key})"}})
         with pytest.raises(ProviderError) as info:
-            chat.chat("openrouter/v/m", prompt=prompt)
+            lake.chat("openrouter/v/m", prompt=prompt)
         texts += [str(info.value), json.dumps(info.value.to_dict())]
         srv.fail(503, f"echoing {key}", times=3)
         with pytest.raises(ProviderError) as info:
-            chat.chat("openrouter/v/m", prompt=prompt)
+            lake.chat("openrouter/v/m", prompt=prompt)
         texts += [str(info.value), json.dumps(info.value.to_dict())]
-    observer.close()
-    ops_file = (tmp_path / "ops.jsonl").read_text()
-    assert ops_file.count('"op": "chat"') == 4
+        root = lake.root
+    ops_file = "".join(p.read_text() for p in sorted((root / "observer").glob("ops-*.jsonl")))
     texts += [ops_file, caplog.text]
     everything = "\n".join(texts)
     for secret in KEYS.values():
@@ -335,5 +334,8 @@ def test_keys_and_prompts_never_leak(srv: LLMServer, tmp_path: Path, caplog: pyt
     assert "invalid key ***" in everything
     assert prompt not in ops_file and prompt not in caplog.text
     ops = [json.loads(line) for line in ops_file.splitlines()]
-    assert ops[0]["target"] == "openrouter/v/m" and ops[0]["extra"]["provider"] == "openrouter"
-    assert ops[0]["extra"]["usage"]["total_tokens"] > 0 and ops[0]["extra"]["latency_ms"] > 0
+    assert [o["op"] for o in ops] == ["chat"] * 4 and [o["ok"] for o in ops] == [True, True, False, False]
+    assert ops[0]["output"]["model"] == "openrouter/v/m" and ops[0]["output"]["provider"] == "openrouter"
+    assert ops[0]["output"]["usage"]["total_tokens"] > 0 and ops[0]["duration_ms"] > 0
+    assert ops[1]["output"]["stream"] is True and ops[1]["output"]["usage"]["completion_tokens"] > 0
+    assert ops[2]["error_code"] == "provider_error" and "***" in ops[2]["error"]

@@ -136,7 +136,7 @@ def test_provider_without_key_is_not_configured() -> None:
     with pytest.raises(ProviderNotConfigured) as info:
         chat.chat("kimi/k2", prompt="hi")
     exc = info.value
-    assert exc.status == 404 and exc.code == "provider_not_configured"
+    assert exc.status == 503 and exc.code == "provider_not_configured"
     assert "KIMI_API_KEY" in str(exc) and exc.to_dict()["key_env"] == "KIMI_API_KEY"
 
 

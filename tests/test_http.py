@@ -43,8 +43,8 @@ def upload(client: httpx.Client, dataset: str, data: bytes = CSV, name: str = "p
 
 def test_health(http, lake):
     body = http.get("/health").json()
-    assert body == {"ok": True, "version": lakehouse.__version__, "duckdb": duckdb.__version__,
-                    "lake": str(lake.root), "datasets": 0}
+    assert body == {"ok": True, "version": lakehouse.__version__, "duckdb": duckdb.__version__, "datasets": 0}
+    assert str(lake.root) not in http.get("/health").text  # no server path to a caller
 
 
 def test_upload_creates_dataset_then_same_upload_is_skipped(http):
@@ -191,10 +191,10 @@ def test_datasets_list_and_detail(http):
 
 
 def test_internal_error_is_500_without_detail(client, lake, monkeypatch, caplog):
-    def boom() -> list:
+    def boom(ctx: object) -> list:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(lake, "datasets", boom)
+    monkeypatch.setattr(lakehouse.engine.datasets, "list_datasets", boom)
     with caplog.at_level(logging.ERROR, logger="lakehouse.http.errors"):
         resp = client.get("/datasets")
     assert resp.status_code == 500

@@ -1,7 +1,7 @@
 """HTTP chat routes: /v1/chat, the OpenAI-compatible gateway (with the official `openai` client) and /rag.
 
 One lake and live server for the module, providers pointed at a loopback LLM server; tests that
-need other keys or policies swap a fresh `ChatDispatcher` into `lake.chat`.
+need other keys or policies swap a fresh `ChatDispatcher` into `lake.llm`.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_v1_chat_prompt(http: httpx.Client, srv: LLMServer, use_chat: Any) -> No
                                        "temperature": 0.2, "max_tokens": 20})
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    assert list(body) == ["model", "provider", "content", "usage", "latency_ms"]
+    assert list(body) == ["model", "provider", "content", "usage", "latency_ms", "attempts", "fallback_from"]
     assert body["model"] == "ollama/qwen3:4b" and body["provider"] == "ollama"
     assert body["content"] == "echo: hello there"
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"] > 0
@@ -169,7 +169,7 @@ def test_stream_that_cannot_start_is_a_json_error(client: openai.OpenAI, http: h
                                                   use_chat: Any) -> None:
     resp = http.post("/v1/chat/completions", json={
         "model": "opencode/grok", "stream": True, "messages": [{"role": "user", "content": "x"}]})
-    assert resp.status_code == 404 and resp.headers["content-type"].startswith("application/json")
+    assert resp.status_code == 503 and resp.headers["content-type"].startswith("application/json")
     assert resp.json()["error"]["code"] == "provider_not_configured" and "OPENCODE_API_KEY" in resp.text
     srv.fail(500, times=2)
     with pytest.raises(openai.InternalServerError) as info:  # our 502, before any event
@@ -186,7 +186,7 @@ def test_stream_failing_midway_raises_in_the_client(client: openai.OpenAI, srv: 
     with pytest.raises(openai.APIError, match="upstream fell over"):
         list(stream)
     op = [o for o in served[0].observer.ops if o.op == "chat"][-1]
-    assert op.ok is False and op.extra["stream"] is True
+    assert op.ok is False and op.origin == "http" and op.error_code == "provider_error"
 
 
 def test_openai_message_forms(http: httpx.Client, srv: LLMServer, use_chat: Any) -> None:

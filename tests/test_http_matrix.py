@@ -30,7 +30,7 @@ def test_matrix_search_shape_and_filters(http):
     assert {r["corpus"] for r in body["results"]} == {"workers", "candidates"}
     assert all(set(r) >= {"rank", "corpus", "id", "score", "text", "metadata", "source"} for r in body["results"])
     assert all(r["metadata"]["state"] == "IL" for r in body["results"])
-    assert body["dropped"]["metadata_filter"] == 2 and body["dropped"]["relevance"] == []
+    assert body["dropped"]["metadata_filter_rows"] == 2 and body["dropped"]["relevance"] == []
     listing = http.get("/v1/matrix/corpora").json()["corpora"]
     assert {(c["name"], c["rows"], c["active_generation"]) for c in listing} == {("workers", 3, 1), ("candidates", 1, 1)}
 

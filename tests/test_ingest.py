@@ -129,7 +129,7 @@ def test_delta_into_new_dataset_and_missing_key(lake, write):
         ("bad.csv", b"id,name\n1,caf\xe9\n2,\xff\xfe\n", "auto", "not valid UTF-8"),
         ("dup.csv", b"id,name,Name\n1,a,b\n", "auto", "duplicate column name 'Name'"),
         ("dup.json", b'[{"a": 1, "a": 2}]', "auto", "duplicate column name 'a'"),
-        ("x.csv", b"id\n1\n", "xml", "unknown format 'xml'"),
+        ("x.csv", b"id\n1\n", "xml", "field 'format': Input should be 'auto', 'csv'"),
         ("bad.json", b'[{"a": 1}, {"a": ', "auto", "not valid json"),
         ("bad.parquet", b"PAR1 this is not parquet", "auto", "not valid parquet"),
     ],

@@ -160,19 +160,19 @@ def test_operations_are_recorded(tmp_path, write):
         with pytest.raises(LakehouseError):
             lk.query("SELECT * FROM nowhere")
         ops = lk.observer.recent()
-        assert [(o.op, o.ok) for o in ops] == [("ingest", True), ("query", True), ("query", False)]
-        assert ops[0].target == "w" and ops[0].rows == 1 and ops[0].elapsed_ms > 0
-        assert "nowhere" in ops[2].error
-    lines = [json.loads(x) for x in (root / "observer" / "ops.jsonl").read_text().splitlines()]
-    assert [(x["op"], x["ok"]) for x in lines] == [("ingest", True), ("query", True), ("query", False)]
-    assert set(lines[0]) >= {"ts", "op", "source", "target", "rows", "elapsed_ms", "ok", "error"}
+        assert [(o.op, o.ok) for o in ops] == [("dataset.ingest", True), ("sql.query", True), ("sql.query", False)]
+        assert ops[0].input["dataset"] == "w" and ops[0].rows == 1 and ops[0].duration_ms > 0
+        assert ops[0].origin == "python" and ops[2].error_code == "sql_catalog" and "nowhere" in ops[2].error
+    lines = [json.loads(x) for f in sorted((root / "observer").glob("ops-*.jsonl")) for x in f.read_text().splitlines()]
+    assert [(x["op"], x["ok"]) for x in lines] == [("dataset.ingest", True), ("sql.query", True), ("sql.query", False)]
+    assert set(lines[0]) >= {"id", "ts", "op", "origin", "duration_ms", "ok", "error_code", "input", "output", "rows"}
 
 
 def test_ops_log_can_be_turned_off(tmp_path):
     with lakehouse.open(tmp_path / "lake", observer_log=False) as lk:
         lk.query("SELECT 1")
         assert len(lk.observer.recent()) == 1
-    assert not (tmp_path / "lake" / "observer" / "ops.jsonl").exists()
+    assert all(f.stat().st_size == 0 for f in (tmp_path / "lake" / "observer").glob("ops-*.jsonl"))
 
 
 def test_read_write_cursor_finds_macros_before_the_lake(lake):

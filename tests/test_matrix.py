@@ -129,7 +129,7 @@ def test_downgrade_gate(tmp_path):
 def test_metadata_filter_gates(mlake):
     # G3.6.A: equality drops every non-IL row and reports how many were excluded
     res = mlake.matrix_search("forklift operator", ["workers"], metadata_filter={"state": "IL"})
-    assert {h.id for h in res.results} == {"1", "4"} and res.dropped["metadata_filter"] == 4
+    assert {h.id for h in res.results} == {"1", "4"} and res.dropped["metadata_filter_rows"] == 4
     # G3.6.B: a list is OR within the key
     res = mlake.matrix_search("forklift operator", ["workers"], metadata_filter={"state": ["IL", "WI"]})
     assert {h.metadata["state"] for h in res.results} == {"IL", "WI"} and len(res.results) == 4
@@ -154,7 +154,7 @@ def test_metadata_filter_is_a_prefilter_that_keeps_k(tmp_path):
         # 2 % of rows match: a post-filter of the top 6 would almost always come back empty
         res = lk.matrix_search("anything", ["items"], k_per_corpus=6, metadata_filter={"bucket": 7})
         assert len(res.results) == 6 and all(h.metadata["bucket"] == 7 for h in res.results)
-        assert res.dropped["metadata_filter"] == 3000 - 60
+        assert res.dropped["metadata_filter_rows"] == 3000 - 60
 
 
 def test_sql_matrix_search_and_playbook_lookup(mlake):
@@ -212,7 +212,7 @@ def test_playbook_weights_decay_with_age(mlake):
     ])
     q = mlake.vectors.embedder("hash").embed_one("forklift Joliet")
     w = mlake.playbooks.weights(q)
-    assert w[("workers", "4")][0] == pytest.approx(w[("workers", "1")][0] / 4, rel=0.01)  # two half-lives
+    assert w[("workers", "4")].weight == pytest.approx(w[("workers", "1")].weight / 4, rel=0.01)  # two half-lives
 
 
 def test_playbooks_measurably_improve_held_out_paraphrases(tmp_path):

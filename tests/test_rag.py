@@ -1,7 +1,7 @@
 """RAG (`lake.ask`) and the SQL `chat()` function, against a loopback LLM whose reply echoes the prompt.
 
 One lake for the module (opening a lake and building a corpus costs seconds); each test gets a
-fresh `ChatDispatcher` swapped into `lake.chat`, so retries, cooldowns and tiers never leak.
+fresh `ChatDispatcher` swapped into `lake.llm`, so retries, cooldowns and tiers never leak.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from llm_servers import LLMServer, chat_installer, llm_fixture, provider_setting
 import lakehouse
 from lakehouse.engine.chat import ChatDispatcher
 from lakehouse.engine.rag import build_prompt
-from lakehouse.errors import Forbidden, InvalidInput, NotFound, ProviderError
+from lakehouse.errors import Forbidden, InvalidInput, NotFound, ProviderError, ProviderNotConfigured
 
 QUESTION = "find me a forklift operator with OSHA-10 in IL"
 WORKERS = """id,name,role,city,state,available,notes
@@ -51,7 +51,7 @@ def rlake(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator[
 @pytest.fixture
 def use_chat(rlake: lakehouse.Lake, llm: LLMServer,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ChatDispatcher]]:
-    """use_chat(models={...}, ollama_base=...) -> a dispatcher installed as rlake.chat."""
+    """use_chat(models={...}, ollama_base=...) -> a dispatcher installed as rlake.llm."""
     with chat_installer(rlake, llm, monkeypatch) as install:
         yield install
 
@@ -80,7 +80,7 @@ def test_seed_gate_g1_answer_is_grounded(rlake: lakehouse.Lake, srv: LLMServer, 
     assert out["retrieval_ms"] > 0 and out["generation_ms"] > 0 and out["note"] is None
     assert out["usage"]["total_tokens"] > 0
     op = rlake.observer.ops[-1]
-    assert op.op == "ask" and op.target == "workers" and QUESTION not in str(op.to_dict())
+    assert op.op == "rag.ask" and op.output["mode"] == "vector" and QUESTION not in str(op.to_dict())
 
 
 def test_seed_gate_g1_with_minilm(rlake: lakehouse.Lake, srv: LLMServer, use_chat: Any) -> None:
@@ -102,7 +102,7 @@ def test_seed_gate_g1_with_minilm(rlake: lakehouse.Lake, srv: LLMServer, use_cha
 def test_only_corpus_is_the_default(rlake: lakehouse.Lake, srv: LLMServer, use_chat: Any,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     assert rlake.ask(QUESTION, k=2, model=MODEL)["corpora"] == ["workers"]
-    monkeypatch.setattr(rlake, "corpora", lambda: [])
+    monkeypatch.setattr(rlake.vectors, "corpora", lambda: [])
     with pytest.raises(InvalidInput, match="no corpora") as info:
         rlake.ask(QUESTION)
     assert info.value.code == "no_corpora"
@@ -279,9 +279,9 @@ def test_sql_chat_errors_are_clear(rlake: lakehouse.Lake, srv: LLMServer, use_ch
     with pytest.raises(ProviderError, match="HTTP 500.*upstream melted") as info:
         rlake.query(f"SELECT id, chat('{MODEL}', notes) FROM job_orders")
     assert info.value.code == "provider_error" and info.value.status == 502
-    with pytest.raises(NotFound, match="OPENROUTER_API_KEY") as nf:
+    with pytest.raises(ProviderNotConfigured, match="OPENROUTER_API_KEY") as nf:
         rlake.query("SELECT chat('openrouter/anthropic/claude-sonnet-4', 'x')")
-    assert nf.value.code == "provider_not_configured"
+    assert nf.value.code == "provider_not_configured" and nf.value.status == 503  # its own class, through DuckDB
     with pytest.raises(duckdb.Error, match="unknown model tier"):  # lake.sql: DuckDB's error, message intact
         rlake.sql("SELECT chat('tier:nope', 'x')").fetchall()
 

@@ -12,7 +12,7 @@ import pytest
 import lakehouse
 from lakehouse.engine.names import sql_string
 from lakehouse.engine.vectors import fusion, text_index
-from lakehouse.engine.vectors.engine import Hit
+from lakehouse.engine.vectors.hits import RRF_K, Hit
 from lakehouse.engine.vectors.text_index import index_for, text_search
 from lakehouse.errors import InvalidInput
 
@@ -33,7 +33,7 @@ def values_sql(docs: list[dict[str, str]]) -> str:
 
 def make_lake(root: Path) -> lakehouse.Lake:
     lk = lakehouse.open(root, embedder="hash")
-    lk.vectors.create_corpus("docs", sql=values_sql(DOCS))
+    lk.create_corpus("docs", sql=values_sql(DOCS))
     return lk
 
 
@@ -98,7 +98,7 @@ def test_allowed_ids_restrict_the_results(lake: lakehouse.Lake) -> None:
 
 def test_added_and_removed_rows_make_the_index_stale(lake: lakehouse.Lake) -> None:
     eng = lake.vectors
-    eng.create_corpus("stale", sql=values_sql(DOCS[:3]))
+    lake.create_corpus("stale", sql=values_sql(DOCS[:3]))
     assert text_search(eng, "stale", "excavator", 5) == []
     index = index_for(eng, "stale")
     built = index.builds
@@ -146,7 +146,7 @@ def test_rrf_prefers_a_doc_good_in_both_lists() -> None:
     txt = [Hit("t_only", 9.0, 1), Hit("both", 8.0, 2), Hit("y", 1.0, 3)]
     fused = fusion.fuse_rrf(vec, txt, 3)
     assert ids(fused) == ["both", "t_only", "v_only"]  # a tie (both 1 / (RRF_K + 1), both best rank 1): by id
-    assert fused[0].score == pytest.approx(2 / (fusion.RRF_K + 2))
+    assert fused[0].score == pytest.approx(2 / (RRF_K + 2))
     assert [h.rank for h in fused] == [1, 2, 3]
     lin = fusion.fuse_linear(vec, txt, 3, weight=0.5)
     assert lin[0].id == "both"
@@ -168,23 +168,25 @@ def test_hybrid_search_end_to_end(lake: lakehouse.Lake) -> None:
 
 
 def test_invalid_arguments(lake: lakehouse.Lake) -> None:
-    with pytest.raises(InvalidInput, match="rrf, linear"):
-        fusion.hybrid_search(lake.vectors, "docs", "pallets", 3, fusion="borda")
-    with pytest.raises(InvalidInput):
-        text_search(lake.vectors, "docs", "pallets", -1)
-    with pytest.raises(InvalidInput):
-        fusion.hybrid_search(lake.vectors, "docs", "pallets", 3, fusion="linear", weight=2.0)
+    with pytest.raises(InvalidInput, match="'rrf' or 'linear'") as info:
+        lake.hybrid_search("docs", "pallets", 3, fusion="borda")
+    assert info.value.code == "invalid_fusion" and info.value.details["field"] == "fusion"
+    with pytest.raises(InvalidInput, match="greater than or equal to 0") as info:
+        lake.text_search("docs", "pallets", -1)
+    assert info.value.code == "invalid_k"
+    with pytest.raises(InvalidInput, match="query"):
+        lake.text_search("docs", "   ", 3)
 
 
 def test_emptied_dropped_and_recreated_corpus(lake: lakehouse.Lake) -> None:
     eng = lake.vectors
-    eng.create_corpus("gone", sql=values_sql([{"id": "a", "text": "alpha beta"}]))
+    lake.create_corpus("gone", sql=values_sql([{"id": "a", "text": "alpha beta"}]))
     assert ids(text_search(eng, "gone", "alpha", 5)) == ["a"]
     eng.remove_from_corpus("gone", ["a"])
     assert text_search(eng, "gone", "alpha", 5) == []  # no rows: nothing to index
     # dropped and recreated with the same ids and size: the old index must not answer
     eng.drop_corpus("gone")
-    eng.create_corpus("gone", sql=values_sql([{"id": "a", "text": "gamma delta"}]))
+    lake.create_corpus("gone", sql=values_sql([{"id": "a", "text": "gamma delta"}]))
     assert text_search(eng, "gone", "alpha", 5) == []
     assert ids(text_search(eng, "gone", "gamma", 5)) == ["a"]
     text_index.forget(eng, "gone")  # what drop_corpus should call: closes and deletes the sidecar
@@ -193,7 +195,7 @@ def test_emptied_dropped_and_recreated_corpus(lake: lakehouse.Lake) -> None:
 
 def test_searches_keep_working_while_the_index_is_rebuilt(lake: lakehouse.Lake) -> None:
     eng = lake.vectors
-    eng.create_corpus("busy", sql=values_sql(DOCS))
+    lake.create_corpus("busy", sql=values_sql(DOCS))
     errors: list[str] = []
     done = threading.Event()
 

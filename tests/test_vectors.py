@@ -198,8 +198,9 @@ def test_corpus_errors(hlake):
         hlake.vector_search("nope", "x", 3)
     with pytest.raises(InvalidInput, match="dimensions"):
         hlake.vector_search("workers", [0.1, 0.2], 3)
-    with pytest.raises(InvalidInput, match="k must be"):
+    with pytest.raises(InvalidInput, match="field 'k': Input should be greater than or equal to 0") as info:
         hlake.vector_search("workers", "x", -1)
+    assert info.value.code == "invalid_k"
     with pytest.raises(Conflict):
         hlake.create_corpus("workers", dataset="workers", text="role")
     with pytest.raises(InvalidInput, match="column 'nope'"):
@@ -399,7 +400,7 @@ def test_index_type_defaults_and_checks(tmp_path):
         assert lk.vectors.state("l2").meta["dtype"] == "f16"
         with pytest.raises(InvalidInput, match="needs metric 'cos'"):
             lk.create_corpus("bad", sql="SELECT 1 AS id, 'x' AS text", metric="l2sq", dtype="i8")
-        with pytest.raises(InvalidInput, match="unknown dtype"):
+        with pytest.raises(InvalidInput, match="field 'dtype': Input should be 'i8', 'f16' or 'f32'"):
             lk.create_corpus("bad", sql="SELECT 1 AS id, 'x' AS text", dtype="f8")
         assert "bad" not in {c["name"] for c in lk.corpora()}
 
@@ -455,7 +456,7 @@ def test_reopen_catches_the_graph_up_with_rows_added_after_its_build(tmp_path):
         state = lk.vectors.state("c")
         key = state.key_of("99")
         assert state.generation.number == 1 and state.generation.max_key < key  # built before the add
-        assert key in state.generation.index and not state.generation.view  # caught up, in a loaded copy
+        assert key in state.generation.index  # caught up
         assert lk.vector_search("c", "crane operator in Joliet", 1)[0].id == "99"
 
 
@@ -543,9 +544,11 @@ def test_id_lookup_kept_up_to_date_by_adds_replaces_and_removes(tmp_path):
         state._lookup = None
         assert kept == state._id_lookup() and len(kept) == 58
         assert {h.id for h in lk.vector_search("w", "new 41", 5, ids=["w41", "w45", "w3"])} == {"w41", "w3"}
-        # odd ids from Python never break the lookup: None and unhashable values match nothing
-        odd = ["w41", None, {"a": 1}, ["w3"], "w3"]
-        assert {h.id for h in lk.vector_search("w", "new 41", 5, ids=odd)} == {"w41", "w3"}
+        # None matches nothing; a value that cannot be an id is refused, naming it
+        assert {h.id for h in lk.vector_search("w", "new 41", 5, ids=["w41", None, "w3"])} == {"w41", "w3"}
+        with pytest.raises(InvalidInput, match=r"ids\[2\] must be a string or a number") as info:
+            lk.vector_search("w", "new 41", 5, ids=["w41", None, {"a": 1}, ["w3"], "w3"])
+        assert info.value.code == "invalid_ids"
 
 
 def test_embedding_cache_skips_unchanged_texts(tmp_path, monkeypatch):
@@ -581,5 +584,5 @@ def test_text_and_hybrid_search_in_sql(hlake):
     rows = hlake.query("SELECT id FROM hybrid_search('workers', 'forklift OSHA-10', 3, "
                        "ids := ['1', '4', '5'], fusion := 'linear')").rows
     assert {r[0] for r in rows} == {"1", "4", "5"} and rows[0][0] in ("1", "5")
-    with pytest.raises(InvalidInput, match="unknown fusion"):
+    with pytest.raises(InvalidInput, match="field 'fusion': Input should be 'rrf' or 'linear'"):
         hlake.query("SELECT * FROM hybrid_search('workers', 'x', 3, fusion := 'max')")

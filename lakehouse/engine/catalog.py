@@ -38,6 +38,9 @@ ENGINE_DDL: tuple[str, ...] = (
         id VARCHAR, query VARCHAR, query_embedding FLOAT[], embedder_id VARCHAR, corpus VARCHAR,
         answer_id VARCHAR, answer_text VARCHAR, score DOUBLE, outcome INTEGER, recorded_at TIMESTAMP,
         source VARCHAR, tags VARCHAR[])""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.hnsw_trials (
+        recorded_at TIMESTAMP, corpus VARCHAR, generation INTEGER, event VARCHAR, rows BIGINT, params VARCHAR,
+        build_s DOUBLE, recall_at_10 DOUBLE, sample INTEGER)""",
 )
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS lake\.(\w+)\.(\w+)")
 EXPECTED = {m for stmt in ENGINE_DDL for m in _TABLE.findall(stmt)}

@@ -8,22 +8,30 @@ cursors see them; `prepare_cursor` gives a cursor the same `USE lake` + search p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 
 from lakehouse import sqlviews, udfs
-from lakehouse.engine.catalog import ensure_engine_tables
+from lakehouse.engine.catalog import ensure_engine_tables, in_transaction
+from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.names import sql_string
-from lakehouse.errors import InvalidInput, map_duckdb_errors
+from lakehouse.engine.observer import journal, ops
+from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
 
 LAKE_ALIAS = "lake"
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,21 +115,26 @@ def prepare_connection(
             attach_lake(con, lake.location, read_only=read_only)
         if not read_only:
             ensure_engine_tables(con)
-        udfs.register_all(con, lake)
+        udfs.register_all(con, lake, read_only=read_only)
         sqlviews.load_all(con, macro_db, macro_values(lake))
     prepare_cursor(con, macro_db, temp_macros=None if read_only else macro_values(lake))
     return macro_db
 
 
 def macro_values(lake: Lake) -> dict[str, str]:
-    """The `${name}` values of the sqlviews files for this lake's settings."""
-    return {"embed_type": embed_type(lake.settings.embedder)}
+    """The `${name}` values of the sqlviews files for this lake's settings and folders."""
+    def columns(cols: tuple[tuple[str, str], ...]) -> str:
+        return "{" + ", ".join(f"{name}: {sql_string(kind)}" for name, kind in cols) + "}"
+
+    return {"embed_type": embed_type(lake.settings.embedder),
+            "observer_glob": sql_string(str(lake.root / "observer" / "ops-*.jsonl")),
+            "observer_columns": columns(ops.COLUMNS),
+            "journal_glob": sql_string(str(lake.root / "_errors" / "storage-*.jsonl")),
+            "journal_columns": columns(journal.COLUMNS)}
 
 
 def embed_type(spec: str) -> str:
     """`FLOAT[384]` when the default embedder's width is known without a model call, else `FLOAT[]`."""
-    from lakehouse.engine.embedders import get_embedder
-
     if spec.split("/", 1)[0].split(":", 1)[0] in ("minilm", "hash"):
         return f"FLOAT[{get_embedder(spec).dim}]"
     return "FLOAT[]"
@@ -162,3 +175,95 @@ def sandbox(con: duckdb.DuckDBPyConnection, loc: Location) -> None:
     con.execute(f"SET allowed_directories = [{listing}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
+
+
+class Connections:
+    """The lake's two DuckDB instances: read-write (a cursor per thread, plus fresh cursors for engine code)
+    and the sandboxed read-only one behind user SQL, created on first use."""
+
+    def __init__(self, lake: Lake, connection: duckdb.DuckDBPyConnection | None) -> None:
+        self._lake = lake
+        self.location = lake.location
+        self.owns_connection = connection is None
+        self.db = connection if connection is not None else duckdb.connect()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursor_lock = threading.Lock()
+        self._ro: duckdb.DuckDBPyConnection | None = None
+        self._ro_macro_db = ""
+        self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
+        self.closed = False
+        try:
+            self.macro_db = prepare_connection(self.db, lake)
+        except BaseException:
+            if self.owns_connection:
+                self.db.close()
+            raise
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise LakehouseError("this lake is closed", code="closed")
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "rw", None)
+        if cur is None:
+            self.check_open()
+            cur = prepare_cursor(self.db.cursor(), self.macro_db, temp_macros=macro_values(self._lake))
+            self._local.rw = cur
+            with self._cursor_lock:
+                self._cursors.append(cur)
+        return cur
+
+    def query_cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "ro", None)
+        if cur is None:
+            self.check_open()
+            with self._cursor_lock:
+                if self._ro is None:
+                    ro = duckdb.connect()
+                    try:
+                        self._ro_macro_db = prepare_connection(ro, self._lake, read_only=True)
+                        with map_duckdb_errors():
+                            sandbox(ro, self.location)
+                    except BaseException:
+                        ro.close()
+                        raise
+                    self._ro = ro
+                cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
+                self._cursors.append(cur)
+            self._local.ro = cur
+        return cur
+
+    @contextlib.contextmanager
+    def fresh_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.check_open()
+        cur = prepare_cursor(self.db.cursor(), self.macro_db)
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def transaction(self, cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        return in_transaction(cur, body, lock=self.write_lock)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with self._cursor_lock:
+            for cur in self._cursors:
+                try:
+                    cur.close()
+                except duckdb.Error:
+                    pass
+            self._cursors.clear()
+        if self._ro is not None:
+            self._ro.close()
+        if self.owns_connection:
+            self.db.close()
+        else:
+            try:
+                self.db.execute(f'USE "{self.macro_db}"')
+                self.db.execute(f"DETACH {LAKE_ALIAS}")
+            except duckdb.Error:
+                log.debug("could not detach the lake from the caller's connection", exc_info=True)

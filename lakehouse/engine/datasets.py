@@ -11,11 +11,11 @@ from lakehouse.engine.names import check_name
 from lakehouse.errors import NotFound, map_duckdb_errors
 
 if TYPE_CHECKING:
-    from lakehouse.engine.lake import Lake
+    from lakehouse.engine.context import EngineContext
 
 
-def list_datasets(lake: Lake) -> list[dict[str, Any]]:
-    with lake.fresh_cursor() as cur, map_duckdb_errors():
+def list_datasets(ctx: EngineContext) -> list[dict[str, Any]]:
+    with ctx.fresh_cursor() as cur, map_duckdb_errors():
         rows = cur.execute(
             "SELECT d.name, d.kind, d.key, d.updated_at, "
             "(SELECT count(*) FROM lake.lh.ingests i WHERE i.dataset = d.name) AS ingests "
@@ -35,9 +35,8 @@ def list_datasets(lake: Lake) -> list[dict[str, Any]]:
     return out
 
 
-def describe_dataset(lake: Lake, name: str) -> dict[str, Any]:
-    check_name(name)
-    with lake.fresh_cursor() as cur, map_duckdb_errors():
+def describe_dataset(ctx: EngineContext, name: str) -> dict[str, Any]:
+    with ctx.fresh_cursor() as cur, map_duckdb_errors():
         row = catalog.dataset_row(cur, name)
         if row is None or not (catalog.table_exists(cur, "main", name) or catalog.view_exists(cur, "main", name)):
             raise NotFound(f"no dataset named {name!r}", code="dataset_not_found")
@@ -58,9 +57,8 @@ def describe_dataset(lake: Lake, name: str) -> dict[str, Any]:
     }
 
 
-def drop_dataset(lake: Lake, name: str) -> None:
-    check_name(name)
-    with lake.write_lock, lake.fresh_cursor() as cur, map_duckdb_errors():
+def drop_dataset(ctx: EngineContext, name: str) -> None:
+    with ctx.write_lock, ctx.fresh_cursor() as cur, map_duckdb_errors():
         row = catalog.dataset_row(cur, name)
         if row is None:
             raise NotFound(f"no dataset named {name!r}", code="dataset_not_found")

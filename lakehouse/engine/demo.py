@@ -68,11 +68,11 @@ def run_demo(root: str | Path, *, rows: int = 500_000, seed: int = 7, corpus_row
             task = progress.add_task("ingesting", total=len(files) + 1)
             for name, path in files.items():
                 progress.update(task, description=f"ingesting {name}")
-                res = lake.ingest(path, name, mode="replace", origin="demo")
+                res = lake.ingest(path, name, mode="replace")
                 counts[name] = res.rows
                 progress.advance(task)
             progress.update(task, description="applying the workers delta")
-            res = lake.ingest(delta_path, "workers", mode="delta", key="id", origin="demo")
+            res = lake.ingest(delta_path, "workers", mode="delta", key="id")
             counts["workers_delta"] = res.rows
             progress.advance(task)
         timings["ingest_s"] = time.perf_counter() - t
@@ -81,13 +81,13 @@ def run_demo(root: str | Path, *, rows: int = 500_000, seed: int = 7, corpus_row
         console.print(f"[bold]Lake[/bold] {lake.root}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         t = time.perf_counter()
         for title, sql in QUESTIONS:
-            res = lake.query(sql, origin="demo")
+            res = lake.query(sql)
             _print_table(console, title, [c["name"] for c in res.columns], res.rows, res.elapsed_ms)
         timings["questions_s"] = time.perf_counter() - t
         t = time.perf_counter()
         counts.update(demo_retrieval.build_corpora(lake, console, min(corpus_rows, rows)))
         timings["corpora_s"] = time.perf_counter() - t
-        res = lake.query(HYBRID_SQL.format(ask=demo_retrieval.ASK), origin="demo")
+        res = lake.query(HYBRID_SQL.format(ask=demo_retrieval.ASK))
         _print_table(console, f"Hybrid SQL + vector: \"{demo_retrieval.ASK}\" (vector_search over the workers corpus, "
                      "ids := IL workers)", [c["name"] for c in res.columns], res.rows, res.elapsed_ms)
         t = time.perf_counter()

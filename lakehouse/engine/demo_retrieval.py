@@ -73,11 +73,10 @@ def matrix_for_open_job(lake: Lake, console: Console) -> dict[str, Any]:
         return {}
     query = job[6]
     t = time.perf_counter()
-    res = lake.matrix_search(query, ["workers", "candidates"], use_playbook=True, metadata_filter={"state": job[4]},
-                             origin="demo")
+    res = lake.matrix_search(query, ["workers", "candidates"], use_playbook=True, metadata_filter={"state": job[4]})
     console.print(f"\n[bold]Matrix search for open job order {job[0]} ({job[1]}): \"{query}\"[/bold]  "
                   f"[dim]({(time.perf_counter() - t) * 1000:.0f} ms; workers + candidates + playbooks from past "
-                  f"placements, metadata_filter state={job[4]}; {res.dropped['metadata_filter']:,} rows outside "
+                  f"placements, metadata_filter state={job[4]}; {res.dropped['metadata_filter_rows']:,} rows outside "
                   f"{job[4]} skipped, {len(res.dropped['relevance'])} dropped as not relevant)[/dim]")
     table = Table("rank", "corpus", "id", "score", "source", "text")
     for h in res.results:

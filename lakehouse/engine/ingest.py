@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from lakehouse.engine import catalog
-from lakehouse.engine.names import check_name, quote_ident, sql_string
+from lakehouse.engine.names import quote_ident, sql_string
 from lakehouse.engine.sources import Source, Staged, stage
 from lakehouse.errors import Conflict, InvalidInput, NotFound, from_duckdb, map_duckdb_errors
 
 if TYPE_CHECKING:
-    from lakehouse.engine.lake import Lake
+    from lakehouse.engine.context import EngineContext
 
 MODES = ("create", "append", "replace", "delta")
 _SEQ = "_lh_seq"
@@ -48,24 +48,18 @@ class IngestResult:
         return dataclasses.asdict(self)
 
 
-def ingest(lake: Lake, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
-           key: str | None = None, filename: str | None = None, origin: str = "python") -> IngestResult:
-    check_name(dataset)
-    if mode not in MODES:
-        raise InvalidInput(f"unknown mode {mode!r}; use one of {', '.join(MODES)}", code="invalid_mode")
+def ingest(ctx: EngineContext, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
+           key: str | None = None, filename: str | None = None) -> IngestResult:
     if mode == "delta" and not key:
         raise InvalidInput("mode='delta' needs key= (the column identifying a row)", code="missing_key")
     t0 = time.perf_counter()
-    with lake.observer.observe("ingest", source=origin, target=dataset) as rec:
-        staged = stage(source, lake.root / "staging", format=format, filename=filename)
-        try:
-            with lake.write_lock, lake.fresh_cursor() as cur:
-                result = _ingest_staged(cur, staged, dataset, mode, key)
-        finally:
-            staged.cleanup()
-        result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 3)
-        rec.rows = result.rows
-        rec.extra.update(mode=mode, skipped=result.skipped, format=result.format)
+    staged = stage(source, ctx.root / "staging", format=format, filename=filename)
+    try:
+        with ctx.write_lock, ctx.fresh_cursor() as cur:
+            result = _ingest_staged(cur, staged, dataset, mode, key)
+    finally:
+        staged.cleanup()
+    result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 3)
     return result
 
 
@@ -368,11 +362,9 @@ def _names(columns: list[dict[str, str]]) -> str:
 
 
 # -- maintenance ----------------------------------------------------------------------
-def compact(lake: Lake, dataset: str) -> dict[str, Any]:
+def compact(ctx: EngineContext, dataset: str) -> dict[str, Any]:
     """Fold a merge dataset's deltas into its base; the query result is the same before and after."""
-    check_name(dataset)
-    with lake.observer.observe("compact", target=dataset) as rec, lake.write_lock, lake.fresh_cursor() as cur, \
-            map_duckdb_errors():
+    with ctx.write_lock, ctx.fresh_cursor() as cur, map_duckdb_errors():
         row = catalog.dataset_row(cur, dataset)
         if row is None:
             raise NotFound(f"no dataset named {dataset!r}", code="dataset_not_found")
@@ -394,5 +386,4 @@ def compact(lake: Lake, dataset: str) -> dict[str, Any]:
             return folded
 
         folded = catalog.in_transaction(cur, fold)
-        rec.rows = folded
         return {"dataset": dataset, "folded": folded, "snapshot_id": snapshot_for(cur, op_id) if folded else None}

@@ -1,25 +1,30 @@
-"""`Lake`: a DuckDB connection onto a DuckLake lake, with the engine's functions registered."""
+"""`Lake`: where Lakehouse is assembled. One DuckDB connection onto a DuckLake lake, the engine's
+subsystems on a narrow `EngineContext`, and the operations catalog (`lake.ops`) every surface calls.
+
+The methods below are the Python surface: each is one operation of the catalog (`lake.ops.call`), so
+a Python call is validated, checked and recorded exactly like the same call over SQL, HTTP or MCP.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import threading
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lakehouse.engine import datasets as datasets_mod
-from lakehouse.engine import ingest as ingest_mod
-from lakehouse.engine.catalog import in_transaction
-from lakehouse.engine.chat.routing import ModelTable
-from lakehouse.engine.connection import Location, macro_values, prepare_connection, prepare_cursor, sandbox
+from lakehouse.engine.chat.keys import KeyRing
+from lakehouse.engine.chat.routing import PROVIDERS, ModelTable
+from lakehouse.engine.connection import Connections, Location
+from lakehouse.engine.context import EngineContext
 from lakehouse.engine.ingest import IngestResult
-from lakehouse.engine.observer import Observer
-from lakehouse.engine.safe_sql import QueryResult, run_query
+from lakehouse.engine.matrix.gate import check_modes
+from lakehouse.engine.observer import Observer, StorageJournal
+from lakehouse.engine.ops import CATALOG, Operations
+from lakehouse.engine.safe_sql import QueryResult
 from lakehouse.engine.sources import Source
 from lakehouse.errors import map_duckdb_errors
 from lakehouse.settings import Settings
@@ -27,10 +32,13 @@ from lakehouse.settings import Settings
 if TYPE_CHECKING:
     from lakehouse.engine.chat import ChatDispatcher
     from lakehouse.engine.matrix.playbooks import Playbooks
-    from lakehouse.engine.vectors import VectorEngine
+    from lakehouse.engine.matrix.search import MatrixResult, Retrieval
+    from lakehouse.engine.vectors.engine import VectorEngine
+    from lakehouse.engine.vectors.hits import Hit
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+
+KEY_NAMES = tuple(dict.fromkeys([*(p.key_env for p in PROVIDERS.values() if p.key_env), "OPENAI_API_KEY"]))
 
 
 class Lake:
@@ -53,90 +61,58 @@ class Lake:
         self.location = Location.resolve(root, catalog, data_path)
         self.root = self.location.root
         self.root.mkdir(parents=True, exist_ok=True)
-        self.settings = settings if settings is not None else Settings.load(self.root)
-        self.models = ModelTable(self.settings.models)  # parsed once: a malformed table fails here, not at a chat
-        self.observer = Observer(
-            self.root / "observer" / "ops.jsonl" if self.settings.observer_log else None,
-            capacity=self.settings.observer_buffer,
-        )
-        self._owns_connection = connection is None
-        self._db = connection if connection is not None else duckdb.connect()
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._cursor_lock = threading.Lock()
-        self._ro: duckdb.DuckDBPyConnection | None = None
-        self._ro_macro_db = ""
-        self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
-        self._closed = False
-        try:
-            self._macro_db = prepare_connection(self._db, self)
-        except BaseException:
-            if self._owns_connection:
-                self._db.close()
-            raise
+        s = self.settings = settings if settings is not None else Settings.load(self.root)
+        check_modes(s.modes)  # like [models]: a malformed table fails here, naming the key, not at a search
+        self.models = ModelTable(s.models)
+        self.keys = KeyRing(KEY_NAMES, os.environ, s.key_file)
+        self.observer = Observer(self.root / "observer", write=s.observer_log, capacity=s.observer_buffer,
+                                 retention_days=s.observer_retention_days)
+        self._exporter = None
+        if s.otlp_endpoint:
+            from lakehouse.engine.observer.otel import OtlpExporter
 
-    # -- connections -------------------------------------------------------------------
+            self._exporter = OtlpExporter(s.otlp_endpoint)
+            self.observer.listeners.append(self._exporter)
+        journal = StorageJournal(self.root, s.observer_retention_days)  # before the connection: its SQL view reads it
+        self.ops = Operations(self, CATALOG)
+        self._db = Connections(self, connection)
+        self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db)
+
+    # -- subsystems (assembled here, each on the narrow context) ---------------------------
+    @functools.cached_property
+    def vectors(self) -> VectorEngine:
+        from lakehouse.engine.vectors.engine import VectorEngine
+
+        return VectorEngine(self.ctx)
+
+    @functools.cached_property
+    def playbooks(self) -> Playbooks:
+        from lakehouse.engine.matrix.playbooks import Playbooks
+
+        return Playbooks(self.ctx, self.vectors)
+
+    @functools.cached_property
+    def retrieval(self) -> Retrieval:
+        from lakehouse.engine.matrix.search import Retrieval
+
+        return Retrieval(self.ctx, self.vectors, self.playbooks)
+
+    @functools.cached_property
+    def llm(self) -> ChatDispatcher:
+        """The LLM dispatcher (providers, tiers, retries, fallbacks)."""
+        from lakehouse.engine.chat import ChatDispatcher
+
+        return ChatDispatcher(self.settings, keys=self.keys, models=self.models)
+
+    # -- connections -------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's read-write connection, with every function and macro. It is the user's:
-        engine code uses `fresh_cursor()`, so it never leaves a transaction open on it."""
-        cur = getattr(self._local, "rw", None)
-        if cur is None:
-            self._check_open()
-            cur = prepare_cursor(self._db.cursor(), self._macro_db, temp_macros=macro_values(self))
-            self._local.rw = cur
-            with self._cursor_lock:
-                self._cursors.append(cur)
-        return cur
+        engine code uses fresh cursors, so it never leaves a transaction open on it."""
+        return self._db.cursor()
 
     def query_cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's sandboxed, read-only connection (the path of /sql)."""
-        cur = getattr(self._local, "ro", None)
-        if cur is None:
-            self._check_open()
-            with self._cursor_lock:
-                if self._ro is None:
-                    ro = duckdb.connect()
-                    try:
-                        self._ro_macro_db = prepare_connection(ro, self, read_only=True)
-                        with map_duckdb_errors():
-                            sandbox(ro, self.location)
-                    except BaseException:
-                        ro.close()
-                        raise
-                    self._ro = ro
-                cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
-                self._cursors.append(cur)
-            self._local.ro = cur
-        return cur
-
-    @contextlib.contextmanager
-    def fresh_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A new read-write cursor, closed afterwards: for engine code that may run inside a UDF call,
-        where this thread's own cursor is busy with the calling query."""
-        self._check_open()
-        cur = prepare_cursor(self._db.cursor(), self._macro_db)
-        try:
-            yield cur
-        finally:
-            cur.close()
-
-    def transaction(self, cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """`body(cur)` as one lake transaction, one writer of this process at a time (concurrent commits to
-        the SQLite catalog collide and back off otherwise), retried when it collides with another process."""
-        return in_transaction(cur, body, lock=self.write_lock)
-
-    @functools.cached_property
-    def vectors(self) -> VectorEngine:
-        from lakehouse.engine.vectors import VectorEngine
-
-        return VectorEngine(self)
-
-    @functools.cached_property
-    def chat(self) -> ChatDispatcher:
-        """The LLM dispatcher (providers, tiers, retries), recording into this lake's observer."""
-        from lakehouse.engine.chat import ChatDispatcher
-
-        return ChatDispatcher(self.settings, observer=self.observer, models=self.models)
+        return self._db.query_cursor()
 
     def sql(self, query: str, params: Any = None) -> duckdb.DuckDBPyRelation:
         """Run any SQL on this thread's read-write connection; returns a DuckDB relation."""
@@ -146,127 +122,130 @@ class Lake:
                 return cur.sql(query)
             return cur.sql(query, params=params)
 
+    # -- the Python surface: one operation each ------------------------------------------------
     def query(self, sql: str, params: Any = None, *, max_rows: int | None = None,
-              timeout_s: float | None = None, origin: str = "python") -> QueryResult:
+              timeout_s: float | None = None) -> QueryResult:
         """Read-only, sandboxed query: one SELECT/WITH/EXPLAIN/DESCRIBE/SHOW/SUMMARIZE statement."""
-        return run_query(self, sql, params, max_rows=max_rows, timeout_s=timeout_s, origin=origin)
+        return self.ops.call("sql.query", sql=sql, params=params, max_rows=max_rows, timeout_s=timeout_s)
 
-    # -- datasets ------------------------------------------------------------------------
     def ingest(self, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
-               key: str | None = None, filename: str | None = None, origin: str = "python") -> IngestResult:
+               key: str | None = None, filename: str | None = None) -> IngestResult:
         """Load a file, glob, bytes or binary file object into `dataset` (one transaction, idempotent)."""
-        return ingest_mod.ingest(self, source, dataset, format=format, mode=mode, key=key,
-                                 filename=filename, origin=origin)
+        return self.ops.call("dataset.ingest", source=source, dataset=dataset, format=format, mode=mode, key=key,
+                             filename=filename)
 
     def compact(self, dataset: str) -> dict[str, Any]:
         """Fold a merge-on-read dataset's deltas into its base."""
-        return ingest_mod.compact(self, dataset)
+        return self.ops.call("dataset.compact", name=dataset)
 
     def datasets(self) -> list[dict[str, Any]]:
-        return datasets_mod.list_datasets(self)
-
-    def dataset_count(self) -> int:
-        with map_duckdb_errors(), self.fresh_cursor() as cur:
-            return cur.execute("SELECT count(*) FROM lake.lh.datasets").fetchone()[0]
+        return self.ops.call("dataset.list")
 
     def dataset(self, name: str) -> dict[str, Any]:
-        return datasets_mod.describe_dataset(self, name)
+        return self.ops.call("dataset.describe", name=name)
 
     def drop_dataset(self, name: str) -> None:
-        datasets_mod.drop_dataset(self, name)
+        self.ops.call("dataset.drop", name=name)
 
-    # -- vectors (lake.vectors holds the engine; these are the documented entry points) -----
-    def create_corpus(self, name: str, **kwargs: Any) -> dict[str, Any]:
-        """Build a corpus from `dataset=` or `sql=`: embed `text`, store rows, build an HNSW index."""
-        return self.vectors.create_corpus(name, **kwargs)
+    def dataset_count(self) -> int:
+        with map_duckdb_errors(), self.ctx.fresh_cursor() as cur:
+            return cur.execute("SELECT count(*) FROM lake.lh.datasets").fetchone()[0]
+
+    def create_corpus(self, name: str, **options: Any) -> dict[str, Any]:
+        """Build a corpus from `dataset=`, `sql=` or `rows=`: embed `text`, store rows, build an HNSW index."""
+        return self.ops.call("corpus.create", name=name, **options)
+
+    def build_corpus(self, name: str, folder: str | os.PathLike[str], kind: str, **options: Any) -> dict[str, Any]:
+        """A corpus of Markdown chunks (`kind="docs"`) or Python symbols (`kind="code"`) from a folder."""
+        return self.ops.call("corpus.build", name=name, folder=os.fspath(folder), kind=kind, **options)
 
     def add_to_corpus(self, name: str, rows: Any, embeddings: Any = None) -> dict[str, Any]:
-        return self.vectors.add_to_corpus(name, rows, embeddings)
+        return self.ops.call("corpus.add", name=name, rows=rows, embeddings=embeddings)
 
     def corpora(self) -> list[dict[str, Any]]:
-        return self.vectors.corpora()
+        return self.ops.call("corpus.list")
+
+    def corpus(self, name: str) -> dict[str, Any]:
+        return self.ops.call("corpus.describe", name=name)
 
     def drop_corpus(self, name: str) -> None:
-        self.vectors.drop_corpus(name)
+        self.ops.call("corpus.drop", name=name)
 
     def rebuild_index(self, corpus: str) -> dict[str, Any]:
-        return self.vectors.rebuild_index(corpus)
+        return self.ops.call("corpus.rebuild", name=corpus)
 
     def rollback_index(self, corpus: str, generation: int | None = None) -> dict[str, Any]:
-        return self.vectors.rollback_index(corpus, generation)
+        return self.ops.call("corpus.rollback", name=corpus, generation=generation)
 
-    def vector_search(self, corpus: str, query: Any, k: int = 10, ids: Any = None) -> list[Any]:
+    def embed(self, texts: Sequence[str], embedder: str | None = None) -> Any:
+        """float32 (n, d) embeddings (through the lake's embedding cache)."""
+        return self.ops.call("embed", texts=list(texts), embedder=embedder, cache=True)["embeddings"]
+
+    def vector_search(self, corpus: str, query: Any, k: int = 10, ids: Any = None) -> list[Hit]:
         """Top-k (id, score, rank) of `corpus` for a text or vector query, optionally among `ids`."""
-        return self.vectors.search(corpus, query, k, ids)
+        return self.ops.call("vectors.search", corpus=corpus, query=query, k=k, ids=ids)
 
-    def text_search(self, corpus: str, query: str, k: int = 10, ids: Any = None) -> list[Any]:
+    def hybrid_where(self, corpus: str, query: Any, k: int = 10, where: str | None = None) -> dict[str, Any]:
+        """Vector search among the rows of the corpus's dataset matching one SQL boolean `where`."""
+        return self.ops.call("vectors.hybrid", corpus=corpus, query=query, k=k, where=where)
+
+    def text_search(self, corpus: str, query: str, k: int = 10, ids: Any = None) -> list[Hit]:
         """Top-k by BM25 over the corpus text."""
-        return self.vectors.text_search(corpus, query, k, ids)
+        return self.ops.call("text.search", corpus=corpus, query=query, k=k, ids=ids)
 
-    def hybrid_search(self, corpus: str, query: str, k: int = 10, ids: Any = None, fusion: str = "rrf") -> list[Any]:
+    def hybrid_search(self, corpus: str, query: str, k: int = 10, ids: Any = None, fusion: str = "rrf") -> list[Hit]:
         """Vector and BM25 ranks fused: `rrf` (reciprocal rank) or `linear` (normalised scores)."""
-        return self.vectors.hybrid_search(corpus, query, k, ids, fusion)
+        return self.ops.call("hybrid.search", corpus=corpus, query=query, k=k, ids=ids, fusion=fusion)
 
-    def embed(self, texts: Any, embedder: str | None = None) -> Any:
-        return self.vectors.embed(texts, embedder)
+    def matrix_search(self, query: str, corpora: Any = None, **options: Any) -> MatrixResult:
+        """Search several corpora at once, merged with attribution (see engine/matrix/search.py)."""
+        return self.ops.call("matrix.search", query=query, corpora=corpora, **options)
 
-    # -- retrieval layers --------------------------------------------------------------------
-    def matrix_search(self, query: str, corpora: Any = None, **options: Any) -> Any:
-        """Search several corpora at once, merged with attribution (see engine/matrix)."""
-        from lakehouse.engine.matrix.search import matrix_search
-
-        return matrix_search(self, query, corpora, **options)
-
-    @functools.cached_property
-    def playbooks(self) -> Playbooks:
-        """Recorded outcomes (lh.playbooks) that boost matrix_search(use_playbook=True)."""
-        from lakehouse.engine.matrix.playbooks import Playbooks
-
-        return Playbooks(self)
+    def relevance(self, query: str, candidates: list[dict[str, Any]], threshold: float | None = None) -> dict[str, Any]:
+        """Which of `candidates` ({id, text, ...}) the relevance filter keeps for `query`, and why the rest go."""
+        return self.ops.call("matrix.relevance", query=query, candidates=candidates, threshold=threshold)
 
     def record_playbooks(self, entries: Any) -> dict[str, Any]:
         """Record outcomes: [{query, corpus, answer_id, outcome, answer_text?, score?, recorded_at?, tags?}]."""
-        return self.playbooks.record(list(entries))
+        return self.ops.call("playbook.record", entries=list(entries))
 
-    def ask(self, question: str, **options: Any) -> Any:
+    def playbook_lookup(self, query: str, k: int = 10) -> dict[str, Any]:
+        return self.ops.call("playbook.lookup", query=query, k=k)
+
+    def chat(self, model: str, messages: Any = None, **options: Any) -> Any:
+        """One answer from `model` (prompt=, system=, temperature=, max_tokens=, timeout_s=); with
+        `stream=True`, an iterator of text deltas."""
+        return self.ops.call("chat", model=model, messages=messages, **options)
+
+    def ask(self, question: str, **options: Any) -> dict[str, Any]:
         """Answer with an LLM grounded in retrieved rows (see engine/rag.py)."""
-        from lakehouse.engine.rag import ask
+        return self.ops.call("rag.ask", question=question, **options)
 
-        return ask(self, question, **options)
+    def observed_ops(self, **filters: Any) -> list[dict[str, Any]]:
+        """Recorded ops, newest first (op=, origin=, status=, since=, until=, limit=)."""
+        return self.ops.call("observer.ops", **filters)
+
+    def op_stats(self, window: str = "1h") -> dict[str, Any]:
+        return self.ops.call("observer.stats", window=window)
+
+    def storage_errors(self, **filters: Any) -> list[dict[str, Any]]:
+        return self.ops.call("storage.errors", **filters)
+
+    def hnsw_trials(self, corpus: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        return self.ops.call("hnsw.trials", corpus=corpus, limit=limit)
 
     # -- lifecycle -----------------------------------------------------------------------
-    def _check_open(self) -> None:
-        if self._closed:
-            from lakehouse.errors import LakehouseError
-
-            raise LakehouseError("this lake is closed", code="closed")
-
     def close(self) -> None:
-        if self._closed:
+        if self._db.closed:
             return
-        self._closed = True
-        if "chat" in self.__dict__:
-            self.chat.close()
+        if "llm" in self.__dict__:
+            self.llm.close()
         if "vectors" in self.__dict__:
             self.vectors.close()
         self.observer.close()
-        with self._cursor_lock:
-            for cur in self._cursors:
-                try:
-                    cur.close()
-                except duckdb.Error:
-                    pass
-            self._cursors.clear()
-        if self._ro is not None:
-            self._ro.close()
-        if self._owns_connection:
-            self._db.close()
-        else:
-            try:
-                self._db.execute(f'USE "{self._macro_db}"')
-                self._db.execute("DETACH lake")
-            except duckdb.Error:
-                log.debug("could not detach the lake from the caller's connection", exc_info=True)
+        if self._exporter is not None:
+            self._exporter.close()
+        self._db.close()
 
     def __enter__(self) -> Lake:
         return self

@@ -7,21 +7,24 @@ that is not a query, and every function that reads files, whatever the spelling.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import re
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
 from lakehouse.errors import Forbidden, InvalidInput, QueryTimeout, map_duckdb_errors
 
 if TYPE_CHECKING:
-    from lakehouse.engine.lake import Lake
+    from lakehouse.engine.context import EngineContext
 
 _ALLOWED_TYPES = {"SELECT", "EXPLAIN"}
 _ALLOWED_ROOTS = (exp.Query, exp.Describe, exp.Show, exp.Summarize, exp.Values)
@@ -100,36 +103,48 @@ def _check_tree(tree: exp.Expression) -> None:
                             code="function_not_allowed")
 
 
-def run_query(lake: Lake, sql: str, params: Any = None, *, max_rows: int | None = None,
-              timeout_s: float | None = None, origin: str = "python") -> QueryResult:
+@contextlib.contextmanager
+def time_limit(cur: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[None]:
+    """Interrupt what `cur` runs after `timeout_s` seconds (QueryTimeout naming the limit)."""
+    timer = threading.Timer(timeout_s, cur.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        with map_duckdb_errors():
+            yield
+    except QueryTimeout:
+        raise QueryTimeout(f"query interrupted after {timeout_s:g} s (query_timeout_s)", code="timeout") from None
+    finally:
+        timer.cancel()
+
+
+def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int, timeout_s: float) -> QueryResult:
     """`Lake.query`: a checked, sandboxed, row-capped and time-limited read."""
-    max_rows = lake.settings.max_rows if max_rows is None else max_rows
-    timeout_s = lake.settings.query_timeout_s if timeout_s is None else timeout_s
-    if not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 0:
-        raise InvalidInput(f"max_rows must be a non-negative integer, got {max_rows!r}", code="invalid_max_rows")
-    with lake.observer.observe("query", source=origin, target=None) as rec:
+    check_read_only(sql)
+    cur = ctx.query_cursor()
+    t0 = time.perf_counter()
+    with time_limit(cur, timeout_s):
+        res = cur.execute(sql, params) if params is not None else cur.execute(sql)
+        names = [d[0] for d in res.description or []]
+        types = [str(t) for t in _types(res)]
+        rows = res.fetchmany(max_rows + 1) if res.description else []
+    truncated = len(rows) > max_rows
+    rows = [list(r) for r in rows[:max_rows]]
+    return QueryResult([{"name": n, "type": t} for n, t in zip(names, types)], rows, len(rows), truncated,
+                       round((time.perf_counter() - t0) * 1000, 3))
+
+
+def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool = True) -> pa.Table:
+    """The rows of a read-only query as Arrow, on the sandboxed instance within query_timeout_s (corpus
+    definitions, hybrid `where` filters: user SQL is never run on the read-write instance). `check=False`
+    only for SQL the engine wrote itself around values it passes as parameters."""
+    if check:
         check_read_only(sql)
-        cur = lake.query_cursor()
-        timer = threading.Timer(timeout_s, cur.interrupt) if timeout_s and timeout_s > 0 else None
-        t0 = time.perf_counter()
-        try:
-            if timer:
-                timer.start()
-            with map_duckdb_errors():
-                res = cur.execute(sql, params) if params is not None else cur.execute(sql)
-                names = [d[0] for d in res.description or []]
-                types = [str(t) for t in _types(res)]
-                rows = res.fetchmany(max_rows + 1) if res.description else []
-        except QueryTimeout:
-            raise QueryTimeout(f"query interrupted after {timeout_s:g} s (timeout_s)", code="timeout") from None
-        finally:
-            if timer:
-                timer.cancel()
-        truncated = len(rows) > max_rows
-        rows = [list(r) for r in rows[:max_rows]]
-        rec.rows = len(rows)
-        return QueryResult([{"name": n, "type": t} for n, t in zip(names, types)], rows, len(rows), truncated,
-                           round((time.perf_counter() - t0) * 1000, 3))
+    cur = ctx.query_cursor()
+    with time_limit(cur, ctx.settings.query_timeout_s):
+        res = cur.execute(sql, params) if params is not None else cur.execute(sql)
+        tbl = res.arrow()
+    return tbl if isinstance(tbl, pa.Table) else tbl.read_all()
 
 
 def _types(res: duckdb.DuckDBPyConnection) -> list[str]:

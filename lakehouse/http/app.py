@@ -1,18 +1,23 @@
-"""`create_app(lake)`: the Flask application factory, and the request helpers blueprints share.
+"""`create_app(lake)`: the Flask application factory, and the helpers blueprints share.
 
 The lake lives in `app.extensions["lakehouse"]`; views reach it with `get_lake()` (through
-`current_app`), so one process can serve several apps and tests build one per lake.
+`current_app`) and forward to the operations catalog with `call(op, args)`, which marks the caller
+as `http`. Every request first passes `guard_request`: the Host must be the server's own (DNS
+rebinding), a browser's cross-site request is refused (any web page could otherwise drive the API),
+and, when `api_key` is set, the key must be sent.
 """
 
 from __future__ import annotations
 
+import hmac
 import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 
-from lakehouse.errors import InvalidInput
+from lakehouse.engine.ops import entrance
+from lakehouse.errors import Forbidden, InvalidInput, LakehouseError
 from lakehouse.http.errors import LakehouseRequest, register_error_handlers
 from lakehouse.http.json import LakehouseJSONProvider
 
@@ -20,6 +25,7 @@ if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
 
 EXTENSION = "lakehouse"
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 # Route families, registered in this order. Adding one is one line: a module of this package
 # that defines `bp = Blueprint(...)`. Named, not imported here, because route modules import
@@ -30,20 +36,37 @@ BLUEPRINTS: tuple[str, ...] = (
     "lakehouse.http.routes_chat",
     "lakehouse.http.routes_openai",
     "lakehouse.http.routes_matrix",
+    "lakehouse.http.routes_observer",
 )
+
+
+class Unauthorized(LakehouseError):
+    status = 401
+    code = "unauthorized"
 
 
 class LakehouseFlask(Flask):
     json_provider_class = LakehouseJSONProvider
     request_class = LakehouseRequest
 
+    def make_response(self, rv: Any) -> Response:
+        """Views return what the operation returned: results with `to_dict()` (and lists of them) become JSON."""
+        if isinstance(rv, tuple):
+            return super().make_response((_plain(rv[0]), *rv[1:]))
+        return super().make_response(_plain(rv))
 
-def create_app(lake: Lake) -> Flask:
-    """A Flask app serving `lake`; the caller keeps ownership of the lake (and closes it)."""
+
+def create_app(lake: Lake, *, bind_host: str | None = None) -> Flask:
+    """A Flask app serving `lake`; the caller keeps ownership of the lake (and closes it). `bind_host`: the
+    address the server listens on (its requests' Host may name it)."""
     app = LakehouseFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = lake.settings.max_upload_mb * 2**20
+    app.config["LAKEHOUSE_HOSTS"] = frozenset({*LOOPBACK, *(h.lower() for h in lake.settings.allowed_hosts),
+                                               *([bind_host.lower()] if bind_host else [])})
     app.extensions[EXTENSION] = lake
     register_error_handlers(app)
+    app.before_request(guard_request)
+    app.after_request(limit_response)
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
     return app
@@ -54,41 +77,76 @@ def get_lake() -> Lake:
     return current_app.extensions[EXTENSION]
 
 
-def json_body() -> dict[str, Any]:
-    """The request body as a JSON object, whatever the Content-Type (curl -d sends a form type)."""
-    body = request.get_json(force=True)
+def call(op: str, args: Mapping[str, Any] | None = None, /, *, text_args: bool = False, **kwargs: Any) -> Any:
+    """Run operation `op` for this request: the HTTP entrance of the catalog."""
+    with entrance("http"):
+        return get_lake().ops.call(op, args, text_args=text_args, **kwargs)
+
+
+def query_args() -> dict[str, Any]:
+    """A GET request's query string (values are text: `call(..., text_args=True)` converts them)."""
+    return request.args.to_dict()
+
+
+def json_body(*, optional: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object. Only `application/json` is read (415 otherwise): a browser sends a
+    cross-site `text/plain` or form POST without asking first, so any other type could come from any page."""
+    if optional and not request.get_data(cache=True):
+        return {}
+    body = request.get_json()
     if not isinstance(body, dict):
         raise InvalidInput(f"request body must be a JSON object, got {_json_type(body)}", code="invalid_json")
     return body
 
 
-def field(source: Mapping[str, Any], name: str, kind: type | tuple[type, ...], *,
-          required: bool = False, default: Any = None) -> Any:
-    """`source[name]` checked against `kind` (`default` when absent); 400 naming the field otherwise."""
-    value = source.get(name)
-    if value is None:
-        if required:
-            raise InvalidInput(f"missing field {name!r}", code="missing_field", field=name)
-        return default
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    # bool is an int to Python but not to a JSON client: true is no row count
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        wanted = " or ".join(_JSON_TYPES.get(k, k.__name__) for k in kinds)
-        raise InvalidInput(f"field {name!r} must be {wanted}, got {_json_type(value)}",
-                           code="invalid_field", field=name)
+def guard_request() -> None:
+    """Refuse what no legitimate client sends: a foreign Host, a cross-site browser request, a missing key."""
+    host = _hostname(request.host)
+    if host not in current_app.config["LAKEHOUSE_HOSTS"]:
+        raise Forbidden(f"host {host!r} is not served here; add it to allowed_hosts to allow it", code="bad_host")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/").lower() != request.host_url.rstrip("/").lower():
+        raise Forbidden("cross-origin requests are not allowed", code="cross_origin")
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        raise Forbidden("cross-site requests are not allowed", code="cross_origin")
+    key = get_lake().settings.api_key
+    if key:
+        sent = request.headers.get("Authorization", "")
+        sent = sent[7:] if sent[:7].lower() == "bearer " else request.headers.get("X-API-Key", "")
+        if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), key.encode()):
+            raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+
+
+def limit_response(response: Response) -> Response:
+    """`max_response_mb`: a larger body (one huge row, a result of many) is a 413 instead of exhausting memory."""
+    limit = get_lake().settings.max_response_mb * 2**20
+    if not response.is_streamed and response.content_length is not None and response.content_length > limit:
+        from lakehouse.http.errors import error_body, error_response
+
+        return error_response(413, error_body(
+            "response_too_large", f"the response is {response.content_length / 2**20:.1f} MiB, over the "
+            f"{limit / 2**20:g} MiB limit (max_response_mb); ask for fewer rows (max_rows) or columns"))
+    return response
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, list) and value and hasattr(value[0], "to_dict"):
+        return [v.to_dict() for v in value]
     return value
 
 
-_JSON_TYPES: dict[type, str] = {
-    str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array",
-    dict: "an object",
-}
+def _hostname(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:3100
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+             dict: "an object"}
     if value is None:
         return "null"
-    for kind in (bool, int, float, str, list, dict):  # bool before int
-        if isinstance(value, kind):
-            return _JSON_TYPES[kind]
-    return type(value).__name__
+    return next((n for kind, n in names.items() if isinstance(value, kind)), type(value).__name__)

@@ -1,4 +1,4 @@
-"""Core routes: /health, /ingest, /sql, /datasets. Each parses the request and calls the engine."""
+"""Core routes: /health, /ingest, /sql, /datasets. Each forwards to an operation (lakehouse.engine.ops)."""
 
 from __future__ import annotations
 
@@ -8,68 +8,63 @@ import duckdb
 from flask import Blueprint, request
 
 import lakehouse
-from lakehouse.engine.sources import resolve_import_path
 from lakehouse.errors import InvalidInput
-from lakehouse.http.app import field, get_lake, json_body
+from lakehouse.http.app import call, get_lake, json_body
 
 bp = Blueprint("core", __name__)
 
 
 @bp.get("/health")
 def health() -> dict[str, Any]:
-    lake = get_lake()
     return {"ok": True, "version": lakehouse.__version__, "duckdb": duckdb.__version__,
-            "lake": str(lake.root), "datasets": lake.dataset_count()}
+            "datasets": get_lake().dataset_count()}
 
 
 @bp.post("/ingest")
-def ingest() -> tuple[dict[str, Any], int]:
-    """Multipart field `file`, or JSON `{"path": ...}` inside import_dirs; options in the query,
-    the form or the JSON body: dataset (required), format, mode, key."""
-    lake = get_lake()
+def ingest() -> tuple[Any, int]:
+    """Multipart field `file`, or JSON `{"path": ...}` (a server-side path inside import_dirs); options in the
+    query string, the form or the JSON body: dataset (required), format, mode, key."""
     fields: dict[str, Any] = request.args.to_dict()
-    if request.is_json:
-        fields.update(json_body())
-    else:
+    if request.mimetype == "multipart/form-data":
         fields.update(request.form.to_dict())
-    options = {
-        "dataset": field(fields, "dataset", str, required=True),
-        "format": field(fields, "format", str) or "auto",
-        "mode": field(fields, "mode", str) or "create",
-        "key": field(fields, "key", str),
-        "origin": "http",
-    }
-    if request.is_json:
-        path = resolve_import_path(field(fields, "path", str, required=True), lake.settings.import_dirs)
-        result = lake.ingest(path, **options)
-    else:
         upload = request.files.get("file")
         if upload is None:
             raise InvalidInput("send the data as multipart field 'file', or a JSON body with 'path'",
                                code="missing_field", field="file")
-        result = lake.ingest(upload.stream, filename=upload.filename or None, **options)
-    return result.to_dict(), 200 if result.skipped else 201
+        fields.update(source=upload.stream, filename=upload.filename or None)
+        result = call("dataset.ingest", fields)
+    else:
+        if not request.get_data(cache=True):
+            raise InvalidInput("send the data as multipart field 'file', or a JSON body with 'path'",
+                               code="missing_field", field="file")
+        body = json_body()
+        if "path" in body:
+            body["source"] = body.pop("path")
+        result = call("dataset.ingest", {**fields, **body})
+    return result, 200 if result.skipped else 201
 
 
 @bp.post("/sql")
-def sql() -> dict[str, Any]:
-    """`{"sql": "SELECT ...", "params"?: [..] | {..}, "max_rows"?: n}`: one read-only query."""
-    lake = get_lake()
-    body = json_body()
-    max_rows = field(body, "max_rows", int)
-    if max_rows is not None and max_rows >= 0:
-        # a client may ask for fewer rows than the server's cap, never for more
-        max_rows = min(max_rows, lake.settings.max_rows)
-    result = lake.query(field(body, "sql", str, required=True), field(body, "params", (list, dict)),
-                        max_rows=max_rows, origin="http")
-    return result.to_dict()
+def sql() -> Any:
+    """`{"sql": "SELECT ...", "params"?: [..] | {..}, "max_rows"?: n, "timeout_s"?: s}`: one read-only query."""
+    return call("sql.query", json_body())
 
 
 @bp.get("/datasets")
 def datasets() -> dict[str, Any]:
-    return {"datasets": get_lake().datasets()}
+    return {"datasets": call("dataset.list")}
 
 
 @bp.get("/datasets/<name>")
-def dataset(name: str) -> dict[str, Any]:
-    return get_lake().dataset(name)
+def dataset(name: str) -> Any:
+    return call("dataset.describe", name=name)
+
+
+@bp.delete("/datasets/<name>")
+def drop(name: str) -> Any:
+    return call("dataset.drop", name=name)
+
+
+@bp.post("/datasets/<name>/compact")
+def compact(name: str) -> Any:
+    return call("dataset.compact", json_body(optional=True), name=name)

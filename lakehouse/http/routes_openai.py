@@ -21,8 +21,7 @@ from flask import Blueprint, Response, stream_with_context
 
 from lakehouse.engine.chat import ChatStream, parse_model
 from lakehouse.errors import InvalidInput, LakehouseError
-from lakehouse.http.app import field, get_lake, json_body
-from lakehouse.http.routes_chat import chat_options
+from lakehouse.http.app import call, json_body
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +32,24 @@ bp = Blueprint("openai", __name__)
 def completions() -> Any:
     """`{model, messages, temperature?, max_tokens? | max_completion_tokens?, stream?, stream_options?}`."""
     body = json_body()
-    options = chat_options(body)
-    if options["messages"] is None:
+    messages = body.get("messages")
+    if messages is None:
         raise InvalidInput("missing field 'messages'", code="missing_field", field="messages")
-    options["messages"] = [_message(m, i) for i, m in enumerate(options["messages"])]
-    if options["max_tokens"] is None:
-        options["max_tokens"] = field(body, "max_completion_tokens", int)
-    stream = bool(field(body, "stream", bool))
-    include_usage = bool((field(body, "stream_options", dict) or {}).get("include_usage"))
-    model = options.pop("model")
-    lake = get_lake()
+    if not isinstance(messages, list) or not messages:
+        raise InvalidInput("field 'messages' must be a non-empty array of {role, content}", code="invalid_messages",
+                           field="messages")
+    stream_options = body.get("stream_options") or {}
+    if not isinstance(stream_options, dict):
+        raise InvalidInput("field 'stream_options' must be an object", code="invalid_stream_options",
+                           field="stream_options")
+    wanted = {"model": body.get("model"), "messages": [_message(m, i) for i, m in enumerate(messages)],
+              "temperature": body.get("temperature"), "max_tokens": body.get("max_tokens",
+                                                                             body.get("max_completion_tokens")),
+              "stream": body.get("stream")}
+    args = {k: v for k, v in wanted.items() if v is not None}  # absent, not null: the op's defaults apply
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-    if not stream:
-        result = lake.chat.chat(model, **options)
+    if not args.get("stream"):
+        result = call("chat", args)
         return {
             "id": ident, "object": "chat.completion", "created": created, "model": result.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": result.content},
@@ -53,8 +57,8 @@ def completions() -> Any:
             "usage": _usage(result.usage),
         }
     # Connect before the response starts: a provider that cannot start answers with a JSON error.
-    deltas = lake.chat.stream(model, **options)
-    return Response(stream_with_context(_events(deltas, ident, created, include_usage)),
+    deltas = call("chat", args)
+    return Response(stream_with_context(_events(deltas, ident, created, bool(stream_options.get("include_usage")))),
                     mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -65,7 +69,7 @@ def models() -> dict[str, Any]:
     created = int(time.time())
     return {"object": "list",
             "data": [{"id": m, "object": "model", "created": created, "owned_by": _owner(m)}
-                     for m in get_lake().chat.models()]}
+                     for m in call("chat.models")]}
 
 
 def _events(deltas: ChatStream, ident: str, created: int, include_usage: bool) -> Iterator[str]:
@@ -102,14 +106,17 @@ def _usage(usage: Mapping[str, int]) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": int(usage.get("total_tokens", p + c))}
 
 
-def _message(item: Mapping[str, Any], i: int) -> dict[str, Any]:
+def _message(item: Any, i: int) -> dict[str, Any]:
     """OpenAI's message forms, reduced to {role, content}: content parts are joined as text, and the
     'developer' role (OpenAI's newer name for system) becomes 'system'."""
+    if not isinstance(item, Mapping):
+        raise InvalidInput(f"messages[{i}] must be an object {{role, content}}", code="invalid_messages",
+                           field="messages")
     role, content = item.get("role"), item.get("content")
     if isinstance(content, list):
         texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
         if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
-            raise InvalidInput(f"messages[{i}].content: only text parts are supported", code="invalid_field",
+            raise InvalidInput(f"messages[{i}].content: only text parts are supported", code="invalid_messages",
                                field="messages")
         content = "\n".join(texts)
     elif content is None and role == "assistant":

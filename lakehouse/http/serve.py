@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import waitress
 from flask import Flask
 
-from lakehouse.http.app import create_app
+from lakehouse.errors import Forbidden
+from lakehouse.http.app import LOOPBACK, create_app
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
@@ -35,8 +36,12 @@ def build_server(app: Flask, host: str = "127.0.0.1", port: int = 3100, threads:
 
 
 def serve(lake: Lake, host: str = "127.0.0.1", port: int = 3100, threads: int = 8) -> None:
-    """Serve `lake` until Ctrl-C or SIGTERM; the caller closes the lake afterwards."""
-    server = build_server(create_app(lake), host, port, threads)
+    """Serve `lake` until Ctrl-C or SIGTERM; the caller closes the lake afterwards. Beyond loopback, an
+    `api_key` is required: anyone who can reach the port could otherwise run the API."""
+    if host.strip("[]").lower() not in LOOPBACK and not lake.settings.api_key:
+        raise Forbidden(f"serving on {host} reaches beyond this machine: set api_key (LH_API_KEY) first",
+                        code="api_key_required")
+    server = build_server(create_app(lake, bind_host=host), host, port, threads)
     log.info("serving lake %s on http://%s:%s (%d threads)", lake.root, server.effective_host,
              server.effective_port, threads)
     with _sigterm_exits():

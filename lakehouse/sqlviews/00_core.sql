@@ -1,3 +1,10 @@
--- Datasets as the engine records them: SELECT * FROM lakehouse_datasets();
+-- Datasets (the dataset.list operation): SELECT * FROM lakehouse_datasets();
 CREATE OR REPLACE MACRO lakehouse_datasets() AS TABLE
-    SELECT name, kind, key, created_at, updated_at FROM lake.lh.datasets ORDER BY name;
+    SELECT unnest(system.main.lh_datasets(), recursive := true);
+
+-- One dataset's columns, rows and ingest history as JSON: SELECT lakehouse_dataset('workers');
+CREATE OR REPLACE MACRO lakehouse_dataset(name) AS system.main.lh_dataset(name);
+
+-- Corpora (the corpus.list operation): SELECT * FROM lakehouse_corpora();
+CREATE OR REPLACE MACRO lakehouse_corpora() AS TABLE
+    SELECT unnest(system.main.lh_corpora(), recursive := true);

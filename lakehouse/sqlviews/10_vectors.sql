@@ -23,7 +23,3 @@ CREATE OR REPLACE MACRO text_search(corpus, query, k, ids := NULL) AS TABLE
 CREATE OR REPLACE MACRO hybrid_search(corpus, query, k, ids := NULL, fusion := 'rrf') AS TABLE
     SELECT unnest(system.main.lh_hybrid_search(corpus, query, k, system.main.to_json(ids)::VARCHAR, fusion),
                   recursive := true);
-
--- Corpora as the engine records them.
-CREATE OR REPLACE MACRO lakehouse_corpora() AS TABLE
-    SELECT name, embedder, dim, metric, dtype, kind, builder, created_at FROM lake.lh.corpora ORDER BY name;

@@ -1,4 +1,4 @@
-"""`chat(model, prompt) -> VARCHAR`: one LLM call per row, through the lake's chat dispatcher.
+"""`chat(model, prompt) -> VARCHAR`: one LLM call per row, each the `chat` operation.
 
     SELECT id, chat('tier:local_fast', 'Summarise: ' || notes) FROM job_orders LIMIT 5;
 
@@ -8,12 +8,14 @@ error (ProviderError, ProviderNotConfigured ...), after its retries and fallback
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
+from lakehouse.engine.ops import entrance
 from lakehouse.udfs._errors import udf_errors
 
 if TYPE_CHECKING:
@@ -22,26 +24,27 @@ if TYPE_CHECKING:
 MAX_PARALLEL = 4  # rows of one batch answered at once: LLM calls are slow, the dispatcher is thread-safe
 
 
-def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> None:
     @udf_errors
     def chat(models: pa.Array, prompts: pa.Array) -> pa.Array:
         """SELECT id, chat('tier:local_fast', 'Summarise: ' || notes) FROM job_orders LIMIT 5"""
         pairs = list(zip(models.to_pylist(), prompts.to_pylist(), strict=True))
         todo = [i for i, (m, p) in enumerate(pairs) if m is not None and p is not None]
         out: list[str | None] = [None] * len(pairs)
-        if todo:
-            dispatcher = lake.chat
 
-            def answer(i: int) -> str:
-                model, prompt = pairs[i]
-                return dispatcher.chat(model, prompt=prompt).content
+        def answer(i: int) -> str:
+            model, prompt = pairs[i]
+            return lake.ops.call("chat", model=model, prompt=prompt).content
 
+        with entrance("sql", read_only=read_only):
             if len(todo) == 1:
                 out[todo[0]] = answer(todo[0])
-            else:
+            elif todo:
+                caller = contextvars.copy_context()  # pool threads start with an empty context: carry the caller
                 with ThreadPoolExecutor(min(MAX_PARALLEL, len(todo)), thread_name_prefix="lh-chat") as pool:
                     # map() re-raises the first failing row's error here, inside udf_errors
-                    for i, text in zip(todo, pool.map(answer, todo), strict=True):
+                    results = pool.map(lambda i: caller.copy().run(answer, i), todo)
+                    for i, text in zip(todo, results, strict=True):
                         out[i] = text
         return pa.array(out, type=pa.string())
 

@@ -16,13 +16,14 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from lakehouse.engine.ops import entrance
 from lakehouse.engine.vectors.id_lists import JsonStrings, parse_int_list, parse_json_strings
 from lakehouse.errors import InvalidInput
 from lakehouse.udfs._errors import udf_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
-    from lakehouse.engine.vectors import Hit
+    from lakehouse.engine.vectors.hits import Hit
 
 HIT_SQL = "STRUCT(id VARCHAR, score FLOAT, rank BIGINT)[]"
 
@@ -81,7 +82,9 @@ def _rows(hits: list[Hit]) -> list[Row]:
     return [(h.id, h.score, h.rank) for h in hits]
 
 
-def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> None:
+    call = lake.ops.call
+
     @udf_errors
     def lh_embed(texts: pa.Array, specs: pa.Array) -> pa.Array:
         out: list[np.ndarray | None] = [None] * len(texts)
@@ -89,26 +92,31 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         for i, spec in enumerate(specs.to_pylist()):
             groups.setdefault(spec, []).append(i)
         values = texts.to_pylist()
-        for spec, rows in groups.items():
-            todo = [i for i in rows if values[i] is not None]
-            if todo:
-                vecs = lake.vectors.embed([values[i] for i in todo], spec, cache=False)
-                for i, v in zip(todo, vecs):
-                    out[i] = v
+        with entrance("sql", read_only=read_only):
+            for spec, rows in groups.items():
+                todo = [i for i in rows if values[i] is not None]
+                if todo:
+                    vecs = call("embed", texts=[values[i] for i in todo], embedder=spec)["embeddings"]
+                    for i, v in zip(todo, vecs):
+                        out[i] = v
         return pa.array([None if v is None else v.tolist() for v in out], type=pa.list_(pa.float32()))
 
     @udf_errors
     def lh_vector_search(corpus: str, query: str, k: int, ids: str | None) -> list[Row]:
         # native, not arrow: one call per query, and DuckDB's arrow round trip costs ~3 ms of the ~1 ms search
-        return _rows(lake.vectors.search(corpus, parse_query(query), k, parse_ids(ids)))
+        with entrance("sql", read_only=read_only):
+            return _rows(call("vectors.search", corpus=corpus, query=parse_query(query), k=k, ids=parse_ids(ids)))
 
     @udf_errors
     def lh_text_search(corpus: str, query: str, k: int, ids: str | None) -> list[Row]:
-        return _rows(lake.vectors.text_search(corpus, query, k, parse_ids(ids)))
+        with entrance("sql", read_only=read_only):
+            return _rows(call("text.search", corpus=corpus, query=query, k=k, ids=parse_ids(ids)))
 
     @udf_errors
     def lh_hybrid_search(corpus: str, query: str, k: int, ids: str | None, fusion: str | None) -> list[Row]:
-        return _rows(lake.vectors.hybrid_search(corpus, query, k, parse_ids(ids), fusion or "rrf"))
+        with entrance("sql", read_only=read_only):
+            return _rows(call("hybrid.search", corpus=corpus, query=query, k=k, ids=parse_ids(ids),
+                              fusion=fusion or "rrf"))
 
     search_args = ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"]
     con.create_function("lh_vector_search", lh_vector_search, search_args, HIT_SQL, type="native",

@@ -25,7 +25,6 @@ from lakehouse.engine.chat.wire import (
     parse_reply,
     provider_errors,
 )
-from lakehouse.engine.observer import Observer
 from lakehouse.errors import LakehouseError, ProviderError, ProviderNotConfigured
 from lakehouse.settings import Settings
 
@@ -74,7 +73,7 @@ class ChatDispatcher:
         self,
         settings: Settings,
         *,
-        observer: Observer | None = None,
+        keys: KeyRing | None = None,
         client: httpx.Client | None = None,
         env: Mapping[str, str] | None = None,
         policy: ChatPolicy | None = None,
@@ -85,8 +84,8 @@ class ChatDispatcher:
         self.table = models if models is not None else ModelTable(getattr(settings, "models", None))
         self.policy = policy or ChatPolicy.from_mapping(self.table.policy)
         key_names = [p.key_env for p in PROVIDERS.values() if p.key_env]
-        self._keys = KeyRing(key_names, os.environ if env is None else env, getattr(settings, "key_file", ""))
-        self._observer = observer
+        self._keys = keys if keys is not None else KeyRing(key_names, os.environ if env is None else env,
+                                                           getattr(settings, "key_file", ""))
         self._own_client = client is None
         self._client = client or httpx.Client(timeout=self.policy.timeout_s, headers={"User-Agent": "lakehouse"})
         self._sleep = sleep
@@ -113,9 +112,9 @@ class ChatDispatcher:
                 data = resp.json()
             content, usage = parse_reply(t.spec.wire, t.provider, data)
             latency = (time.perf_counter() - call.t0) * 1000
-            self._record(call, t, ok=True, usage=usage)
             log.info("chat %s via %s: %.0f ms, %d tokens", t.model, t.provider, latency, usage["total_tokens"])
-            return ChatResult(t.model, t.provider, content, usage, round(latency, 3))
+            return ChatResult(t.model, t.provider, content, usage, round(latency, 3), call.attempts,
+                              [f.model for f, _ in call.failed if f is not t])
 
         return self._first_answer(model, build_messages(messages, prompt, system), temperature, max_tokens, think,
                                   timeout_s, stream=False, finish=answer)
@@ -136,7 +135,9 @@ class ChatDispatcher:
         start raises here; a failure mid-stream raises ProviderError from the iterator."""
         return self._first_answer(model, build_messages(messages, prompt, system), temperature, max_tokens, think,
                                   timeout_s, stream=True,
-                                  finish=lambda t, resp, call, timeout: ChatStream(self, t, resp, call, timeout))
+                                  finish=lambda t, resp, call, timeout: ChatStream(
+                                      t.model, t.provider, t.spec.wire, resp,
+                                      lambda: provider_errors(t.provider, t.url, timeout, self._keys.scrub)))
 
     def _first_answer(self, model: str, msgs: list[dict[str, Any]], temperature: float | None, max_tokens: int | None,
                       think: bool | None, timeout_s: float | None, *, stream: bool,
@@ -200,14 +201,7 @@ class ChatDispatcher:
         env_name = t.spec.key_env
         if env_name is None:
             return headers
-        key = self._keys.get(env_name)
-        if key is None:
-            where = f" or in {self._keys.key_file}" if self._keys.key_file else ""
-            note = f" ({self._keys.file_error.message})" if self._keys.file_error else ""
-            raise ProviderNotConfigured(
-                f"provider {t.provider!r} is not configured: set {env_name} in the environment{where}{note}",
-                provider=t.provider, key_env=env_name,
-            )
+        key = self._keys.require(env_name, t.provider)
         headers["Authorization"] = f"Bearer {key}"
         return headers
 
@@ -311,21 +305,4 @@ class ChatDispatcher:
                                 code=last.code if isinstance(last, ProviderError) else None,
                                 provider=last.details.get("provider"), status=last.details.get("status"))
             exc.__cause__ = last
-        self._record(call, targets[0], ok=False, error=exc)
         return exc
-
-    def _record(self, call: _CallLog, t: _Target, *, ok: bool, usage: dict[str, int] | None = None,
-                error: LakehouseError | None = None, extra: dict[str, Any] | None = None) -> None:
-        """One ObservedOp per call: who answered, tokens, latency. Never prompt text or keys."""
-        if self._observer is None:
-            return
-        latency = round((time.perf_counter() - call.t0) * 1000, 3)
-        info: dict[str, Any] = {
-            "provider": t.provider, "requested": call.requested, "usage": usage or {},
-            "latency_ms": latency, "attempts": call.attempts,
-            "fallback_from": [f.model for f, _ in call.failed if f is not t],
-        }
-        info.update(extra or {})
-        err = None if error is None else self._keys.scrub(f"{type(error).__name__}: {error.message}")[:500]
-        self._observer.record("chat", source="python", target=t.model, rows=None,
-                              elapsed_ms=latency, ok=ok, error=err, extra=info)

@@ -1,23 +1,35 @@
 """Provider API keys: the environment first, then a dotenv file that only its owner may read.
 
-Keys are held here and in request headers only; `KeyRing.scrub` removes them from any text
-(upstream error bodies) before it reaches a message, a log line or an ops record.
+Keys are checked when loaded: surrounding whitespace (the trailing newline of a mounted secret) is
+stripped, and a key still holding a control character or inner whitespace is refused; the refusal
+names the variable, never the value. Keys live here and in request headers only. `scrub(text)`
+removes every representation of every key this process has loaded (raw, escaped, URL-encoded,
+base64, a prefix of 10+ characters) and the userinfo of URLs, from any text: upstream error bodies,
+messages, log lines (a filter on the `lakehouse` logger) and ObservedOps.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import re
 import stat
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
-from lakehouse.errors import Forbidden, LakehouseError
+from lakehouse.errors import Forbidden, LakehouseError, ProviderNotConfigured
 
 log = logging.getLogger(__name__)
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+_BAD = re.compile(r"[^\x21-\x7e]")  # what an HTTP header cannot carry: controls, whitespace, non-ASCII
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
+_AUTH = re.compile(r"\b(Bearer|Basic|(?i:authorization)\s*[:=])\s*[^\s'\"]{8,}")
+PREFIX = 10  # a key's first characters: enough to find a truncated echo of it, too few to be anything else
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
@@ -56,22 +68,102 @@ def read_key_file(path: str | os.PathLike[str]) -> dict[str, str]:
         )
     try:
         return parse_dotenv(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise Forbidden(f"cannot read key file {p}: {exc.strerror}", path=str(p)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Forbidden(f"cannot read key file {p}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}",
+                        path=str(p)) from exc
+
+
+class _Scrubber:
+    """Every secret this process has loaded, as one regex of all its representations."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, secret: str) -> None:
+        if len(secret) < 4 or secret in self._secrets:
+            return
+        with self._lock:
+            self._secrets.add(secret)
+            forms = set(_forms(secret))
+            old = self._pattern.pattern if self._pattern is not None else None
+            alts = sorted(forms, key=len, reverse=True)
+            extra = "|".join(alts)
+            self._pattern = re.compile(f"{old}|{extra}" if old else extra)
+
+    def __call__(self, text: str) -> str:
+        pattern = self._pattern
+        if pattern is not None:
+            text = pattern.sub("***", text)
+        text = _USERINFO.sub(r"\1***@", text)
+        return _AUTH.sub(r"\1 ***", text)
+
+
+def _forms(secret: str) -> Iterable[str]:
+    """Regex alternatives matching the secret as it may be printed."""
+    raw = secret.encode("utf-8", "surrogateescape")
+    texts = {secret, json.dumps(secret)[1:-1], secret.encode("unicode_escape").decode("ascii"),
+             repr(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
+    for t in texts:
+        yield re.escape(t)
+    for offset in range(3):  # base64 at each alignment within a longer encoded text (Basic auth: user:key)
+        enc = base64.b64encode(b"\0" * offset + raw).decode("ascii")
+        start = (offset * 4 + 2) // 3 + (1 if offset else 0)
+        core = enc[start:].rstrip("=")
+        core = core[: len(core) - 1] if len(core) > 8 else core  # the last char depends on what follows
+        if len(core) >= 8:
+            yield re.escape(core)
+            yield re.escape(core.replace("+", "-").replace("/", "_"))  # urlsafe alphabet
+    if len(secret) > PREFIX:
+        yield re.escape(secret[:PREFIX]) + r"[A-Za-z0-9._~+/=-]*"  # a truncated echo: "sk-or-v1-ab…"
+
+
+SCRUB = _Scrubber()
+
+
+def scrub(text: str) -> str:
+    """`text` without any loaded key (in any representation) or URL credentials."""
+    return SCRUB(text)
+
+
+def _install_log_scrubbing() -> None:
+    """Every log record of a `lakehouse.*` logger is scrubbed when it is made: its message and its traceback
+    (a filter would have to sit on every logger: filters do not propagate to children)."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.name.startswith("lakehouse"):
+            try:
+                record.msg, record.args = scrub(record.getMessage()), ()
+            except Exception:  # noqa: BLE001 - a bad format string is logging's to report, not ours
+                return record
+            if record.exc_info and record.exc_info[0] is not None:
+                record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
+_install_log_scrubbing()
 
 
 class KeyRing:
-    """Looks up the named variables: `env` wins, then the key file (read once, if needed)."""
+    """Looks up the named variables: `env` wins, then the key file (read once, if needed).
+
+    A value is stripped of surrounding whitespace; one that still holds a control character or inner
+    whitespace is not used: `require(name)` then says which variable is malformed."""
 
     def __init__(self, names: Iterable[str], env: Mapping[str, str], key_file: str | None) -> None:
         self.key_file = key_file or None
         self.file_error: LakehouseError | None = None
         self._keys: dict[str, str] = {}
+        self._malformed: dict[str, str] = {}  # name -> where it came from
         names = list(names)
         for name in names:
-            if env.get(name):
-                self._keys[name] = env[name]
-        missing = [n for n in names if n not in self._keys]
+            self._take(name, env.get(name), "the environment")
+        missing = [n for n in names if n not in self._keys and n not in self._malformed]
         if missing and self.key_file:
             try:
                 found = read_key_file(self.key_file)
@@ -81,15 +173,42 @@ class KeyRing:
                 self.file_error = exc
                 found = {}
             for name in missing:
-                if found.get(name):
-                    self._keys[name] = found[name]
+                self._take(name, found.get(name), f"key file {self.key_file}")
+
+    def _take(self, name: str, value: str | None, origin: str) -> None:
+        if not value:
+            return
+        SCRUB.add(value)  # whatever it holds, it never reaches a message
+        key = value.strip()
+        if not key:
+            return
+        if _BAD.search(key):
+            self._malformed[name] = origin
+            log.warning("%s from %s holds a character an HTTP header cannot carry (a control character, whitespace "
+                        "or non-ASCII); it is not used", name, origin)
+            return
+        SCRUB.add(key)
+        self._keys[name] = key
 
     def get(self, name: str) -> str | None:
         return self._keys.get(name)
 
-    def scrub(self, text: str) -> str:
-        """Replace every known key in `text` (upstream bodies sometimes echo what they got)."""
-        for key in self._keys.values():
-            if len(key) >= 4:
-                text = text.replace(key, "***")
-        return text
+    def require(self, name: str, provider: str) -> str:
+        """The key, or ProviderNotConfigured saying what to fix (never showing a value)."""
+        key = self._keys.get(name)
+        if key is not None:
+            return key
+        if name in self._malformed:
+            raise ProviderNotConfigured(
+                f"provider {provider!r} is not configured: {name} from {self._malformed[name]} holds a character "
+                "an HTTP header cannot carry (a control character, whitespace or non-ASCII); set it to the key alone",
+                provider=provider, key_env=name)
+        where = f" or in {self.key_file}" if self.key_file else ""
+        note = f" ({self.file_error.message})" if self.file_error else ""
+        raise ProviderNotConfigured(
+            f"provider {provider!r} is not configured: set {name} in the environment{where}{note}",
+            provider=provider, key_env=name)
+
+    @staticmethod
+    def scrub(text: str) -> str:
+        return scrub(text)

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import httpx
 
-from lakehouse.engine.chat.wire import iter_deltas, provider_errors
+from lakehouse.engine.chat.wire import iter_deltas
 from lakehouse.errors import LakehouseError, ProviderError
-
-if TYPE_CHECKING:
-    from lakehouse.engine.chat.dispatcher import ChatDispatcher, _CallLog, _Target
 
 log = logging.getLogger(__name__)
 
 
 class ChatStream:
-    """Iterator of text deltas; closes the response and records the op when done or closed."""
+    """Iterator of text deltas; closes the response when done or closed, then calls `on_finish(error)`
+    (None when it ended well or was cancelled), which the operations catalog uses to record the call."""
 
-    def __init__(self, owner: ChatDispatcher, target: _Target, resp: httpx.Response,
-                 call: _CallLog, timeout: float) -> None:
-        self.model, self.provider = target.model, target.provider
+    def __init__(self, model: str, provider: str, wire: str, resp: httpx.Response,
+                 errors: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
+        self.model, self.provider = model, provider
         self.usage: dict[str, int] = {}
-        self._owner, self._t, self._resp, self._call, self._timeout = owner, target, resp, call, timeout
-        self._deltas = iter_deltas(target.spec.wire, target.provider, resp.iter_lines())
+        self.cancelled = False
+        self.on_finish: Callable[[LakehouseError | None], None] | None = None
+        self._resp, self._errors = resp, errors
+        self._deltas = iter_deltas(wire, provider, resp.iter_lines())
         self._done = False
 
     def __iter__(self) -> ChatStream:
@@ -33,7 +34,7 @@ class ChatStream:
     def __next__(self) -> str:
         while not self._done:
             try:
-                with provider_errors(self.provider, self._t.url, self._timeout, self._owner._keys.scrub):
+                with self._errors():
                     item = next(self._deltas, None)
             except ProviderError as exc:
                 self._finish(error=exc)
@@ -49,9 +50,10 @@ class ChatStream:
         raise StopIteration
 
     def close(self) -> None:
-        """Stop early (client went away): still recorded, as ok with `cancelled`."""
+        """Stop early (the client went away): still finished, as ok with `cancelled`."""
         if not self._done:
-            self._finish(cancelled=True)
+            self.cancelled = True
+            self._finish()
 
     def __enter__(self) -> ChatStream:
         return self
@@ -65,10 +67,10 @@ class ChatStream:
         except Exception:  # noqa: BLE001 - never raise from a finalizer
             pass
 
-    def _finish(self, *, error: LakehouseError | None = None, cancelled: bool = False) -> None:
+    def _finish(self, *, error: LakehouseError | None = None) -> None:
         self._done = True
         self._resp.close()
-        extra = {"stream": True, **({"cancelled": True} if cancelled else {})}
-        self._owner._record(self._call, self._t, ok=error is None, usage=self.usage, error=error, extra=extra)
+        if self.on_finish is not None:
+            self.on_finish(error)
         if error is None:
             log.info("chat stream %s via %s: %d tokens", self.model, self.provider, self.usage.get("total_tokens", 0))

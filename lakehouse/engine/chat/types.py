@@ -30,6 +30,8 @@ class ChatResult:
     content: str
     usage: dict[str, int]
     latency_ms: float
+    attempts: int = 1  # HTTP requests made, retries and fallbacks included
+    fallback_from: list[str] = dataclasses.field(default_factory=list)  # models that failed before this one
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

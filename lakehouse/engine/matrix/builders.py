@@ -11,12 +11,9 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lakehouse.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from lakehouse.engine.lake import Lake
 
 log = logging.getLogger(__name__)
 DOC_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
@@ -144,8 +141,8 @@ def build_rows(folder: Path, kind: str, *, max_chars: int | None = None) -> list
     return rows
 
 
-def build_corpus(lake: Lake, name: str, folder: str | Path, kind: str, *, max_chars: int | None = None,
-                 embedder: str | None = None, replace: bool = False) -> dict[str, Any]:
+def folder_source(folder: str | Path, kind: str, max_chars: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(rows, source description) of a folder of docs or code, for `VectorEngine.create_corpus`."""
     folder = Path(folder).expanduser().resolve()
     rows = build_rows(folder, kind, max_chars=max_chars)
     if not rows:
@@ -154,5 +151,4 @@ def build_corpus(lake: Lake, name: str, folder: str | Path, kind: str, *, max_ch
     source = {"dir": str(folder), "files": files, "chunks": len(rows), "max_chars": max_chars or
               MAX_CHARS[kind], "chunking": "markdown headings + paragraphs" if kind == "docs"
               else "python ast symbols"}
-    return lake.create_corpus(name, rows=rows, kind=kind, builder=f"folder:{kind}", source=source,
-                              embedder=embedder, replace=replace)
+    return rows, source

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lakehouse.engine.chat.routing import ModelTable
-from lakehouse.errors import InvalidInput
+from lakehouse.errors import InvalidInput, SettingsError
 
 DEFAULT_WEAK = ("ollama/*", "qwen*", "llama*", "*:7b", "*:8b", "*:13b", "*:14b", "mistral*", "phi*", "gemma*")
 DEFAULT_STRONG = ("claude*", "*/claude*", "opus*", "*/opus*", "gpt-4*", "*/gpt-4*", "gpt-5*", "*/gpt-5*",
@@ -77,3 +77,25 @@ def _mode(modes: Mapping[str, Any], name: str) -> Mapping[str, Any]:
         known = ", ".join(sorted(modes)) or "none configured"
         raise InvalidInput(f"unknown mode {name!r} (modes: {known})", code="unknown_mode")
     return spec
+
+
+def check_modes(modes: Mapping[str, Any]) -> None:
+    """The `[modes]` table, checked when the lake opens: SettingsError naming the key that is wrong."""
+    for name, spec in modes.items():
+        where = f"modes.{name}"
+        if not isinstance(spec, Mapping):
+            raise SettingsError(f"{where} must be a table with corpora = [...]", setting=where)
+        unknown = set(spec) - {"primary", "corpora", "isolation"}
+        if unknown:
+            raise SettingsError(f"{where} has unknown keys {sorted(unknown)}; use primary, corpora, isolation",
+                                setting=where)
+        corpora = spec.get("corpora")
+        if not isinstance(corpora, list) or not corpora or not all(isinstance(c, str) and c for c in corpora):
+            raise SettingsError(f"{where}.corpora must be a non-empty list of corpus names", setting=f"{where}.corpora")
+        primary = spec.get("primary")
+        if primary is not None and (not isinstance(primary, str) or primary not in corpora):
+            raise SettingsError(f"{where}.primary must be one of its corpora {corpora}", setting=f"{where}.primary")
+        isolation = spec.get("isolation")
+        if isolation is not None and (not isinstance(isolation, str) or isolation not in modes or isolation == name):
+            raise SettingsError(f"{where}.isolation must name another mode (modes: {', '.join(sorted(modes))})",
+                                setting=f"{where}.isolation")

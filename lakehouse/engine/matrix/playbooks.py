@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import threading
 import uuid
 from collections.abc import Sequence
@@ -23,7 +24,8 @@ from lakehouse.engine.vectors import store
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
 
 if TYPE_CHECKING:
-    from lakehouse.engine.lake import Lake
+    from lakehouse.engine.context import EngineContext
+    from lakehouse.engine.vectors.engine import VectorEngine
 
 _OUTCOMES = {1: 1, -1: -1, "success": 1, "failure": -1, "+1": 1, "-1": -1}
 
@@ -63,7 +65,7 @@ def validate(raw: Any) -> dict[str, Any]:
     if answer_id is None or isinstance(answer_id, (bool, dict, list)):
         raise InvalidInput("'answer_id' is required (a string or number)", code="invalid_playbook", field="answer_id")
     outcome = raw.get("outcome", 1)
-    if isinstance(outcome, bool) or outcome not in _OUTCOMES:
+    if isinstance(outcome, bool) or not isinstance(outcome, (int, str)) or outcome not in _OUTCOMES:
         raise InvalidInput("'outcome' must be 1 / -1 (or 'success' / 'failure')", code="invalid_playbook",
                            field="outcome")
     score = raw.get("score")
@@ -94,11 +96,26 @@ def validate(raw: Any) -> dict[str, Any]:
             "recorded_at": recorded_at, "source": source, "tags": tags}
 
 
+@dataclasses.dataclass
+class Weight:
+    """What the recorded outcomes say about one (corpus, answer) for a query."""
+
+    weight: float  # sum of outcome x similarity x decay over similar recorded queries
+    entry: Entry  # the newest of them
+    similarity: float  # the best query similarity among them
+    exact_success: bool  # recorded as a success for this very query, and no later failure for it
+
+
+def normalise_query(query: str) -> str:
+    return " ".join(re.findall(r"\w+", query.casefold()))
+
+
 class Playbooks:
     """Recorded outcomes for one lake: the lake table, mirrored in memory for lookups."""
 
-    def __init__(self, lake: Lake) -> None:
-        self.lake = lake
+    def __init__(self, ctx: EngineContext, vectors: VectorEngine) -> None:
+        self.ctx = ctx
+        self.vectors = vectors
         self._lock = threading.Lock()
         self._entries: list[Entry] = []
         self._matrix = np.zeros((0, 0), dtype=np.float32)
@@ -106,11 +123,11 @@ class Playbooks:
 
     @property
     def embedder(self) -> str:
-        return self.lake.settings.embedder
+        return self.ctx.settings.embedder
 
     def _load(self) -> None:
-        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            emb_id = self.lake.vectors.embedder(self.embedder).id
+        with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
+            emb_id = self.vectors.embedder(self.embedder).id
             tbl = store.fetch_table(
                 cur, "SELECT id, query, corpus, answer_id, answer_text, score, outcome, recorded_at, source, tags, "
                 "query_embedding FROM lake.lh.playbooks WHERE embedder_id = ? ORDER BY recorded_at, id", [emb_id])
@@ -121,8 +138,8 @@ class Playbooks:
 
     def forget(self, source: str) -> int:
         """Delete the entries recorded with `source` (e.g. an import being redone); returns how many."""
-        with self._lock, self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            n = self.lake.transaction(cur, lambda c: c.execute(
+        with self._lock, self.ctx.fresh_cursor() as cur, map_duckdb_errors():
+            n = self.ctx.transaction(cur, lambda c: c.execute(
                 "DELETE FROM lake.lh.playbooks WHERE source = ?", [source]).fetchone()[0])
             self._loaded = False  # the mirror reloads on the next lookup
         return int(n)
@@ -144,8 +161,8 @@ class Playbooks:
                 results.append({"index": i, "error": exc.to_dict()})
         if good:
             entries = [e for _, e in good]
-            emb = self.lake.vectors.embedder(self.embedder)
-            vectors = self.lake.vectors.embed([e["query"] for e in entries], self.embedder)
+            emb = self.vectors.embedder(self.embedder)
+            vectors = self.vectors.embed([e["query"] for e in entries], self.embedder)
             batch = pa.table({
                 "id": [e["id"] for e in entries], "query": [e["query"] for e in entries],
                 "query_embedding": store.list_array(vectors), "embedder_id": [emb.id] * len(entries),
@@ -157,10 +174,10 @@ class Playbooks:
                 "source": [e["source"] for e in entries],
                 "tags": pa.array([e["tags"] for e in entries], type=pa.list_(pa.string())),
             })
-            with self._lock, self.lake.fresh_cursor() as cur, map_duckdb_errors():
+            with self._lock, self.ctx.fresh_cursor() as cur, map_duckdb_errors():
                 cur.register("lh_playbook_batch", batch)
                 try:
-                    self.lake.transaction(cur, lambda c: c.execute(
+                    self.ctx.transaction(cur, lambda c: c.execute(
                         "INSERT INTO lake.lh.playbooks BY NAME SELECT * FROM lh_playbook_batch"))
                 finally:
                     cur.unregister("lh_playbook_batch")
@@ -173,7 +190,7 @@ class Playbooks:
 
     def embed_query(self, query: str) -> np.ndarray:
         """A query embedded as the recorded ones are (the lake's default embedder)."""
-        return self.lake.vectors.embedder(self.embedder).embed_one(query)
+        return self.vectors.embedder(self.embedder).embed_one(query)
 
     def lookup(self, query: str, k: int = 10) -> list[tuple[Entry, float]]:
         """Recorded entries whose query is most similar to `query`, best first (SQL playbook_lookup, HTTP)."""
@@ -188,16 +205,30 @@ class Playbooks:
         order = np.argsort(-sims)[:k]
         return [(entries[i], float(sims[i])) for i in order if threshold is None or sims[i] >= threshold]
 
-    def weights(self, query_vec: np.ndarray) -> dict[tuple[str, str], tuple[float, Entry, float]]:
-        """(corpus, answer_id) -> (sum of outcome x similarity x decay, newest entry, best similarity),
-        over entries whose query is at least `playbook_threshold` similar."""
-        s = self.lake.settings
+    def weights(self, query_vec: np.ndarray, query: str | None = None) -> dict[tuple[str, str], Weight]:
+        """(corpus, answer_id) -> Weight, over entries whose query is at least `playbook_threshold` similar.
+        Entries recorded for `query` itself (normalised text) decide `exact_success`: the newest of them wins."""
+        s = self.ctx.settings
         now = _utcnow()
-        out: dict[tuple[str, str], tuple[float, Entry, float]] = {}
+        exact = normalise_query(query) if query is not None else None
+        out: dict[tuple[str, str], Weight] = {}
+        newest_exact: dict[tuple[str, str], Entry] = {}
         for entry, sim in self.similar(query_vec, k=200, threshold=s.playbook_threshold):
             age_days = max((now - entry.recorded_at).total_seconds() / 86400.0, 0.0)
             weight = entry.outcome * sim * 0.5 ** (age_days / s.playbook_half_life_days)
             key = (entry.corpus, entry.answer_id)
-            total, newest, best = out.get(key, (0.0, entry, sim))
-            out[key] = (total + weight, entry if entry.recorded_at >= newest.recorded_at else newest, max(best, sim))
+            w = out.get(key)
+            if w is None:
+                out[key] = Weight(weight, entry, sim, False)
+            else:
+                w.weight += weight
+                w.similarity = max(w.similarity, sim)
+                if entry.recorded_at >= w.entry.recorded_at:
+                    w.entry = entry
+            if exact is not None and normalise_query(entry.query) == exact:
+                seen = newest_exact.get(key)
+                if seen is None or entry.recorded_at >= seen.recorded_at:
+                    newest_exact[key] = entry
+        for key, entry in newest_exact.items():
+            out[key].exact_success = entry.outcome > 0
         return out

@@ -1,5 +1,3 @@
-"""Vector search inside DuckDB: corpora in the lake, HNSW sidecars (usearch), exact and filtered search."""
+"""Vector search inside DuckDB: corpora in the lake, HNSW sidecars (usearch), exact and filtered search.
 
-from lakehouse.engine.vectors.engine import Hit, VectorEngine
-
-__all__ = ["Hit", "VectorEngine"]
+The package imports nothing itself (its modules import each other; `engine.VectorEngine` is the entry)."""

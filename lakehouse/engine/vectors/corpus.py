@@ -24,6 +24,7 @@ from lakehouse.engine.vectors import hnsw
 from lakehouse.engine.vectors.id_lists import JsonStrings
 from lakehouse.engine.vectors.int_ids import IntIds
 from lakehouse.engine.vectors.kernels import exact_top_k
+from lakehouse.engine.vectors.metadata import canonical
 
 # At or below this share of the corpus, exact search over the allowed rows beats filtered HNSW. Measured on
 # 100K x 384 (i8 graph, 2 cores), exact vs graph: 7 %: 1.7 vs 2.6 ms; 10 %: 2.4 vs 1.5 ms; 20 %: 4.5 vs 0.8 ms.
@@ -43,7 +44,6 @@ class Generation:
     index: Index
     max_key: int
     path: str
-    view: bool = False  # memory-mapped: searchable, not addable
 
 
 class CorpusState:
@@ -131,8 +131,6 @@ class CorpusState:
         """field -> canonical JSON value -> keys (dead keys included; callers mask with `live`)."""
         index = self._meta_index
         if index is None:
-            from lakehouse.engine.matrix.metadata import canonical
-
             lists: dict[str, dict[str, list[int]]] = {}
             for key in np.flatnonzero(self.live):
                 raw = self.metas[key]
@@ -314,6 +312,12 @@ class CorpusState:
         if rescore:  # quantised distances pick the candidates; the f32 matrix orders them
             return exact_top_k(self.vectors, keys, query, k, self.metric)
         return keys[:k], self._scores(np.asarray(res.distances, dtype=np.float32)[ok][:k])
+
+    def search_generation(self, gen: Generation, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """An unfiltered search through `gen` (not necessarily the active one), as `search` would run it."""
+        found = self._hnsw(gen, query, k, None, self.size)
+        return found if found is not None else exact_top_k(self.vectors, np.flatnonzero(self.live), query, k,
+                                                           self.metric)
 
     def live_after(self, max_key: int) -> np.ndarray:
         """Live keys above `max_key`: rows added after a generation was built."""

@@ -1,12 +1,18 @@
-"""`VectorEngine`: corpora, embeddings and search for one lake (`lake.vectors`)."""
+"""`VectorEngine`: corpora, embeddings and search for one lake (`lake.vectors`).
+
+It takes the lake's narrow `EngineContext` (settings, cursors, transactions, journal). Input rules
+(names, limits, read-only SQL) are the operations catalog's: these methods trust their arguments'
+types and check only what depends on the data (dimensions, finite vectors, ids that collide as text).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
+import math
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,44 +21,34 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
-from usearch.index import Index
 
 from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.embedders.base import Embedder, l2_normalise
-from lakehouse.engine.names import check_name
-from lakehouse.engine.vectors import hnsw, store
+from lakehouse.engine.vectors import fusion as fusion_mod
+from lakehouse.engine.vectors import hnsw, store, text_index, trials
 from lakehouse.engine.vectors.corpus import CorpusState, Generation
+from lakehouse.engine.vectors.hits import Hit, to_hits
 from lakehouse.errors import Conflict, InvalidInput, NotFound, map_duckdb_errors
 
 if TYPE_CHECKING:
-    from lakehouse.engine.lake import Lake
-    from lakehouse.engine.vectors.text_index import TextIndex
+    from lakehouse.engine.context import EngineContext
 
 log = logging.getLogger(__name__)
 
 BULK_ROWS = 10_000  # an add this large (and larger than the index) builds a new generation in parallel
-
-
-@dataclasses.dataclass
-class Hit:
-    id: str
-    score: float
-    rank: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+KEEP_GENERATIONS = 3  # index generations kept on disk per corpus (the active one and the latest before it)
 
 
 class VectorEngine:
-    def __init__(self, lake: Lake) -> None:
-        self.lake = lake
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
         self._states: dict[str, CorpusState] = {}
         self._states_lock = threading.Lock()
-        self.text_indexes: dict[str, TextIndex] = {}  # corpus -> BM25 index (text_index.index_for)
+        self.text_indexes: dict[str, text_index.TextIndex] = {}  # corpus -> BM25 index (text_index.index_for)
 
     # -- embeddings ----------------------------------------------------------------------
     def embedder(self, spec: str | None = None) -> Embedder:
-        return get_embedder(spec or self.lake.settings.embedder, self.lake.settings)
+        return get_embedder(spec or self.ctx.settings.embedder, self.ctx.settings)
 
     def embed(self, texts: Sequence[str], spec: str | None = None, *, cache: bool = True,
               progress: bool | None = None) -> np.ndarray:
@@ -63,7 +59,7 @@ class VectorEngine:
         shas = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
         unique = list(dict.fromkeys(shas))
         found: dict[str, np.ndarray] = {}
-        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
+        with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
             cur.register("lh_wanted", pa.table({"sha256": unique}))
             tbl = store.fetch_table(
                 cur, "SELECT c.sha256, c.embedding FROM lake.lh.embedding_cache c JOIN lh_wanted w USING (sha256) "
@@ -80,162 +76,161 @@ class VectorEngine:
                     "sha256": missing,
                     "embedding": store.list_array(fresh),
                 }))
-                self.lake.transaction(cur, lambda c: c.execute(
+                self.ctx.transaction(cur, lambda c: c.execute(
                     "INSERT INTO lake.lh.embedding_cache SELECT ?, sha256, embedding FROM lh_new", [emb.id]))
                 cur.unregister("lh_new")
         return np.stack([found[s] for s in shas]).astype(np.float32, copy=False)
 
     # -- corpora -------------------------------------------------------------------------
-    def create_corpus(self, name: str, *, sql: str | None = None, dataset: str | None = None,
-                      rows: Sequence[dict[str, Any]] | None = None, id: str = "id",
-                      text: str | Sequence[str] = "text", metadata: Sequence[str] = (), embedder: str | None = None,
-                      metric: str = "cos", dtype: str | None = None, params: dict[str, Any] | None = None,
-                      kind: str = "table", builder: str | None = None, source: dict[str, Any] | None = None,
+    def create_corpus(self, name: str, *, rows: Sequence[dict[str, Any]] | pa.Table, source: dict[str, Any],
+                      embedder: str | None = None, metric: str = "cos", dtype: str | None = None,
+                      params: dict[str, Any] | None = None, kind: str = "table", builder: str = "rows",
                       replace: bool = False, progress: bool | None = None) -> dict[str, Any]:
-        """Build a corpus from a dataset, any SELECT, or ready rows `{id, text, metadata?}` (builders):
-        embed the text, store rows in the lake, build the HNSW index (`dtype` default: i8 re-scored for
-        cos corpora, f16 for the others; see `hnsw.QUANTIZED`)."""
-        check_name(name, "corpus")
-        if sum(x is not None for x in (sql, dataset, rows)) != 1:
-            raise InvalidInput("give exactly one of sql=, dataset= or rows=", code="invalid_corpus_source")
-        if metric not in hnsw.METRICS:
-            raise InvalidInput(f"unknown metric {metric!r}; use one of {', '.join(hnsw.METRICS)}", code="invalid_metric")
+        """Build a corpus from ready rows `{id, text, metadata?}`: embed the text, store rows in the lake and
+        register the corpus in ONE transaction (a failure leaves nothing behind, or the replaced corpus as it
+        was), then build the HNSW index (`dtype` default: i8 re-scored for cos corpora, f16 for the others)."""
         dtype = dtype or hnsw.default_dtype(metric)
         hnsw.check_dtype(metric, dtype)
-        texts = [text] if isinstance(text, str) else list(text)
-        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            if store.corpus_row(cur, name) is not None:
-                if not replace:
-                    raise Conflict(f"corpus {name!r} exists; drop it or pass replace=True", code="corpus_exists")
-                self.drop_corpus(name)
-            if rows is None:
-                source_sql = sql if sql is not None else f"SELECT * FROM lake.main.{check_name(dataset)}"
-                tbl = store.fetch_table(cur, f"SELECT * FROM ({source_sql})")
-                rows = _rows_from_table(tbl, id, texts, list(metadata))
         emb = self.embedder(embedder)
-        described = {"dataset": dataset, "sql": sql, "id": id, "text": texts, "metadata": list(metadata)}
         meta = {
-            "name": name, "embedder": embedder or self.lake.settings.embedder, "embedder_id": emb.id,
-            "dim": emb.dim, "metric": metric, "dtype": dtype, "source": {**described, **(source or {})},
-            "kind": kind, "builder": builder or ("dataset" if dataset else "sql" if sql else "rows"),
+            "name": name, "embedder": embedder or self.ctx.settings.embedder, "embedder_id": emb.id,
+            "dim": emb.dim, "metric": metric, "dtype": dtype, "source": source, "kind": kind, "builder": builder,
             "params": {**hnsw.DEFAULT_PARAMS, **(params or {})},
         }
-        def register(cur: duckdb.DuckDBPyConnection) -> None:
-            cur.execute(f"CREATE TABLE {store.table(name)} (key BIGINT, id VARCHAR, text VARCHAR, "
-                        "metadata VARCHAR, embedding FLOAT[])")
-            cur.execute("INSERT INTO lake.lh.corpora VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, "
-                        "now()::TIMESTAMP)",
-                        [name, meta["embedder"], emb.id, emb.dim, metric, dtype,
-                         json.dumps(meta["source"], default=str), kind, meta["builder"], json.dumps(meta["params"])])
-
-        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-            self.lake.transaction(cur, register)
         state = CorpusState(meta)
         state.loaded = True
+        batch = self._batch(state, rows, None, progress)
+        with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
+            existed = store.corpus_row(cur, name) is not None
+            if existed and not replace:
+                raise Conflict(f"corpus {name!r} exists; drop it or pass replace=True", code="corpus_exists")
+
+            def register(cur: duckdb.DuckDBPyConnection) -> None:
+                if existed:
+                    store.drop(cur, name)
+                cur.execute(f"CREATE TABLE {store.table(name)} (key BIGINT, id VARCHAR, text VARCHAR, "
+                            "metadata VARCHAR, embedding FLOAT[])")
+                cur.execute("INSERT INTO lake.lh.corpora VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, "
+                            "now()::TIMESTAMP)",
+                            [name, meta["embedder"], emb.id, emb.dim, metric, dtype, json.dumps(source, default=str),
+                             kind, builder, json.dumps(meta["params"])])
+                cur.execute(f"INSERT INTO {store.table(name)} SELECT * FROM lh_batch")
+
+            cur.register("lh_batch", batch.table)
+            try:
+                self.ctx.transaction(cur, register)
+            finally:
+                cur.unregister("lh_batch")
+        if existed:
+            self._forget(name)
+        state.put(batch.keys, batch.vectors, batch.ids, batch.texts, batch.metas)
         with self._states_lock:
             self._states[name] = state
-        self.add_to_corpus(name, rows, progress=progress, _rebuild=True)
+        self._build_generation(state)
         return self.describe(name)
 
     def add_to_corpus(self, name: str, rows: Sequence[dict[str, Any]] | pa.Table,
-                      embeddings: np.ndarray | None = None, *, progress: bool | None = None,
-                      _rebuild: bool = False) -> dict[str, Any]:
+                      embeddings: np.ndarray | None = None, *, progress: bool | None = None) -> dict[str, Any]:
         """Add or replace rows `{id, text, metadata?}` (same id: the new row wins)."""
         state = self.state(name)
-        if isinstance(rows, pa.Table):
-            rows = rows.to_pylist()
-        rows = [_check_row(r, i) for i, r in enumerate(rows)]
-        if embeddings is None:
-            vectors = self.embed([r["text"] for r in rows], state.meta["embedder"], progress=progress)
-        else:
-            vectors = np.asarray(embeddings, dtype=np.float32)
-            if vectors.shape != (len(rows), state.dim):
-                raise InvalidInput(f"embeddings must have shape ({len(rows)}, {state.dim}), got {vectors.shape}",
-                                   code="invalid_embeddings")
-            if state.metric == "cos":
-                vectors = l2_normalise(vectors.copy())  # a copy: never rescale the caller's array
-        ids = [str(r["id"]) for r in rows]
+        batch = self._batch(state, rows, embeddings, progress)
         with state.lock:
-            # the last row of a batch wins for a repeated id
-            last = {ident: i for i, ident in enumerate(ids)}
-            order = sorted(last.values())
-            ids = [ids[i] for i in order]
-            vectors = vectors[order]
-            rows = [rows[i] for i in order]
-            replaced = state.keys_of_texts(ids)
-            keys = np.arange(state.next_key, state.next_key + len(ids), dtype=np.int64)
-            texts = [r["text"] for r in rows]
-            # orjson: ~5x faster than json.dumps, which held the GIL for ~10 % of an add (compact JSON text)
-            metas = [orjson.dumps(r.get("metadata") or {}, default=str).decode() for r in rows]
-            batch = pa.table({"key": keys, "id": ids, "text": texts, "metadata": metas,
-                              "embedding": store.list_array(vectors)})
-            with self.lake.fresh_cursor() as cur, map_duckdb_errors():
+            replaced = state.keys_of_texts(batch.ids)
+            keys = np.arange(state.next_key, state.next_key + len(batch.ids), dtype=np.int64)
+            batch.set_keys(keys)
+            with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
                 def write(cur: duckdb.DuckDBPyConnection) -> None:
                     if len(replaced):
                         cur.execute(f"DELETE FROM {store.table(name)} WHERE key IN (SELECT unnest(?))",
                                     [replaced.tolist()])
                     cur.execute(f"INSERT INTO {store.table(name)} SELECT * FROM lh_batch")
 
-                cur.register("lh_batch", batch)
+                cur.register("lh_batch", batch.table)
                 try:
-                    self.lake.transaction(cur, write)
+                    self.ctx.transaction(cur, write)
                 finally:
                     cur.unregister("lh_batch")
             state.kill(replaced)
-            state.put(keys, vectors, ids, texts, metas)
+            state.put(keys, batch.vectors, batch.ids, batch.texts, batch.metas)
             gen = state.generation
-            if _rebuild or (gen is not None and len(keys) > max(BULK_ROWS, len(gen.index))):
+            if gen is not None and len(keys) > max(BULK_ROWS, len(gen.index)):
                 self._build_generation(state)  # a bulk load: one parallel build beats incremental inserts
             elif gen is not None:
                 # one thread for ordinary batches, so adds to several corpora use the cores in parallel
-                threads = 1 if len(keys) < BULK_ROWS else (self.lake.settings.threads or 0)
-                self._mutable(state).index.add(keys, vectors, threads=threads)
-        return {"corpus": name, "added": len(ids), "replaced": int(len(replaced)), "rows": state.size}
+                threads = 1 if len(keys) < BULK_ROWS else (self.ctx.settings.threads or 0)
+                gen.index.add(keys, batch.vectors, threads=threads)
+        return {"corpus": name, "added": len(batch.ids), "replaced": int(len(replaced)), "rows": state.size}
+
+    def _batch(self, state: CorpusState, rows: Sequence[dict[str, Any]] | pa.Table, embeddings: np.ndarray | None,
+               progress: bool | None) -> _Batch:
+        """Rows checked, repeated ids resolved (the last row of a batch wins), embedded (or the given vectors
+        checked): everything that can fail before the lake is touched."""
+        if isinstance(rows, pa.Table):
+            rows = rows.to_pylist()
+        rows = [_check_row(r, i) for i, r in enumerate(rows)]
+        ids = _text_ids([r["id"] for r in rows])
+        last = {ident: i for i, ident in enumerate(ids)}
+        order = sorted(last.values())
+        if embeddings is None:
+            vectors = self.embed([rows[i]["text"] for i in order], state.meta["embedder"], progress=progress)
+        else:
+            vectors = np.asarray(embeddings, dtype=np.float32)
+            if vectors.shape != (len(rows), state.dim):
+                raise InvalidInput(f"embeddings must have shape ({len(rows)}, {state.dim}), got {vectors.shape}",
+                                   code="invalid_embeddings")
+            if not np.isfinite(vectors).all():
+                raise InvalidInput("embeddings hold NaN or infinite values", code="invalid_embeddings")
+            vectors = vectors[order]
+            if state.metric == "cos":
+                vectors = l2_normalise(vectors.copy())  # a copy: never rescale the caller's array
+        rows = [rows[i] for i in order]
+        # orjson: ~5x faster than json.dumps, which held the GIL for ~10 % of an add (compact JSON text)
+        metas = [orjson.dumps(r.get("metadata") or {}, default=str).decode() for r in rows]
+        return _Batch([ids[i] for i in order], [r["text"] for r in rows], metas, vectors,
+                      np.arange(len(order), dtype=np.int64))
 
     def remove_from_corpus(self, name: str, ids: Sequence[Any]) -> int:
         state = self.state(name)
         with state.lock:
             keys = state.keys_for_ids(list(ids))
             if len(keys):
-                with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-                    self.lake.transaction(cur, lambda c: c.execute(
+                with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
+                    self.ctx.transaction(cur, lambda c: c.execute(
                         f"DELETE FROM {store.table(name)} WHERE key IN (SELECT unnest(?))", [keys.tolist()]))
                 state.kill(keys)
         return int(len(keys))
 
     def drop_corpus(self, name: str) -> None:
-        check_name(name, "corpus")
-        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
+        with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
             if store.corpus_row(cur, name) is None:
                 raise NotFound(f"no corpus named {name!r}", code="corpus_not_found")
-            def drop(cur: duckdb.DuckDBPyConnection) -> None:
-                cur.execute(f"DROP TABLE IF EXISTS {store.table(name)}")
-                cur.execute("DELETE FROM lake.lh.corpora WHERE name = ?", [name])
-                cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ?", [name])
+            self.ctx.transaction(cur, lambda c: store.drop(c, name))
+        self._forget(name)
 
-            self.lake.transaction(cur, drop)
+    def _forget(self, name: str) -> None:
+        """Drop what this process derived from a corpus that is gone (state, BM25 index, sidecars)."""
         with self._states_lock:
             self._states.pop(name, None)
-        from lakehouse.engine.vectors import text_index
-
         text_index.forget(self, name)
-        folder = self._folder(name)
-        for f in folder.glob("*.usearch"):
+        for f in self._folder(name).glob("*.usearch"):
             f.unlink(missing_ok=True)
+
+    def exists(self, name: str) -> bool:
+        with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
+            return store.corpus_row(cur, name) is not None
 
     def corpora(self) -> list[dict[str, Any]]:
         """Every corpus as `describe` gives it, read in three queries (not three per corpus)."""
         return self._describe(None)
 
     def describe(self, name: str) -> dict[str, Any]:
-        check_name(name, "corpus")
         found = self._describe(name)
         if not found:
             raise NotFound(f"no corpus named {name!r}", code="corpus_not_found")
         return found[0]
 
     def _describe(self, name: str | None) -> list[dict[str, Any]]:
-        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
+        with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
             metas = store.corpus_rows(cur, name)
             if not metas:
                 return []
@@ -256,11 +251,10 @@ class VectorEngine:
     # -- index generations ---------------------------------------------------------------
     def state(self, name: str) -> CorpusState:
         """The corpus's in-memory state, loaded (and its index checked) on first use."""
-        check_name(name, "corpus")
         with self._states_lock:
             state = self._states.get(name)
             if state is None:
-                with self.lake.fresh_cursor() as cur, map_duckdb_errors():
+                with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
                     meta = store.corpus_row(cur, name)
                 if meta is None:
                     raise NotFound(f"no corpus named {name!r}", code="corpus_not_found")
@@ -272,7 +266,7 @@ class VectorEngine:
         return state
 
     def _load(self, state: CorpusState) -> None:
-        with self.lake.fresh_cursor() as cur, map_duckdb_errors():
+        with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
             keys, vectors, rows = store.load_rows(cur, state.name, state.dim)
             active = store.active_generation(cur, state.name)
         state.put(keys, vectors, rows.column("id"), rows.column("text"), rows.column("metadata"))
@@ -280,55 +274,62 @@ class VectorEngine:
         if active is None:
             self._build_generation(state)
             return
-        index = hnsw.load(Path(active["path"]), active["sha256"],
-                          expansion_search=active["params"]["expansion_search"], view=True)
-        if index is None:
-            self._build_generation(state)  # missing or corrupt sidecar: rebuilt from the lake table
+        index, problem = hnsw.load(Path(active["path"]), active["sha256"],
+                                   expansion_search=active["params"]["expansion_search"])
+        if index is None:  # missing or corrupt sidecar: journalled, then rebuilt from the lake table
+            self.ctx.journal.record(f"sidecar_{problem}", state.name,
+                                    f"index generation {active['generation']} of corpus {state.name!r} is {problem} "
+                                    "on disk; rebuilt from the lake table", generation=active["generation"])
+            self._build_generation(state)
             return
-        state.generation = Generation(active["generation"], index, active["max_key"], active["path"], view=True)
-        if len(state.live_after(active["max_key"])):  # rows added since it was built: the view must become a copy
-            _catch_up(state, self._mutable(state).index, active["max_key"])
-
-    def _mutable(self, state: CorpusState) -> Generation:
-        """Memory-mapped views are read-only: swap in a loaded copy before the first add."""
-        gen = state.generation
-        assert gen is not None
-        if gen.view:
-            loaded = Index.restore(gen.path, view=False)
-            loaded.expansion_search = gen.index.expansion_search
-            gen = state.generation = Generation(gen.number, loaded, gen.max_key, gen.path)
-        return gen
+        state.generation = Generation(active["generation"], index, active["max_key"], active["path"])
+        _catch_up(state, index, active["max_key"])
 
     def _folder(self, name: str) -> Path:
-        return self.lake.root / "indexes" / name
+        return self.ctx.root / "indexes" / name
 
     def _build_generation(self, state: CorpusState) -> dict[str, Any]:
         with state.lock:
             params = state.meta["params"]
             keys = np.flatnonzero(state.live).astype(np.int64)
+            t0 = time.perf_counter()
             index = hnsw.build(state.vectors[keys], keys, metric=state.metric, dtype=state.meta["dtype"],
-                               params=params, threads=self.lake.settings.threads)
-            with self.lake.fresh_cursor() as cur, map_duckdb_errors():
-                number = 1 + max((g["generation"] for g in store.generations(cur, state.name)), default=0)
+                               params=params, threads=self.ctx.settings.threads)
+            build_s = time.perf_counter() - t0
+            max_key = int(keys.max()) if len(keys) else -1
+            recall, sample = trials.measure_recall(state, index, max_key, self.ctx.settings.hnsw_trial_sample)
+            with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
+                gens = store.generations(cur, state.name)
+                number = 1 + max((g["generation"] for g in gens), default=0)
                 path = self._folder(state.name) / f"{number}.usearch"
                 digest = hnsw.save(index, path)
                 snapshot = cur.execute("SELECT id FROM lake.current_snapshot()").fetchone()[0]
-                max_key = int(keys.max()) if len(keys) else -1
+                stale = [g for g in gens if g["generation"] <= number - KEEP_GENERATIONS and not g["active"]]
+
                 def activate(cur: duckdb.DuckDBPyConnection) -> None:
                     cur.execute("UPDATE lake.lh.index_generations SET active = false WHERE corpus = ? AND active",
                                 [state.name])
                     cur.execute("INSERT INTO lake.lh.index_generations VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP, "
                                 "true, ?, ?)", [state.name, number, snapshot, str(path), json.dumps(params), digest,
                                                 max_key, len(keys)])
+                    trials.record(cur, state.name, number, "build", rows=len(keys), params=params,
+                                  build_s=build_s, recall=recall, sample=sample)
+                    if stale:
+                        cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ? AND generation <= ? "
+                                    "AND NOT active", [state.name, number - KEEP_GENERATIONS])
 
                 try:
-                    self.lake.transaction(cur, activate)
+                    self.ctx.transaction(cur, activate)
                 except BaseException:
                     path.unlink(missing_ok=True)
                     raise
             state.generation = Generation(number, index, max_key, str(path))
-            log.info("corpus %s: built index generation %d (%d rows)", state.name, number, len(keys))
-            return {"corpus": state.name, "generation": number, "rows": len(keys), "snapshot_id": snapshot}
+            for g in stale:  # after the commit: a crash before it leaves the files the catalog still names
+                Path(g["path"]).unlink(missing_ok=True)
+            log.info("corpus %s: built index generation %d (%d rows, %.1f s, recall@10 %s)", state.name, number,
+                     len(keys), build_s, "n/a" if recall is None else f"{recall:.4f}")
+            return {"corpus": state.name, "generation": number, "rows": len(keys), "snapshot_id": snapshot,
+                    "build_s": round(build_s, 3), "recall_at_10": recall}
 
     def rebuild_index(self, name: str) -> dict[str, Any]:
         return self._build_generation(self.state(name))
@@ -336,7 +337,7 @@ class VectorEngine:
     def rollback_index(self, name: str, generation: int | None = None) -> dict[str, Any]:
         """Re-activate `generation` (default: the one before the active one)."""
         state = self.state(name)
-        with state.lock, self.lake.fresh_cursor() as cur, map_duckdb_errors():
+        with state.lock, self.ctx.fresh_cursor() as cur, map_duckdb_errors():
             gens = store.generations(cur, name)
             active = store.active_of(gens)
             if generation is None:
@@ -349,15 +350,19 @@ class VectorEngine:
                 target = next((g for g in gens if g["generation"] == generation), None)
                 if target is None:
                     raise NotFound(f"corpus {name!r} has no index generation {generation}", code="generation_not_found")
-            index = hnsw.load(Path(target["path"]), target["sha256"],
-                              expansion_search=target["params"]["expansion_search"], view=False)
+            index, problem = hnsw.load(Path(target["path"]), target["sha256"],
+                                       expansion_search=target["params"]["expansion_search"])
             if index is None:
-                raise Conflict(f"index generation {target['generation']} of {name!r} is missing or corrupt on disk",
+                raise Conflict(f"index generation {target['generation']} of {name!r} is {problem} on disk",
                                code="generation_unusable")
             _catch_up(state, index, target["max_key"])
-            self.lake.transaction(cur, lambda c: c.execute(
-                "UPDATE lake.lh.index_generations SET active = (generation = ?) WHERE corpus = ?",
-                [target["generation"], name]))
+
+            def flip(cur: duckdb.DuckDBPyConnection) -> None:
+                cur.execute("UPDATE lake.lh.index_generations SET active = (generation = ?) WHERE corpus = ?",
+                            [target["generation"], name])
+                trials.record(cur, name, target["generation"], "rollback", rows=state.size, params=target["params"])
+
+            self.ctx.transaction(cur, flip)
             state.generation = Generation(target["generation"], index, target["max_key"], target["path"])
         return {"corpus": name, "generation": target["generation"], "rows": state.size}
 
@@ -373,14 +378,18 @@ class VectorEngine:
             if vec.shape[0] != state.dim:
                 raise InvalidInput(f"query vector has {vec.shape[0]} dimensions, corpus {state.name!r} has {state.dim}",
                                    code="dimension_mismatch")
+            if not np.isfinite(vec).all():
+                raise InvalidInput("query vector holds NaN or infinite values", code="invalid_vector")
             if state.metric == "cos":
+                if not vec.any():
+                    raise InvalidInput("query vector is all zeros: it has no direction to compare by cosine",
+                                       code="invalid_vector")
                 vec = l2_normalise(vec[None].copy())[0]  # a copy: never rescale the caller's array
         return vec.astype(np.float32, copy=False)
 
     def search(self, name: str, query: str | Sequence[float] | np.ndarray, k: int = 10,
                ids: Sequence[Any] | None = None) -> list[Hit]:
         """Top-k rows of a corpus; with `ids`, only among those ids (always min(k, allowed) rows)."""
-        check_k(k)
         state = self.state(name)
         vec = self._query_vector(state, query)
         keys, scores = state.search(vec, k) if ids is None else state.search_ids(vec, k, ids)
@@ -388,20 +397,14 @@ class VectorEngine:
 
     def text_search(self, name: str, query: str, k: int = 10, ids: Sequence[Any] | None = None) -> list[Hit]:
         """BM25 over the corpus text (a DuckDB fts index kept beside the HNSW sidecar)."""
-        from lakehouse.engine.vectors import text_index
-
         return text_index.text_search(self, name, query, k, ids)
 
     def hybrid_search(self, name: str, query: str, k: int = 10, ids: Sequence[Any] | None = None,
                       fusion: str = "rrf", depth: int | None = None, weight: float | None = None) -> list[Hit]:
         """Vector and BM25 ranks fused (`rrf` or `linear`)."""
-        from lakehouse.engine.vectors import fusion as fusion_mod
-
         return fusion_mod.hybrid_search(self, name, query, k, ids, fusion=fusion, depth=depth, weight=weight)
 
     def close(self) -> None:
-        from lakehouse.engine.vectors import text_index
-
         text_index.close_all(self)
 
     def rows(self, name: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -414,44 +417,46 @@ class VectorEngine:
         return out
 
 
-def _catch_up(state: CorpusState, index: Index, max_key: int) -> None:
+class _Batch:
+    """Rows ready to write: ids (text), texts, metadata JSON, vectors, and the keys they will get."""
+
+    def __init__(self, ids: list[str], texts: list[str], metas: list[str], vectors: np.ndarray,
+                 keys: np.ndarray) -> None:
+        self.ids, self.texts, self.metas, self.vectors = ids, texts, metas, vectors
+        self.set_keys(keys)
+
+    def set_keys(self, keys: np.ndarray) -> None:
+        self.keys = keys
+        self.table = pa.table({"key": keys, "id": self.ids, "text": self.texts, "metadata": self.metas,
+                               "embedding": store.list_array(self.vectors)})
+
+
+def _catch_up(state: CorpusState, index: Any, max_key: int) -> None:
     """Add to a generation's graph the live rows added since it was built (keys above its max_key)."""
     newer = state.live_after(max_key)
     if len(newer):
         index.add(newer, state.vectors[newer])
 
 
-def check_k(k: Any) -> int:
-    if not isinstance(k, int) or isinstance(k, bool) or k < 0 or k > 10_000:
-        raise InvalidInput(f"k must be an integer from 0 to 10000, got {k!r}", code="invalid_k")
-    return k
-
-
-def to_hits(state: CorpusState, keys: np.ndarray, scores: np.ndarray) -> list[Hit]:
-    """(keys, scores) best first as ranked hits with the corpus's ids."""
-    return [Hit(i, s, r) for r, (i, s) in enumerate(zip(state.ids[keys].tolist(), scores.tolist(), strict=True), 1)]
-
-
-def _rows_from_table(tbl: pa.Table, id_col: str, text_cols: list[str], meta_cols: list[str]) -> list[dict[str, Any]]:
-    names = {n.lower(): n for n in tbl.column_names}
-    for col in [id_col, *text_cols, *meta_cols]:
-        if col.lower() not in names:
-            raise InvalidInput(f"column {col!r} is not in the corpus source (columns: {', '.join(tbl.column_names)})",
-                               code="missing_column")
-    ids = tbl.column(names[id_col.lower()]).to_pylist()
-    parts = [tbl.column(names[c.lower()]).to_pylist() for c in text_cols]
-    metas = {c: tbl.column(names[c.lower()]).to_pylist() for c in meta_cols}
-    out = []
-    for i, ident in enumerate(ids):
-        text = ". ".join(str(p[i]) for p in parts if p[i] not in (None, ""))
-        out.append({"id": ident, "text": text, "metadata": {c: metas[c][i] for c in meta_cols}})
-    return out
-
-
 def _check_row(row: Any, i: int) -> dict[str, Any]:
     if not isinstance(row, dict) or row.get("id") is None or not isinstance(row.get("text"), str):
         raise InvalidInput(f"row {i} must be an object with 'id' and a string 'text'", code="invalid_row", index=i)
+    ident = row["id"]
+    if isinstance(ident, (bool, dict, list, tuple)) or (isinstance(ident, float) and not math.isfinite(ident)):
+        raise InvalidInput(f"row {i}: 'id' must be a string or a number, got {ident!r}", code="invalid_row", index=i)
     if row.get("metadata") is not None and not isinstance(row["metadata"], dict):
         raise InvalidInput(f"row {i}: 'metadata' must be an object", code="invalid_row", index=i)
     return row
 
+
+def _text_ids(values: list[Any]) -> list[str]:
+    """Ids are stored as text: 7 and "7" are one id. Two *different* values of one batch that become the same
+    text (7 and "7", 1 and 1.0) are refused rather than silently merged into one row."""
+    texts = [v if isinstance(v, str) else str(v) for v in values]
+    first: dict[str, Any] = {}
+    for text, value in zip(texts, values):
+        seen = first.setdefault(text, value)
+        if seen is not value and (type(seen) is not type(value) or seen != value):
+            raise InvalidInput(f"ids {seen!r} and {value!r} are the same id once stored as text ({text!r}); "
+                               "give each row one id spelling", code="colliding_ids")
+    return texts

@@ -1,8 +1,8 @@
 """Hybrid search with a SQL `where` over the corpus's source dataset, and source rows for hits.
 
-`where` comes from users (HTTP): it is parsed with sqlglot as ONE boolean expression, with no
-subqueries and no functions that read files or other databases, then run on the sandboxed
-read-only connection.
+`where` comes from users: it is parsed with sqlglot as ONE boolean expression, with no subqueries
+and no functions that read files or other databases, then run on the sandboxed read-only instance
+within `query_timeout_s`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import sqlglot
 from sqlglot import exp
 
 from lakehouse.engine.names import check_name, quote_ident
-from lakehouse.engine.safe_sql import FORBIDDEN_FUNCS
-from lakehouse.errors import Forbidden, InvalidInput, map_duckdb_errors
+from lakehouse.engine.safe_sql import FORBIDDEN_FUNCS, read_arrow
+from lakehouse.errors import Forbidden, InvalidInput
 
 if TYPE_CHECKING:
-    from lakehouse.engine.lake import Lake
-    from lakehouse.engine.vectors.engine import Hit
+    from lakehouse.engine.vectors.engine import VectorEngine
+    from lakehouse.engine.vectors.hits import Hit
 
 
 def check_where(where: str) -> str:
@@ -27,8 +27,8 @@ def check_where(where: str) -> str:
         raise InvalidInput("where must be a non-empty SQL expression", code="invalid_where")
     try:
         tree = sqlglot.parse_one(where, read="duckdb", into=exp.Condition)
-    except sqlglot.errors.SqlglotError as exc:
-        raise InvalidInput(f"where is not a single SQL expression: {str(exc).splitlines()[0]}",
+    except (sqlglot.errors.SqlglotError, RecursionError) as exc:
+        raise InvalidInput(f"where is not a single SQL expression: {str(exc).splitlines()[0][:200]}",
                            code="invalid_where") from exc
     for node in tree.walk():
         if isinstance(node, (exp.Subquery, exp.Select, exp.Query, exp.Table)):
@@ -40,9 +40,9 @@ def check_where(where: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def source_dataset(lake: Lake, corpus: str) -> tuple[str, str]:
+def source_dataset(vectors: VectorEngine, corpus: str) -> tuple[str, str]:
     """(dataset, id column) a corpus was built from; InvalidInput for SQL-built corpora."""
-    meta = lake.vectors.state(corpus).meta
+    meta = vectors.state(corpus).meta
     dataset = meta["source"].get("dataset")
     if not dataset:
         raise InvalidInput(f"corpus {corpus!r} was built from SQL, not a dataset: it has no rows to filter with where",
@@ -50,35 +50,30 @@ def source_dataset(lake: Lake, corpus: str) -> tuple[str, str]:
     return check_name(dataset), meta["source"]["id"]
 
 
-def ids_where(lake: Lake, corpus: str, where: str) -> list[Any]:
-    dataset, id_col = source_dataset(lake, corpus)
+def ids_where(vectors: VectorEngine, corpus: str, where: str) -> list[Any]:
+    dataset, id_col = source_dataset(vectors, corpus)
     cond = check_where(where)
-    ident = quote_ident(id_col)
-    with map_duckdb_errors():
-        rows = lake.query_cursor().execute(f"SELECT list({ident}) FROM lake.main.{dataset} WHERE {cond}").fetchone()
-    return rows[0] or []
+    tbl = read_arrow(vectors.ctx, f"SELECT list({quote_ident(id_col)}) AS ids FROM lake.main.{dataset} WHERE {cond}")
+    return tbl.column("ids")[0].as_py() or []
 
 
-def with_rows(lake: Lake, corpus: str, hits: list[Hit]) -> list[dict[str, Any]]:
+def with_rows(vectors: VectorEngine, corpus: str, hits: list[Hit]) -> list[dict[str, Any]]:
     """Hits as dicts carrying the source row's fields (dataset corpora) or text + metadata."""
     if not hits:
         return []
-    meta = lake.vectors.state(corpus).meta
+    meta = vectors.state(corpus).meta
     dataset, id_col = meta["source"].get("dataset"), meta["source"]["id"]
     out = [h.to_dict() for h in hits]
     ids = [h.id for h in hits]
     if dataset:
         ident = quote_ident(id_col)
-        with map_duckdb_errors():
-            cur = lake.query_cursor()
-            res = cur.execute(f"SELECT * FROM lake.main.{check_name(dataset)} WHERE {ident}::VARCHAR IN "
-                              "(SELECT unnest(?))", [ids])
-            names = [d[0] for d in res.description]
-            rows = {str(r[names.index(id_col)]): dict(zip(names, r)) for r in res.fetchall()}
+        tbl = read_arrow(vectors.ctx, f"SELECT * FROM lake.main.{check_name(dataset)} WHERE {ident}::VARCHAR IN "
+                         "(SELECT unnest(?))", [ids], check=False)
+        rows = {str(r[id_col]): r for r in tbl.to_pylist()}
         for item in out:
             item["row"] = rows.get(item["id"])
     else:
-        found = lake.vectors.rows(corpus, ids)
+        found = vectors.rows(corpus, ids)
         for item in out:
             item.update(found.get(item["id"], {}))
     return out

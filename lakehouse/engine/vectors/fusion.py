@@ -1,6 +1,6 @@
 """Hybrid search: vector and BM25 hits of a corpus fused into one ranking.
 
-    rrf     reciprocal rank fusion: score = sum over both lists of 1 / (RRF_K + rank)
+    rrf     reciprocal rank fusion: score = sum over both lists of 1 / (hits.RRF_K + rank)
     linear  min-max normalised scores: weight * vector + (1 - weight) * bm25 (absent from a list: 0)
 
 Each list is fetched `depth` deep (default max(50, 5k)). `LINEAR_WEIGHT` was tuned on the SciFact
@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lakehouse.engine.vectors.engine import Hit, check_k, to_hits
+from lakehouse.engine.vectors.hits import Hit, rrf_score, to_hits
 from lakehouse.engine.vectors.text_index import index_for
-from lakehouse.errors import InvalidInput
 
 if TYPE_CHECKING:
     from lakehouse.engine.vectors.engine import VectorEngine
 
-RRF_K = 60
 LINEAR_WEIGHT = 0.4  # vector share in `linear` fusion: SciFact train + minilm sweep, flat optimum 0.35-0.55
 FUSIONS = ("rrf", "linear")
 
@@ -37,19 +35,8 @@ def hybrid_search(engine: VectorEngine, corpus: str, query: str, k: int = 10, id
     among them. `weight` (0..1, linear only) is the share of the vector score; `vector`, the query's
     embedding if the caller has it already (else `query` is embedded). Hits carry the fused score and
     ranks 1..k."""
-    if fusion not in FUSIONS:
-        raise InvalidInput(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}", code="invalid_fusion",
-                           options=list(FUSIONS))
-    check_k(k)
-    if not isinstance(query, str):
-        raise InvalidInput("hybrid search needs a string query", code="invalid_query")
     if depth is None:
         depth = default_depth(k)
-    elif not isinstance(depth, int) or isinstance(depth, bool) or depth < 1 or depth > 10_000:
-        raise InvalidInput(f"depth must be an integer from 1 to 10000, got {depth!r}", code="invalid_depth")
-    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
-                               or not 0.0 <= weight <= 1.0):
-        raise InvalidInput(f"weight must be a number from 0 to 1, got {weight!r}", code="invalid_weight")
     if k == 0:
         return []
     depth = max(depth, k)
@@ -63,13 +50,13 @@ def hybrid_search(engine: VectorEngine, corpus: str, query: str, k: int = 10, id
     return fuse_linear(vec, txt, k, LINEAR_WEIGHT if weight is None else float(weight))
 
 
-def fuse_rrf(vector: Sequence[Hit], text: Sequence[Hit], k: int, rrf_k: int = RRF_K) -> list[Hit]:
+def fuse_rrf(vector: Sequence[Hit], text: Sequence[Hit], k: int) -> list[Hit]:
     """Reciprocal rank fusion of two ranked lists (ties: the better best rank, then id)."""
     scores: dict[str, float] = {}
     best: dict[str, int] = {}
     for hits in (vector, text):
         for h in hits:
-            scores[h.id] = scores.get(h.id, 0.0) + 1.0 / (rrf_k + h.rank)
+            scores[h.id] = scores.get(h.id, 0.0) + rrf_score(h.rank)
             best[h.id] = min(best.get(h.id, h.rank), h.rank)
     return _top(scores, best, k)
 

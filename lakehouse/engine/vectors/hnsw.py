@@ -73,22 +73,29 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load(path: Path, sha256: str, *, expansion_search: int, view: bool = False) -> Index | None:
-    """The index at `path` if it exists and matches its recorded checksum, else None."""
+def load(path: Path, sha256: str, *, expansion_search: int) -> tuple[Index | None, str]:
+    """(the index at `path`, "") if it exists and matches its recorded checksum, else (None, "missing" or
+    "corrupt"). The index is read into memory, never memory-mapped: a file truncated or rewritten under a
+    running process (SIGBUS/SIGSEGV through a mapping) cannot touch the copy searches use."""
     if not path.is_file():
         log.warning("index sidecar %s is missing; it will be rebuilt from the lake", path)
-        return None
-    actual = file_sha256(path)
+        return None, "missing"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        log.warning("index sidecar %s could not be read (%s); it will be rebuilt", path, exc)
+        return None, "corrupt"
+    actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
         log.warning("index sidecar %s is corrupt (sha256 %s, expected %s); it will be rebuilt",
                     path, actual[:12], sha256[:12])
-        return None
-    try:
-        index = Index.restore(str(path), view=view)
+        return None, "corrupt"
+    try:  # restored from the bytes already checked: the file may change again before a second read
+        index = Index.restore(np.frombuffer(data, dtype=np.uint8), view=False)
     except Exception as exc:  # usearch raises plain RuntimeError/ValueError on bad files
         log.warning("index sidecar %s could not be read (%s); it will be rebuilt", path, exc)
-        return None
+        return None, "corrupt"
     if index is None:
-        return None
+        return None, "corrupt"
     index.expansion_search = expansion_search
-    return index
+    return index, ""

@@ -12,7 +12,6 @@ import pyarrow as pa
 SCHEMA = "lh_corpus"
 
 
-
 def table(name: str) -> str:
     return f"lake.{SCHEMA}.{name}"
 
@@ -98,3 +97,10 @@ def list_array(vectors: np.ndarray) -> pa.Array:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     fixed = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
     return fixed.cast(pa.list_(pa.float32()))
+
+
+def drop(cur: duckdb.DuckDBPyConnection, name: str) -> None:
+    """The corpus's table, registry row and generation rows (inside the caller's transaction)."""
+    cur.execute(f"DROP TABLE IF EXISTS {table(name)}")
+    cur.execute("DELETE FROM lake.lh.corpora WHERE name = ?", [name])
+    cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ?", [name])

@@ -34,10 +34,11 @@ import pyarrow as pa
 from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.vectors import store
 from lakehouse.engine.vectors.corpus import CorpusState
-from lakehouse.errors import InvalidInput, StorageError, map_duckdb_errors
+from lakehouse.engine.vectors.hits import Hit, to_hits
+from lakehouse.errors import StorageError, map_duckdb_errors
 
 if TYPE_CHECKING:
-    from lakehouse.engine.vectors.engine import Hit, VectorEngine
+    from lakehouse.engine.vectors.engine import VectorEngine
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class TextIndex:
     def __init__(self, engine: VectorEngine, corpus: str) -> None:
         self.engine = engine
         self.corpus = corpus
-        self.path: Path = engine.lake.root / "indexes" / corpus / FILENAME
+        self.path: Path = engine.ctx.root / "indexes" / corpus / FILENAME
         self._open: Postings | None = None
         self._built_from: tuple[int, int] | None = None  # (live rows, next_key) the open index matches
         self._state: CorpusState | None = None  # the corpus state that was checked (new state: check again)
@@ -197,7 +198,7 @@ class TextIndex:
 
     def _snapshot(self, state: CorpusState) -> tuple[pa.Table, dict[str, Any]]:
         """The corpus's live (key, text) rows and what they are (call under `state.lock`)."""
-        with self.engine.lake.fresh_cursor() as cur, map_duckdb_errors():
+        with self.engine.ctx.fresh_cursor() as cur, map_duckdb_errors():
             tbl = store.fetch_table(cur, f"SELECT key, text FROM {store.table(self.corpus)} ORDER BY key")
         keys = tbl.column("key").to_numpy().astype(np.int64)
         live = keys < len(state.live)
@@ -305,11 +306,6 @@ def index_for(engine: VectorEngine, corpus: str) -> TextIndex:
 def text_search(engine: VectorEngine, corpus: str, query: str, k: int = 10,
                 ids: Sequence[Any] | None = None) -> list[Hit]:
     """BM25 top-k rows of a corpus (only rows sharing a term with the query); with `ids`, only among them."""
-    from lakehouse.engine.vectors.engine import check_k, to_hits
-
-    check_k(k)
-    if not isinstance(query, str):
-        raise InvalidInput("text search needs a string query", code="invalid_query")
     state = engine.state(corpus)
     allowed = None if ids is None else state.keys_for_ids(ids)
     return to_hits(state, *index_for(engine, corpus).search(query, k, allowed))
@@ -322,7 +318,7 @@ def forget(engine: VectorEngine, corpus: str) -> None:
         index = indexes.pop(corpus, None)
     if index is not None:
         index.close()
-    folder = engine.lake.root / "indexes" / corpus
+    folder = engine.ctx.root / "indexes" / corpus
     (folder / FILENAME).unlink(missing_ok=True)
     for tmp in folder.glob(f".{FILENAME}.*.tmp"):
         tmp.unlink(missing_ok=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lakehouse.engine.vectors.corpus import CorpusState
 from lakehouse.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from lakehouse.engine.vectors.corpus import CorpusState
 
 
 def parse_filter(value: Any) -> dict[str, list[str]] | None:

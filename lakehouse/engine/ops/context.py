@@ -1,0 +1,51 @@
+"""Who is calling: one context variable, set once at each entrance (a surface), never passed by hand.
+
+    with entrance("http"):            # the HTTP adapter, around one request
+        lake.ops.call("vectors.search", {...})
+
+Origins: python (the default: `import lakehouse`), sql (UDFs), http, cli, mcp, ui, workflow. A workflow
+node also names its workflow, run and node; a request bound to a profile names the profile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+from collections.abc import Iterator
+
+ORIGINS = ("python", "sql", "http", "cli", "mcp", "ui", "workflow")
+
+
+@dataclasses.dataclass(frozen=True)
+class CallContext:
+    origin: str = "python"
+    profile: str | None = None
+    workflow: str | None = None
+    run_id: str | None = None
+    node: str | None = None
+    read_only: bool = False  # the entrance may only read (UDFs of the sandboxed SQL instance)
+
+
+_CURRENT: contextvars.ContextVar[CallContext] = contextvars.ContextVar("lakehouse_call", default=CallContext())  # noqa: B039 - frozen
+
+
+def current() -> CallContext:
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def entrance(origin: str | None = None, **fields: object) -> Iterator[CallContext]:
+    """Set the caller for the block: `origin` and any CallContext field; the rest is inherited, so a SQL
+    function called from a workflow's query keeps the workflow's profile and node."""
+    ctx = _CURRENT.get()
+    if origin is not None:
+        if origin not in ORIGINS:
+            raise ValueError(f"unknown origin {origin!r}")
+        fields["origin"] = origin
+    new = dataclasses.replace(ctx, **fields) if fields else ctx  # type: ignore[arg-type]
+    token = _CURRENT.set(new)
+    try:
+        yield new
+    finally:
+        _CURRENT.reset(token)

@@ -1,0 +1,108 @@
+"""Operations on SQL and datasets: sql.query, dataset.ingest / list / describe / drop / compact."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from lakehouse.engine import datasets, ingest
+from lakehouse.engine.ingest import IngestResult
+from lakehouse.engine.ops.base import Input, Op
+from lakehouse.engine.ops.context import current
+from lakehouse.engine.ops.types import DatasetName, NonBlank, Seconds, Source
+from lakehouse.engine.safe_sql import QueryResult, run_query
+from lakehouse.engine.sources import resolve_import_path
+from lakehouse.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from lakehouse.engine.lake import Lake
+
+# Callers on the local machine (a Python program, the CLI) may read any file they can; callers from
+# elsewhere (HTTP, MCP, the web UI, a workflow whose YAML may have come over HTTP) only inside import_dirs.
+LOCAL_ORIGINS = frozenset({"python", "cli"})
+
+
+def remote() -> bool:
+    return current().origin not in LOCAL_ORIGINS
+
+
+def check_sql_size(lake: Lake, sql: str, field: str = "sql") -> None:
+    limit = lake.settings.max_sql_chars
+    if len(sql) > limit:
+        raise InvalidInput(f"{field} is {len(sql):,} characters; the limit is {limit:,} (max_sql_chars)",
+                           code="sql_too_long", field=field)
+
+
+class SqlQuery(Input):
+    sql: NonBlank = Field(description="one read-only statement: SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE")
+    params: list[Any] | dict[str, Any] | None = Field(None, description="values for ? or $name parameters")
+    max_rows: int | None = Field(None, ge=0, description="row cap (remote callers: at most the server's max_rows)")
+    timeout_s: Seconds | None = Field(None, description="seconds before the query is interrupted")
+
+
+def _sql_query(lake: Lake, inp: SqlQuery) -> QueryResult:
+    s = lake.settings
+    check_sql_size(lake, inp.sql)
+    max_rows, timeout = inp.max_rows, inp.timeout_s
+    if remote():  # a remote caller may ask for less than the server's limits, never for more
+        max_rows = s.max_rows if max_rows is None else min(max_rows, s.max_rows)
+        timeout = s.query_timeout_s if timeout is None else min(timeout, s.query_timeout_s)
+    return run_query(lake.ctx, inp.sql, inp.params, max_rows=s.max_rows if max_rows is None else max_rows,
+                     timeout_s=s.query_timeout_s if timeout is None else timeout)
+
+
+class DatasetIngest(Input):
+    source: Source = Field(description="a file path or glob (remote callers: inside import_dirs), bytes or a file")
+    dataset: DatasetName
+    format: Literal["auto", "csv", "tsv", "json", "ndjson", "parquet"] = "auto"
+    mode: Literal["create", "append", "replace", "delta"] = "create"
+    key: NonBlank | None = Field(None, description="the key column (mode delta)")
+    filename: str | None = Field(None, description="the uploaded file's name (its format and the messages)")
+
+
+def _ingest(lake: Lake, inp: DatasetIngest) -> IngestResult:
+    source = inp.source
+    if isinstance(source, str) and remote():
+        source = resolve_import_path(source, lake.settings.import_dirs)
+    try:
+        return ingest.ingest(lake.ctx, source, inp.dataset, format=inp.format, mode=inp.mode, key=inp.key,
+                             filename=inp.filename)
+    except Exception as exc:
+        code, message = getattr(exc, "code", "internal"), getattr(exc, "message", str(exc))
+        lake.ctx.journal.record("ingest_failed", inp.dataset, message, code=code, mode=inp.mode,
+                                file=inp.filename or (source if isinstance(source, str) else None))
+        raise
+
+
+class DatasetName_(Input):
+    name: DatasetName
+
+
+class NoInput(Input):
+    pass
+
+
+OPS = [
+    Op("sql.query", "Run one read-only SQL statement in the sandbox; rows capped, time-limited.", SqlQuery,
+       _sql_query, output=QueryResult, http="POST /sql", cli="lakehouse sql QUERY",
+       count=lambda r: r.row_count, summary=lambda r: {"rows": r.row_count, "truncated": r.truncated}),
+    Op("dataset.ingest", "Load a CSV/TSV/JSON/NDJSON/Parquet file into a dataset, atomically and idempotently.",
+       DatasetIngest, _ingest, output=IngestResult, writes=True, http="POST /ingest",
+       cli="lakehouse ingest PATH --dataset NAME", count=lambda r: r.rows,
+       summary=lambda r: {"dataset": r.dataset, "rows": r.rows, "skipped": r.skipped, "mode": r.mode,
+                          "snapshot_id": r.snapshot_id}),
+    Op("dataset.list", "List datasets with their kind, key, row count and ingest count.", NoInput,
+       lambda lake, inp: datasets.list_datasets(lake.ctx), output=list[dict[str, Any]], http="GET /datasets",
+       sql="lakehouse_datasets()", cli="lakehouse datasets", count=len),
+    Op("dataset.describe", "A dataset's columns, row count and ingest history (with snapshots).", DatasetName_,
+       lambda lake, inp: datasets.describe_dataset(lake.ctx, inp.name), output=dict[str, Any],
+       http="GET /datasets/<name>", sql="lakehouse_dataset(name)", cli="lakehouse dataset NAME",
+       count=lambda d: d["rows"]),
+    Op("dataset.drop", "Drop a dataset and its ingest history.", DatasetName_,
+       lambda lake, inp: datasets.drop_dataset(lake.ctx, inp.name) or {"dropped": inp.name}, writes=True,
+       http="DELETE /datasets/<name>", cli="lakehouse drop NAME"),
+    Op("dataset.compact", "Fold a merge-on-read dataset's deltas into its base.", DatasetName_,
+       lambda lake, inp: ingest.compact(lake.ctx, inp.name), output=dict[str, Any], writes=True,
+       http="POST /datasets/<name>/compact", cli="lakehouse compact NAME", count=lambda d: d["folded"]),
+]
