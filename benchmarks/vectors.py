@@ -63,6 +63,7 @@ SELECTIVITIES = (0.01, 0.10, 0.20, 0.50)  # the issue names 1, 10 and 50 %; 20 %
 # peers are built with the same ones; raw usearch gets f16, what a user would pick (Lakehouse: i8 + re-scoring).
 BUILD_TARGET_S = 60.0
 SQL_P50_TARGET_S = 2e-3
+RECORDING_TARGET = 1.03  # recording each op (ObservedOp, summaries, the log) costs at most 3 % of a query
 SQL_SPEEDUP_TARGET = 10.0
 PY_P50_TARGET_S = 1e-3
 RECALL_TARGET = 0.99
@@ -298,6 +299,8 @@ class Run:
             times, found = run_queries(lambda q: sql_search(q, qc), self.queries)
             self.results["single"]["lakehouse_sql_readonly"] = summary(times, found, self.truth)
             log.info("lakehouse sql (read-only query cursor): %s", self.results["single"]["lakehouse_sql_readonly"])
+            self.results["recording"] = recording_overhead(lake, sql_search, self.queries)
+            log.info("lakehouse sql, recording on / off: %s", self.results["recording"])
         else:
             self.results["unavailable"]["lakehouse_sql"] = "vector_search macro not found"
             log.warning("the vector_search SQL macro is not there yet: SQL rows skipped")
@@ -524,6 +527,24 @@ class Run:
 
 
 # -- report --------------------------------------------------------------------------------
+def recording_overhead(lake: Any, search: Callable[[np.ndarray], Any], queries: np.ndarray,
+                       rounds: int = 3) -> dict[str, Any]:
+    """The single-query SQL path with the observer recording each vectors.search op, and with recording off
+    (`observer.enabled`): interleaved query by query, so machine noise falls on both alike."""
+    on: list[float] = []
+    off: list[float] = []
+    for r in range(rounds):
+        for i, q in enumerate(queries):
+            for enabled in ((True, False) if (i + r) % 2 == 0 else (False, True)):
+                lake.observer.enabled = enabled
+                t0 = time.perf_counter()
+                search(q)
+                (on if enabled else off).append(time.perf_counter() - t0)
+    lake.observer.enabled = True
+    p_on, p_off = float(np.median(on)), float(np.median(off))
+    return {"p50_on_s": p_on, "p50_off_s": p_off, "ratio": p_on / p_off}
+
+
 def _get(d: dict[str, Any], *path: str) -> Any:
     for key in path:
         if not isinstance(d, dict) or key not in d:
@@ -582,6 +603,10 @@ def checks(res: dict[str, Any]) -> list[dict[str, Any]]:
     for who, label in (("lakehouse_sql_readonly", "read-only cursor"), ("lakehouse_sql_list_param", "list parameter")):
         if who in single:
             add(f"sql p50 ({label})", "s", single[who]["p50_s"], {}, None, "", "-", None)
+    rec = res.get("recording")
+    if rec:
+        add("sql p50, recording each op (vs off)", "s", rec["p50_on_s"], {"recording off": rec["p50_off_s"]},
+            rec["ratio"], "on / off", f"<= {RECORDING_TARGET:g}x", rec["ratio"] <= RECORDING_TARGET)
     r = _get(single, "lakehouse_python", "recall")
     add("recall@10", "r", r, {p: _get(single, p, "recall") for p in names}, None, "", f">= {RECALL_TARGET:g}",
         None if r is None else r >= RECALL_TARGET)

@@ -29,12 +29,15 @@ from typing import Any
 
 import duckdb
 
+from lakehouse.scrub import scrub
+
 
 class LakehouseError(Exception):
     status: int = 500
     code: str = "internal"
 
     def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        message = scrub(message)  # a key the caller sent (or an upstream echoed) never comes back out
         super().__init__(message)
         self.message = message
         if code is not None:

@@ -24,6 +24,9 @@ def test_vectors_benchmark_smoke(tmp_path: Path) -> None:
     assert set(res["build"]) >= {"lakehouse", "usearch"}
     assert res["build"]["lakehouse"]["seconds"] > 0
     assert set(res["single"]) >= {"lakehouse_python", "usearch", "numpy"}
+    rec = res["recording"]  # the SQL path with each op recorded vs not: both measured, the ratio reported
+    assert rec["p50_on_s"] > 0 and rec["p50_off_s"] > 0 and rec["ratio"] == pytest.approx(rec["p50_on_s"] / rec["p50_off_s"])
+    assert any(row["metric"].startswith("sql p50, recording") for row in res["checks"])
 
     def check_recall(entry: dict) -> None:
         assert 0.0 <= entry["recall"] <= 1.0

@@ -11,7 +11,7 @@ import pytest
 from benchmarks import __main__ as dispatch
 from benchmarks import ingest
 
-EXPECTED = ("ingest", "ingest_with_open", "query_group-by", "query_filtered",
+EXPECTED = ("ingest", "ingest_with_open", "recording_ingest", "query_group-by", "query_filtered",
             "recording_group-by", "recording_filtered")
 
 

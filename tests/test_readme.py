@@ -22,3 +22,12 @@ def test_readme_starts_with_demo_and_test_commands():
 def test_ci_runs_the_readme_test_command_exactly():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert _commands()[1] in ci
+
+
+def test_generated_tables_match_the_catalog_and_settings():
+    """The operations and settings tables are generated (python -m lakehouse.engine.ops.table README.md):
+    an operation or setting added, renamed or described anew without regenerating fails here."""
+    from lakehouse.engine.ops.table import replace
+
+    text = (ROOT / "README.md").read_text()
+    assert replace(text) == text

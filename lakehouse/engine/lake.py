@@ -217,6 +217,10 @@ class Lake:
         `stream=True`, an iterator of text deltas."""
         return self.ops.call("chat", model=model, messages=messages, **options)
 
+    def chat_models(self) -> list[dict[str, str]]:
+        """The configured tiers and the model ids they name, with their provider."""
+        return self.ops.call("chat.models")
+
     def ask(self, question: str, **options: Any) -> dict[str, Any]:
         """Answer with an LLM grounded in retrieved rows (see engine/rag.py)."""
         return self.ops.call("rag.ask", question=question, **options)

@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Blueprint, Response, stream_with_context
 
-from lakehouse.engine.chat import ChatStream, parse_model
 from lakehouse.errors import InvalidInput, LakehouseError
 from lakehouse.http.app import call, json_body
 
@@ -68,11 +67,11 @@ def models() -> dict[str, Any]:
     """Configured tiers ('tier:local_fast') and the model ids they name, as OpenAI model objects."""
     created = int(time.time())
     return {"object": "list",
-            "data": [{"id": m, "object": "model", "created": created, "owned_by": _owner(m)}
+            "data": [{"id": m["id"], "object": "model", "created": created, "owned_by": m["owned_by"]}
                      for m in call("chat.models")]}
 
 
-def _events(deltas: ChatStream, ident: str, created: int, include_usage: bool) -> Iterator[str]:
+def _events(deltas: Any, ident: str, created: int, include_usage: bool) -> Iterator[str]:
     """chat.completion.chunk events, then `data: [DONE]`; a mid-stream failure is an in-band error event
     (the status line is already sent), which the openai client raises as APIError."""
 
@@ -122,12 +121,3 @@ def _message(item: Any, i: int) -> dict[str, Any]:
     elif content is None and role == "assistant":
         content = ""  # an assistant turn that only called tools
     return {"role": "system" if role == "developer" else role, "content": content}
-
-
-def _owner(model: str) -> str:
-    if model.startswith("tier:"):
-        return "lakehouse"
-    try:
-        return parse_model(model)[0]
-    except LakehouseError:
-        return "lakehouse"

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from lakehouse.engine.chat.keys import scrub
 from lakehouse.engine.observer.files import DailyFiles
 from lakehouse.engine.observer.ops import iso
+from lakehouse.scrub import scrub
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -72,7 +73,10 @@ def _trials(lake: Lake, inp: TrialsQuery) -> list[dict[str, Any]]:
         tbl = store.fetch_table(cur, "SELECT recorded_at, corpus, generation, event, rows, params::JSON AS params, "
                                 f"build_s, recall_at_10, sample FROM lake.lh.hnsw_trials {where} "
                                 f"ORDER BY recorded_at DESC, generation DESC LIMIT {int(inp.limit)}", params)
-    return tbl.to_pylist()
+    rows = tbl.to_pylist()
+    for r in rows:
+        r["params"] = json.loads(r["params"]) if r["params"] else None
+    return rows
 
 
 OPS = [

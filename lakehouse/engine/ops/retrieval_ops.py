@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from lakehouse.engine import rag
-from lakehouse.engine.chat import ChatResult
+from lakehouse.engine.chat import ChatResult, parse_model
 from lakehouse.engine.matrix.search import MatrixResult
 from lakehouse.engine.ops.base import Input, Op
 from lakehouse.engine.ops.data_ops import check_sql_size
 from lakehouse.engine.ops.types import MAX_RAG_K, CorpusName, NonBlank
-from lakehouse.errors import InvalidInput
+from lakehouse.errors import InvalidInput, LakehouseError
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
@@ -117,6 +117,18 @@ class NoInput(Input):
     pass
 
 
+def _models(lake: Lake, inp: NoInput) -> list[dict[str, str]]:
+    def owner(model: str) -> str:
+        if model.startswith("tier:"):
+            return "lakehouse"
+        try:
+            return parse_model(model)[0]
+        except LakehouseError:
+            return "lakehouse"
+
+    return [{"id": m, "owned_by": owner(m)} for m in lake.llm.models()]
+
+
 class Ask(Input):
     question: NonBlank
     corpora: CorpusName | list[CorpusName] | None = None
@@ -153,8 +165,8 @@ OPS = [
     Op("chat", "One answer from an LLM through the dispatcher (providers, tiers, retries, fallbacks).", Chat, _chat,
        output=ChatResult, http="POST /v1/chat", sql="chat(model, prompt)", summary=_chat_summary, deferred=True,
        private=("messages", "prompt", "system")),
-    Op("chat.models", "The configured model tiers ('tier:<name>') and the model ids they name.", NoInput,
-       lambda lake, inp: lake.llm.models(), output=list[str], http="GET /v1/models", count=len),
+    Op("chat.models", "The configured model tiers ('tier:<name>') and the model ids they name, with their provider.",
+       NoInput, _models, output=list[dict[str, str]], http="GET /v1/models", count=len),
     Op("rag.ask", "Answer a question with an LLM grounded in retrieved rows, with citations.", Ask, _ask,
        output=dict[str, Any], http="POST /rag", cli="lakehouse ask QUESTION", count=lambda d: d["retrieved"],
        private=("question",),

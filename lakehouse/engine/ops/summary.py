@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pydantic
 
-from lakehouse.engine.chat.keys import scrub
 from lakehouse.errors import LakehouseError
+from lakehouse.scrub import scrub
 
 TEXT = 200
 ITEMS = 10

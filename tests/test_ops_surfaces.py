@@ -1,0 +1,290 @@
+"""Every operation of the catalog, through every surface that exposes it (Python, SQL, HTTP, CLI): each call
+lands exactly one ObservedOp of that operation, with the right origin; and no surface reaches the engine
+except through the catalog."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from http_server import LiveServer
+from llm_servers import LLMServer, provider_settings
+
+import lakehouse
+from lakehouse.cli import build_parser
+from lakehouse.cli import main as cli_main
+from lakehouse.engine.ops import CATALOG
+from lakehouse.http import create_app
+
+ROOT = Path(__file__).parents[1]
+CSV = b"id,name,role,state\n1,Ann,Forklift Operator,IL\n2,Bob,Pastry Chef,WI\n3,Cy,Welder,IL\n"
+
+
+@dataclasses.dataclass
+class World:
+    lake: lakehouse.Lake
+    http: httpx.Client
+    root: Path
+    imports: Path
+
+    def cli(self, *argv: str) -> None:
+        code = cli_main([*argv, "--root", str(self.root)])
+        assert code == 0, argv
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    base = tmp_path_factory.mktemp("surfaces")
+    imports = base / "imports"
+    (imports / "docs").mkdir(parents=True)
+    (imports / "docs" / "guide.md").write_text("# Forklifts\n\nForklift operators need OSHA-10.\n")
+    (imports / "people.csv").write_bytes(CSV)
+    with LLMServer() as llm:
+        lake = lakehouse.open(base / "lake", embedder="hash", import_dirs=[str(imports)], **provider_settings(llm.url))
+        try:
+            lake.ingest(CSV, "people", filename="people.csv")
+            lake.create_corpus("people_c", dataset="people", text=["name", "role"], metadata=["state"])
+            with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=30) as http:
+                yield World(lake, http, lake.root, imports)
+        finally:
+            lake.close()
+
+
+def _delta(n: int) -> bytes:
+    return f"id,name,role,state\n{n},X{n},Welder,OH\n".encode()
+
+
+# op -> surface -> call. Calls that change the lake use their own names, so the order of the table is free.
+Call = Callable[[World], Any]
+CALLS: dict[str, dict[str, Call]] = {
+    "sql.query": {
+        "python": lambda w: w.lake.query("SELECT count(*) FROM people"),
+        "http": lambda w: w.http.post("/sql", json={"sql": "SELECT 1"}),
+        "cli": lambda w: w.cli("sql", "SELECT 1"),
+    },
+    "dataset.ingest": {
+        "python": lambda w: w.lake.ingest(CSV, "ing_py", filename="p.csv"),
+        "http": lambda w: w.http.post("/ingest", params={"dataset": "ing_http"}, files={"file": ("p.csv", CSV)}),
+        "cli": lambda w: w.cli("ingest", str(w.imports / "people.csv"), "--dataset", "ing_cli"),
+    },
+    "dataset.list": {
+        "python": lambda w: w.lake.datasets(),
+        "sql": lambda w: w.lake.sql("SELECT * FROM lakehouse_datasets()").fetchall(),
+        "http": lambda w: w.http.get("/datasets"),
+        "cli": lambda w: w.cli("datasets"),
+    },
+    "dataset.describe": {
+        "python": lambda w: w.lake.dataset("people"),
+        "sql": lambda w: w.lake.sql("SELECT lakehouse_dataset('people')").fetchall(),
+        "http": lambda w: w.http.get("/datasets/people"),
+        "cli": lambda w: w.cli("dataset", "people"),
+    },
+    "dataset.drop": {
+        "python": lambda w: (w.lake.ingest(CSV, "drop_py", filename="p.csv"), w.lake.drop_dataset("drop_py")),
+        "http": lambda w: (w.lake.ingest(CSV, "drop_http", filename="p.csv"), w.http.delete("/datasets/drop_http")),
+        "cli": lambda w: (w.lake.ingest(CSV, "drop_cli", filename="p.csv"), w.cli("drop", "drop_cli")),
+    },
+    "dataset.compact": {
+        "python": lambda w: (w.lake.ingest(_delta(7), "people", mode="delta", key="id"), w.lake.compact("people")),
+        "http": lambda w: (w.lake.ingest(_delta(8), "people", mode="delta", key="id"),
+                           w.http.post("/datasets/people/compact")),
+        "cli": lambda w: (w.lake.ingest(_delta(9), "people", mode="delta", key="id"), w.cli("compact", "people")),
+    },
+    "corpus.create": {
+        "python": lambda w: w.lake.create_corpus("c_py", dataset="people", text="name"),
+        "http": lambda w: w.http.post("/v1/corpora", json={"name": "c_http", "dataset": "people", "text": "name"}),
+        "cli": lambda w: w.cli("corpus", "create", "c_cli", "--dataset", "people", "--text", "name"),
+    },
+    "corpus.build": {
+        "python": lambda w: w.lake.build_corpus("b_py", w.imports / "docs", "docs"),
+        "http": lambda w: w.http.post("/v1/corpora/build", json={"name": "b_http", "folder": "docs", "kind": "docs"}),
+        "cli": lambda w: w.cli("corpus", "build", "b_cli", "--from", str(w.imports / "docs"), "--kind", "docs"),
+    },
+    "corpus.add": {
+        "python": lambda w: w.lake.add_to_corpus("people_c", [{"id": 90, "text": "crane operator"}]),
+        "http": lambda w: w.http.post("/v1/corpora/people_c/add", json={"rows": [{"id": 91, "text": "baker"}]}),
+    },
+    "corpus.list": {
+        "python": lambda w: w.lake.corpora(),
+        "sql": lambda w: w.lake.sql("SELECT * FROM lakehouse_corpora()").fetchall(),
+        "http": lambda w: w.http.get("/v1/corpora"),
+        "cli": lambda w: w.cli("corpus", "list"),
+    },
+    "corpus.describe": {
+        "python": lambda w: w.lake.corpus("people_c"),
+        "http": lambda w: w.http.get("/v1/corpora/people_c"),
+    },
+    "corpus.rebuild": {
+        "python": lambda w: w.lake.rebuild_index("people_c"),
+        "http": lambda w: w.http.post("/v1/corpora/people_c/rebuild"),
+        "cli": lambda w: w.cli("corpus", "rebuild", "people_c"),
+    },
+    "corpus.rollback": {
+        "python": lambda w: (w.lake.rebuild_index("people_c"), w.lake.rollback_index("people_c")),
+        "http": lambda w: (w.lake.rebuild_index("people_c"), w.http.post("/v1/corpora/people_c/rollback")),
+        "cli": lambda w: (w.lake.rebuild_index("people_c"), w.cli("corpus", "rollback", "people_c")),
+    },
+    "corpus.drop": {
+        "python": lambda w: (w.lake.create_corpus("d_py", rows=[{"id": 1, "text": "a"}]), w.lake.drop_corpus("d_py")),
+        "http": lambda w: (w.lake.create_corpus("d_http", rows=[{"id": 1, "text": "a"}]),
+                           w.http.delete("/v1/corpora/d_http")),
+        "cli": lambda w: (w.lake.create_corpus("d_cli", rows=[{"id": 1, "text": "a"}]), w.cli("corpus", "drop", "d_cli")),
+    },
+    "embed": {
+        "python": lambda w: w.lake.embed(["forklift"]),
+        "sql": lambda w: w.lake.sql("SELECT embed('forklift')").fetchall(),
+        "http": lambda w: w.http.post("/v1/embed", json={"texts": ["forklift"]}),
+    },
+    "vectors.search": {
+        "python": lambda w: w.lake.vector_search("people_c", "forklift", 2),
+        "sql": lambda w: w.lake.sql("SELECT * FROM vector_search('people_c', 'forklift', 2)").fetchall(),
+        "http": lambda w: w.http.post("/vectors/search", json={"corpus": "people_c", "query": "forklift", "k": 2}),
+        "cli": lambda w: w.cli("search", "people_c", "forklift", "-k", "2"),
+    },
+    "vectors.hybrid": {
+        "python": lambda w: w.lake.hybrid_where("people_c", "forklift", 2, where="state = 'IL'"),
+        "http": lambda w: w.http.post("/vectors/hybrid", json={"corpus": "people_c", "query": "forklift",
+                                                               "where": "state = 'IL'"}),
+    },
+    "text.search": {
+        "python": lambda w: w.lake.text_search("people_c", "forklift", 2),
+        "sql": lambda w: w.lake.sql("SELECT * FROM text_search('people_c', 'forklift', 2)").fetchall(),
+        "http": lambda w: w.http.post("/v1/text/search", json={"corpus": "people_c", "query": "forklift"}),
+    },
+    "hybrid.search": {
+        "python": lambda w: w.lake.hybrid_search("people_c", "forklift", 2),
+        "sql": lambda w: w.lake.sql("SELECT * FROM hybrid_search('people_c', 'forklift', 2)").fetchall(),
+        "http": lambda w: w.http.post("/v1/hybrid/search", json={"corpus": "people_c", "query": "forklift"}),
+    },
+    "matrix.search": {
+        "python": lambda w: w.lake.matrix_search("forklift", ["people_c"]),
+        "sql": lambda w: w.lake.sql("SELECT * FROM matrix_search('forklift', corpora := ['people_c'])").fetchall(),
+        "http": lambda w: w.http.post("/v1/matrix/search", json={"query": "forklift", "corpora": ["people_c"]}),
+        "cli": lambda w: w.cli("matrix", "forklift", "--corpora", "people_c"),
+    },
+    "matrix.relevance": {
+        "python": lambda w: w.lake.relevance("forklift", [{"id": 1, "text": "forklift operator"}]),
+        "http": lambda w: w.http.post("/v1/matrix/relevance", json={"query": "forklift",
+                                                                    "candidates": [{"id": 1, "text": "forklift"}]}),
+    },
+    "playbook.record": {
+        "python": lambda w: w.lake.record_playbooks([{"query": "q", "corpus": "people_c", "answer_id": 1}]),
+        "http": lambda w: w.http.post("/v1/matrix/playbooks/bulk",
+                                      json={"entries": [{"query": "q", "corpus": "people_c", "answer_id": 2}]}),
+    },
+    "playbook.lookup": {
+        "python": lambda w: w.lake.playbook_lookup("q", 3),
+        "sql": lambda w: w.lake.sql("SELECT * FROM playbook_lookup('q', 3)").fetchall(),
+        "http": lambda w: w.http.get("/v1/matrix/playbooks", params={"query": "q", "k": "3"}),
+    },
+    "chat": {
+        "python": lambda w: w.lake.chat("ollama/m", prompt="hi"),
+        "sql": lambda w: w.lake.sql("SELECT chat('ollama/m', 'hi')").fetchall(),
+        "http": lambda w: w.http.post("/v1/chat", json={"model": "ollama/m", "prompt": "hi"}),
+    },
+    "chat.models": {
+        "python": lambda w: w.lake.chat_models(),
+        "http": lambda w: w.http.get("/v1/models"),
+    },
+    "rag.ask": {
+        "python": lambda w: w.lake.ask("who drives a forklift", corpora="people_c"),
+        "http": lambda w: w.http.post("/rag", json={"question": "who drives a forklift", "corpora": "people_c"}),
+        "cli": lambda w: w.cli("ask", "who drives a forklift", "--corpora", "people_c"),
+    },
+    "observer.ops": {
+        "python": lambda w: w.lake.observed_ops(limit=5),
+        "http": lambda w: w.http.get("/v1/observer/ops", params={"limit": "5"}),
+        "cli": lambda w: w.cli("ops", "tail", "--limit", "5"),
+    },
+    "observer.stats": {
+        "python": lambda w: w.lake.op_stats("1h"),
+        "http": lambda w: w.http.get("/v1/observer/stats", params={"window": "1h"}),
+        "cli": lambda w: w.cli("ops", "stats"),
+    },
+    "storage.errors": {
+        "python": lambda w: w.lake.storage_errors(),
+        "http": lambda w: w.http.get("/storage/errors"),
+    },
+    "hnsw.trials": {
+        "python": lambda w: w.lake.hnsw_trials("people_c"),
+        "http": lambda w: w.http.get("/hnsw/trials", params={"corpus": "people_c"}),
+    },
+}
+CASES = [(op, surface) for op, calls in CALLS.items() for surface in calls]
+
+
+def test_the_table_covers_every_operation_and_every_declared_surface() -> None:
+    assert set(CALLS) == set(CATALOG.names())
+    for op in CATALOG:
+        declared = {"python"} | {s for s in ("http", "sql", "cli") if getattr(op, s)}
+        assert set(CALLS[op.name]) == declared, op.name
+
+
+def _records(w: World, op: str, surface: str) -> list[dict[str, Any]]:
+    if surface == "cli":  # the CLI opened the lake in its own Lake: its ops are in the files
+        w.lake.observer.flush()
+        return [r for f in sorted((w.root / "observer").glob("ops-*.jsonl"))
+                for r in map(json.loads, f.read_text().splitlines()) if r["op"] == op]
+    return [o.to_dict() for o in w.lake.observer.ops if o.op == op]
+
+
+@pytest.mark.parametrize(("op", "surface"), CASES, ids=[f"{o}-{s}" for o, s in CASES])
+def test_each_call_is_recorded_once_with_its_origin(world: World, op: str, surface: str) -> None:
+    before = {r["id"] for r in _records(world, op, surface)}
+    out = CALLS[op][surface](world)
+    for resp in out if isinstance(out, tuple) else (out,):
+        if isinstance(resp, httpx.Response):
+            assert resp.status_code < 400, resp.text
+    new = [r for r in _records(world, op, surface) if r["id"] not in before]
+    assert len(new) == 1, new
+    assert new[0]["origin"] == surface and new[0]["ok"] is True
+
+
+def test_declared_surfaces_exist(world: World) -> None:
+    """What the catalog (and so the README table) says is what the surfaces have."""
+    rules = {(method, rule.rule) for rule in create_app(world.lake).url_map.iter_rules() for method in rule.methods or ()}
+    functions = {r[0] for r in world.lake.sql("SELECT function_name FROM duckdb_functions()").fetchall()}
+    parser = build_parser()
+    for op in CATALOG:
+        if op.http:
+            method, path = op.http.split(" ")
+            assert (method, path) in rules, op.http
+        if op.sql:
+            assert op.sql.split("(")[0] in functions, op.sql
+        if op.cli:
+            words = ["x" if w.isupper() or w in ("A,B", "docs|code") else w for w in op.cli.split()[1:]]
+            parser.parse_args(words)  # SystemExit (a failed test) if the command does not exist
+
+
+SURFACES = ["lakehouse/http", "lakehouse/udfs", "lakehouse/cli.py"]
+# what a surface may import from the engine: the catalog, and helpers that are not capabilities (rendering rows,
+# the demo job, decoding SQL's JSON id hand-over)
+ALLOWED = {"lakehouse.engine.ops", "lakehouse.engine.display", "lakehouse.engine.demo",
+           "lakehouse.engine.vectors.id_lists", "lakehouse.engine.lake"}
+
+
+def test_surfaces_reach_the_engine_only_through_the_catalog() -> None:
+    for surface in SURFACES:
+        path = ROOT / surface
+        for file in [path] if path.is_file() else sorted(path.rglob("*.py")):
+            for node in _runtime_nodes(ast.parse(file.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                for name in names:
+                    if name.startswith("lakehouse.engine"):
+                        assert name in ALLOWED, f"{file.relative_to(ROOT)} imports {name}"
+
+
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node but those under `if TYPE_CHECKING:` (type names, not calls)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+            continue
+        yield node
+        yield from _runtime_nodes(node)
