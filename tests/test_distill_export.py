@@ -143,6 +143,16 @@ def test_each_rule_and_its_precedence():
     assert none == [] and empty == []
 
 
+def test_short_holdout_text_counts_when_it_appears_whole():
+    fw = Firewall([HoldoutText("q5", "question", "Which drivers hold a hazmat card?"),
+                   HoldoutText("q4", "question", "Who runs Gary?")])  # 4 tokens: too short to be a gram
+    [[hit], partial, short] = fw.check([{"query": "Quick: which drivers hold a HAZMAT card, and where?"},
+                                        {"query": "which drivers hold a hazmat licence"},
+                                        {"answer": "Nobody knows who runs Gary today."}])
+    assert (hit.rule, hit.holdout_id, hit.detail) == ("ngram", "q5", "which drivers hold a hazmat card")
+    assert partial == [] and short == []
+
+
 def test_embedding_rule_uses_threshold_and_reports_cosine():
     vectors = {"held": [1.0, 0.0], "near": [0.95, 0.312], "far": [0.0, 1.0]}
     fw = Firewall([HoldoutText("h", "text", "held")], embed=lambda texts: np.array([vectors[t] for t in texts]),

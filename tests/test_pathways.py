@@ -152,7 +152,8 @@ def test_concurrent_records_are_not_lost(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"version": 2, "pathways": []}', '{"pathways": {}}'])
+@pytest.mark.parametrize("content", ["{not json", '{"version": 2, "pathways": []}', '{"pathways": {}}',
+                                     '{"version": 1, "pathways": [{"id": "p", "text": "t", "fingerprint": [1]}]}'])
 def test_unreadable_state_is_a_storage_error(tmp_path, content):
     (tmp_path / "p.json").write_text(content)
     with pytest.raises(StorageError):

@@ -262,3 +262,9 @@ def test_rules_in_the_lake_and_an_ingest_refused_atomically(lake):
     assert cur.execute("SELECT count(*) FROM lake.main.people").fetchone()[0] == 2  # the refused state never landed
     assert lake.transaction(cur, lambda c: validator.delete_rule(c, "people", "has_name")) is True
     assert [r.name for r in validator.load_rules(cur, "people")] == ["id_unique"]
+
+
+@pytest.mark.parametrize("sample", [-1, 101, True, "5"])
+def test_sample_size_is_checked(cur, sample):
+    with pytest.raises(InvalidInput, match="sample"):
+        validate(cur, "workers", [], sample=sample)

@@ -273,8 +273,12 @@ class Pathway:
         steps = raw.get("steps")
         if not isinstance(steps, list):
             raise InvalidInput(f"pathway {raw['id']}: steps must be a list", code="invalid_pathway", field="steps")
+        successes = raw.get("successes", 1)
+        if isinstance(successes, bool) or not isinstance(successes, int) or successes < 1:
+            raise InvalidInput(f"pathway {raw['id']}: successes must be a positive integer", code="invalid_pathway",
+                               field="successes")
         return cls(raw["id"], raw["text"], [Step.from_dict(s, f"steps[{i}]") for i, s in enumerate(steps)],
-                   [annotation_from_dict(a) for a in raw.get("annotations") or []], fp, int(raw.get("successes", 1)),
+                   [annotation_from_dict(a) for a in raw.get("annotations") or []], fp, successes,
                    str(raw.get("created_at", "")), str(raw.get("last_success", "")))
 
 
@@ -346,7 +350,10 @@ class PathwayStore:
             raise StorageError(f"cannot read pathway state {self.path}: {exc}", code="pathway_state") from exc
         if not isinstance(raw, Mapping) or raw.get("version") != STATE_VERSION or not isinstance(raw.get("pathways"), list):
             raise StorageError(f"{self.path} is not a version {STATE_VERSION} pathway state file", code="pathway_state")
-        return [Pathway.from_dict(p) for p in raw["pathways"]]
+        try:
+            return [Pathway.from_dict(p) for p in raw["pathways"]]
+        except InvalidInput as exc:  # a damaged file is the server's problem, not the caller's input
+            raise StorageError(f"{self.path}: {exc.message}", code="pathway_state") from exc
 
     def _write(self, pathways: list[Pathway]) -> None:
         body = {"version": STATE_VERSION, "pathways": [p.to_dict() for p in sorted(pathways, key=lambda p: p.id)]}

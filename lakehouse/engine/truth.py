@@ -37,6 +37,7 @@ from sqlglot import exp
 
 from lakehouse.engine.names import check_name, quote_ident
 from lakehouse.engine.safe_sql import FORBIDDEN_FUNCS
+from lakehouse.engine.validator import check_sample
 from lakehouse.errors import Forbidden, InvalidInput, LakehouseError
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ def check_assertion(text: Any, rule: str = "?") -> str:
 def truth_check(rules_toml: str, query: Query, *, sample: int = SAMPLE_ROWS) -> dict[str, Any]:
     """Check every rule (module docstring) through `query(sql)`, which returns a QueryResult-like object
     (`.rows`, `.columns` of {name, type}) or a dict with those keys; e.g. `lake.query`."""
+    check_sample(sample)
     rules = parse_rules(rules_toml)
     violations: list[dict[str, Any]] = []
     passed: list[str] = []

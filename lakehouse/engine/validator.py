@@ -50,6 +50,7 @@ from lakehouse.errors import InvalidInput, Unprocessable
 KINDS = ("schema", "not_null", "unique", "range", "allowed", "regex", "row_count", "freshness", "references")
 SEVERITIES = ("error", "warn")
 SAMPLE_ROWS = 5
+MAX_SAMPLE_ROWS = 100
 # kind -> (required params, optional params)
 _PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "schema": (frozenset({"column", "type"}), frozenset()),
@@ -288,6 +289,7 @@ def load_rules(cur: duckdb.DuckDBPyConnection, dataset: str) -> list[Rule]:
 
 
 def delete_rule(cur: duckdb.DuckDBPyConnection, dataset: str, name: str) -> bool:
+    """Remove one rule; True when it existed. Run inside `lake.transaction`."""
     if not catalog.table_exists(cur, "lh", "validation_rules"):
         return False
     n = cur.execute("DELETE FROM lake.lh.validation_rules WHERE dataset = ? AND name = ?", [dataset, name]).fetchone()[0]
@@ -311,6 +313,7 @@ def validate(cur: duckdb.DuckDBPyConnection, relation: str, rules: Sequence[Rule
     """Evaluate `rules` over `relation` (see the module docstring), in the order given. `now` (UTC) is the
     reference time of freshness rules; `references` rules read `<ref_schema>.<dataset>`."""
     rel = relation_sql(relation)
+    check_sample(sample)
     ref_parts = ref_schema.split(".") if isinstance(ref_schema, str) else []
     if len(ref_parts) != 2:
         raise InvalidInput(f"ref_schema must be <catalog>.<schema>, got {ref_schema!r}", code="invalid_relation")
@@ -318,6 +321,13 @@ def validate(cur: duckdb.DuckDBPyConnection, relation: str, rules: Sequence[Rule
     columns = _columns(cur, rel)
     ctx = _Context(cur, rel, columns, sample, now or dt.datetime.now(dt.UTC), ref_parts)
     return [_evaluate(ctx, rule) for rule in rules]
+
+
+def check_sample(sample: Any) -> int:
+    """A sample size: an integer from 0 to MAX_SAMPLE_ROWS."""
+    if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample <= MAX_SAMPLE_ROWS:
+        raise InvalidInput(f"sample must be an integer from 0 to {MAX_SAMPLE_ROWS}, got {sample!r}", code="invalid_sample")
+    return sample
 
 
 def raise_for_errors(results: Sequence[RuleResult]) -> None:

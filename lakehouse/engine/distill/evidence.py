@@ -124,9 +124,8 @@ class EvidenceRecord:
         unknown = sorted(set(raw) - names)
         if unknown:
             raise _invalid(unknown[0], f"unknown field (known: {', '.join(sorted(names))})")
-        for required in ("kind",):
-            if required not in raw:
-                raise _invalid(required, "is required")
+        if "kind" not in raw:
+            raise _invalid("kind", "is required")
         values = dict(raw)
         values.setdefault("query", None)
         values.setdefault("answer", None)
@@ -151,7 +150,7 @@ def load_jsonl(path: str | Path) -> list[EvidenceRecord]:
                 continue
             try:
                 out.append(EvidenceRecord.from_dict(json.loads(line)))
-            except (ValueError, TypeError) as exc:
+            except ValueError as exc:  # JSONDecodeError and InvalidInput both are
                 raise InvalidInput(f"{path}, line {lineno}: {exc}", code="invalid_evidence", line=lineno) from exc
     return out
 
@@ -160,8 +159,10 @@ def load_jsonl(path: str | Path) -> list[EvidenceRecord]:
 
 
 def from_observed_op(op: Mapping[str, Any]) -> EvidenceRecord:
-    """An observer op. A failed op (`ok` false) is outcome -1 unless the op carries its own `outcome`;
-    `ask` ops read their output as a RAG answer (citations are then the retrieved rows)."""
+    """An observer op: the query from input query/question/prompt/text, the answer from output
+    answer/content/text, retrieved ids from output results/hits/retrieved/chunks, else the citations' ids
+    (an `ask` op's output is a RAG answer, whose citations are retrieved rows). A failed op (`ok` false)
+    is outcome -1 unless the op carries its own `outcome`."""
     _need_mapping(op, "observed op")
     inp, out = _mapping(op.get("input"), "input"), _mapping(op.get("output"), "output")
     name = str(op.get("op") or "")

@@ -7,7 +7,8 @@ that matches, in this order, drops the record:
     |------------|-------------------------------------------------------------------------------|
     | exact      | the texts are equal once leading and trailing whitespace is stripped          |
     | normalised | equal after normalise(): NFKC, casefold, punctuation -> space, one space      |
-    | ngram      | they share an n-gram (default 13) of normalised word tokens                   |
+    | ngram      | they share an n-gram (default 13) of normalised word tokens; a held-out text  |
+    |            | shorter than n but of at least 5 tokens counts when it appears whole          |
     | embedding  | embedding cosine >= threshold (default 0.9); only when an `embed` is given    |
 
 Held-out sets (`load_holdout`), a path or rows:
@@ -36,6 +37,8 @@ from lakehouse.errors import InvalidInput
 
 TEXT_FIELDS = ("query", "question", "prompt", "answer", "text")
 RULES = ("exact", "normalised", "ngram", "embedding")
+EMBED_BATCH = 1024
+MIN_CONTAINED_TOKENS = 5  # a shorter held-out text ("Ann", "in Ohio") would match half of any corpus
 _PUNCT = re.compile(r"[^\w\s]|_")
 _SPACE = re.compile(r"\s+")
 Embed = Callable[[list[str]], np.ndarray]
@@ -100,13 +103,18 @@ class Firewall:
         self.ngram = ngram
         self._exact: dict[str, int] = {}
         self._normal: dict[str, int] = {}
-        self._grams: dict[tuple[str, ...], int] = {}
+        self._grams: dict[tuple[str, ...], int] = {}  # n-grams, and whole held-out texts shorter than n
         for i, h in enumerate(self.holdout):  # the first held-out text wins: setdefault
             self._exact.setdefault(h.text.strip(), i)
             norm = normalise(h.text)
             self._normal.setdefault(norm, i)
-            for gram in _grams(norm.split(), ngram):
-                self._grams.setdefault(gram, i)
+            tokens = norm.split()
+            if len(tokens) >= ngram:
+                for gram in _grams(tokens, ngram):
+                    self._grams.setdefault(gram, i)
+            elif len(tokens) >= MIN_CONTAINED_TOKENS:
+                self._grams.setdefault(tuple(tokens), i)
+        self._sizes = sorted({len(g) for g in self._grams}, reverse=True)
         self._vectors: np.ndarray | None = None
 
     @property
@@ -116,7 +124,7 @@ class Firewall:
 
     def check(self, texts: Sequence[Mapping[str, str | None]]) -> list[list[Match]]:
         """For each record's {field: text}, its matches: one per matching field (the first rule that
-        matches, in RULES order). Embeddings are computed in one batch for all texts."""
+        matches, in RULES order). Texts no lexical rule caught are embedded EMBED_BATCH at a time."""
         found: list[dict[str, Match]] = [{} for _ in texts]
         pending: list[tuple[int, str, str]] = []
         for r, fields in enumerate(texts):
@@ -128,9 +136,10 @@ class Firewall:
                     found[r][field] = match
                 elif self.embed is not None and self.holdout:
                     pending.append((r, field, text))
-        if pending:
-            sims = _unit(self.embed([t for _, _, t in pending])) @ self._holdout_vectors().T
-            for (r, field, _), row in zip(pending, sims):
+        for start in range(0, len(pending), EMBED_BATCH):  # bounded memory: batch x held-out cosines at a time
+            batch = pending[start:start + EMBED_BATCH]
+            sims = _unit(self.embed([t for _, _, t in batch])) @ self._holdout_vectors().T
+            for (r, field, _), row in zip(batch, sims):
                 best = int(np.argmax(row))
                 if row[best] >= self.cosine_threshold:
                     found[r][field] = self._match(field, "embedding", best, f"cosine {row[best]:.4f}")
@@ -146,9 +155,11 @@ class Firewall:
         norm = normalise(text)
         if (i := self._normal.get(norm)) is not None:
             return self._match(field, "normalised", i, "identical after normalising")
-        for gram in _grams(norm.split(), self.ngram):
-            if (i := self._grams.get(gram)) is not None:
-                return self._match(field, "ngram", i, " ".join(gram))
+        tokens = norm.split()
+        for size in self._sizes:
+            for gram in _grams(tokens, size):
+                if (i := self._grams.get(gram)) is not None:
+                    return self._match(field, "ngram", i, " ".join(gram))
         return None
 
     def _match(self, field: str, rule: str, index: int, detail: str) -> Match:
