@@ -13,6 +13,12 @@ any message, else an echo of the last user message, so RAG tests can see what re
 Scripting: `srv.fail(429, headers={"Retry-After": "0.2"}, times=2)` queues canned failures
 served before success; `srv.delay_s` sleeps before answering; `srv.stream_error` makes a
 stream fail after its first delta; `srv.reply_fn` replaces `make_reply`.
+
+Tool calls: a `reply_fn` may return `ToolCalls([{"name", "arguments": {...}}], content="")` instead
+of a string; the (non-streamed) answer then carries them in the wire's own shape: OpenAI
+`choices[0].message.tool_calls` with ids and JSON-string arguments (finish_reason "tool_calls"),
+Ollama `message.tool_calls` with object arguments and no ids. `tool_turns(messages)` lists the
+tool results a request carries, so a scripted model can answer once it has seen them.
 """
 
 from __future__ import annotations
@@ -54,6 +60,19 @@ def count_tokens(text: str) -> int:
 
 
 @dataclasses.dataclass
+class ToolCalls:
+    """A scripted answer asking for tools: `calls` are `{"name", "arguments": dict}`."""
+
+    calls: list[dict[str, Any]]
+    content: str = ""
+
+
+def tool_turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `role: tool` messages of a request, in order."""
+    return [m for m in messages if m.get("role") == "tool"]
+
+
+@dataclasses.dataclass
 class Recorded:
     method: str
     path: str
@@ -76,7 +95,7 @@ class LLMServer:
         self.failures: collections.deque[Failure] = collections.deque()
         self.delay_s = 0.0
         self.stream_error: str | None = None
-        self.reply_fn: Callable[[list[dict[str, Any]]], str] = make_reply
+        self.reply_fn: Callable[[list[dict[str, Any]]], str | ToolCalls] = make_reply
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -190,19 +209,28 @@ def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 
-        def _reply(self, body: dict[str, Any]) -> tuple[str, list[str], int, int]:
+        def _reply(self, body: dict[str, Any]) -> tuple[str, list[str], int, int, list[dict[str, Any]]]:
             messages = body.get("messages") or []
-            text = server.reply_fn(messages)
-            prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in messages)
+            answer = server.reply_fn(messages)
+            calls = answer.calls if isinstance(answer, ToolCalls) else []
+            text = answer.content if isinstance(answer, ToolCalls) else answer
+            prompt_tokens = sum(count_tokens(str(m.get("content") or "")) for m in messages)
             pieces = re.findall(r"\S+\s*|\s+", text) or [""]
-            return text, pieces, prompt_tokens, count_tokens(text)
+            return text, pieces, prompt_tokens, count_tokens(text), calls
 
         def _ollama(self, body: dict[str, Any]) -> None:
-            text, pieces, p, c = self._reply(body)
+            text, pieces, p, c, calls = self._reply(body)
             model = body.get("model", "")
             if not body.get("stream", True):  # Ollama streams unless told not to
-                self._json(200, {"model": model, "message": {"role": "assistant", "content": text},
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if calls:
+                    message["tool_calls"] = [{"function": {"name": k["name"], "arguments": k["arguments"]}}
+                                             for k in calls]
+                self._json(200, {"model": model, "message": message,
                                  "done": True, "prompt_eval_count": p, "eval_count": c})
+                return
+            if calls:
+                self._json(400, {"error": "the loopback server does not stream tool calls"})
                 return
             self._start_stream("application/x-ndjson")
             for i, piece in enumerate(pieces):
@@ -217,14 +245,24 @@ def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
             self._end_stream()
 
         def _openai(self, body: dict[str, Any]) -> None:
-            text, pieces, p, c = self._reply(body)
+            text, pieces, p, c, calls = self._reply(body)
             model = body.get("model", "")
             usage = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
             if not body.get("stream"):
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if calls:
+                    message["content"] = text or None  # as OpenAI sends it when the model only calls tools
+                    message["tool_calls"] = [
+                        {"id": f"call_{len(server.requests)}_{i}", "type": "function",
+                         "function": {"name": k["name"], "arguments": json.dumps(k["arguments"])}}
+                        for i, k in enumerate(calls)]
                 self._json(200, {"id": "cmpl-test", "object": "chat.completion", "model": model,
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant", "content": text}}],
+                                 "choices": [{"index": 0, "finish_reason": "tool_calls" if calls else "stop",
+                                              "message": message}],
                                  "usage": usage})
+                return
+            if calls:
+                self._json(400, {"error": {"message": "the loopback server does not stream tool calls"}})
                 return
             self._start_stream("text/event-stream")
             self._chunk(": keep-alive comment, as OpenRouter sends\n\n")

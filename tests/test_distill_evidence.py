@@ -127,8 +127,8 @@ def test_store_and_load_through_a_lake_transaction(lake):
     scores = [score_record(r) for r in recs]
     cur = lake.cursor()
     assert evidence.load_records(cur) == []  # no table yet
-    assert lake.transaction(cur, lambda c: evidence.store_records(c, recs, scores)) == 3
-    lake.transaction(cur, lambda c: evidence.store_records(c, recs[:1], scores[:1]))  # replaces, no duplicate
+    assert lake.ctx.transaction(cur, lambda c: evidence.store_records(c, recs, scores)) == 3
+    lake.ctx.transaction(cur, lambda c: evidence.store_records(c, recs[:1], scores[:1]))  # replaces, no duplicate
     loaded = evidence.load_records(cur)
     assert sorted(r.id for r in loaded) == sorted(r.id for r in recs)
     assert {r.id: r for r in loaded} == {r.id: r for r in recs}

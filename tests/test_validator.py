@@ -243,8 +243,8 @@ def test_rules_in_the_lake_and_an_ingest_refused_atomically(lake):
                          "severity": "warn"})]
     cur = lake.cursor()
     assert validator.load_rules(cur, "people") == []
-    lake.transaction(cur, lambda c: validator.put_rules(c, rules))
-    lake.transaction(cur, lambda c: validator.put_rules(c, rules[:1]))  # replace by name, no duplicate
+    lake.ctx.transaction(cur, lambda c: validator.put_rules(c, rules))
+    lake.ctx.transaction(cur, lambda c: validator.put_rules(c, rules[:1]))  # replace by name, no duplicate
     assert validator.load_rules(cur, "people") == sorted(rules, key=lambda r: r.name)
 
     def ingest(rows: str):
@@ -253,14 +253,14 @@ def test_rules_in_the_lake_and_an_ingest_refused_atomically(lake):
             results = validate(c, "lake.main.people", validator.load_rules(c, "people"))
             raise_for_errors(results)
             return results
-        return lake.transaction(cur, body)
+        return lake.ctx.transaction(cur, body)
 
     results = ingest("(1, 'Ann'), (2, NULL)")
     assert [(r.rule, r.passed) for r in results] == [("has_name", False), ("id_unique", True)]
     with pytest.raises(Unprocessable, match="id_unique"):
         ingest("(1, 'Ann'), (1, 'Bob'), (3, 'Cy')")
     assert cur.execute("SELECT count(*) FROM lake.main.people").fetchone()[0] == 2  # the refused state never landed
-    assert lake.transaction(cur, lambda c: validator.delete_rule(c, "people", "has_name")) is True
+    assert lake.ctx.transaction(cur, lambda c: validator.delete_rule(c, "people", "has_name")) is True
     assert [r.name for r in validator.load_rules(cur, "people")] == ["id_unique"]
 
 

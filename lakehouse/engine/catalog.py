@@ -41,6 +41,18 @@ ENGINE_DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS lake.lh.hnsw_trials (
         recorded_at TIMESTAMP, corpus VARCHAR, generation INTEGER, event VARCHAR, rows BIGINT, params VARCHAR,
         build_s DOUBLE, recall_at_10 DOUBLE, sample INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.workflow_runs (
+        run_id VARCHAR, workflow VARCHAR, yaml_sha256 VARCHAR, status VARCHAR, input VARCHAR,
+        started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.workflow_nodes (
+        run_id VARCHAR, node_id VARCHAR, status VARCHAR, attempts INTEGER, input VARCHAR, output VARCHAR,
+        started_at TIMESTAMP, finished_at TIMESTAMP, error_code VARCHAR, error_message VARCHAR, op_ids VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.evidence (
+        id VARCHAR, kind VARCHAR, query VARCHAR, answer VARCHAR, retrieved_ids VARCHAR[], citations VARCHAR,
+        model VARCHAR, outcome INTEGER, rating INTEGER, timings VARCHAR, created_at TIMESTAMP, source VARCHAR,
+        category VARCHAR, reason VARCHAR, scorer_version VARCHAR, scored_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.validation_rules (
+        dataset VARCHAR, name VARCHAR, kind VARCHAR, params VARCHAR, severity VARCHAR, created_at TIMESTAMP)""",
 )
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS lake\.(\w+)\.(\w+)")
 EXPECTED = {m for stmt in ENGINE_DDL for m in _TABLE.findall(stmt)}

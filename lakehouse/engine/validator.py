@@ -67,10 +67,6 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\d*\])*$")
 _MAX_COLUMN = 255
 
-RULES_DDL = """CREATE TABLE IF NOT EXISTS lake.lh.validation_rules (
-    dataset VARCHAR, name VARCHAR, kind VARCHAR, params VARCHAR, severity VARCHAR, created_at TIMESTAMP)"""
-
-
 @dataclasses.dataclass(frozen=True)
 class Rule:
     dataset: str
@@ -262,15 +258,8 @@ def _bad(field: str, problem: str, rule: str | None = None) -> InvalidInput:
 # -- storage ---------------------------------------------------------------------------------------
 
 
-def ensure_table(cur: duckdb.DuckDBPyConnection) -> None:
-    """Create lh.validation_rules if missing (the lead moves RULES_DDL into catalog.ENGINE_DDL)."""
-    cur.execute("CREATE SCHEMA IF NOT EXISTS lake.lh")
-    cur.execute(RULES_DDL)
-
-
 def put_rules(cur: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> int:
     """Insert or replace rules by (dataset, name); run inside `lake.transaction`. Returns how many."""
-    ensure_table(cur)
     for rule in rules:
         cur.execute("DELETE FROM lake.lh.validation_rules WHERE dataset = ? AND name = ?", [rule.dataset, rule.name])
         cur.execute("INSERT INTO lake.lh.validation_rules VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",

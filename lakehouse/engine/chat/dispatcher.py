@@ -17,12 +17,13 @@ import httpx
 from lakehouse.engine.chat.keys import KeyRing
 from lakehouse.engine.chat.routing import PROVIDERS, ModelTable, ProviderSpec, canonical, parse_model
 from lakehouse.engine.chat.stream import ChatStream
-from lakehouse.engine.chat.types import ChatMessage, ChatPolicy, ChatResult, build_messages, check_options
+from lakehouse.engine.chat.types import ChatMessage, ChatPolicy, ChatResult, build_messages, check_options, check_tools
 from lakehouse.engine.chat.wire import (
     build_body,
     endpoint,
     error_from_body,
     parse_reply,
+    parse_tool_calls,
     provider_errors,
 )
 from lakehouse.errors import LakehouseError, ProviderError, ProviderNotConfigured
@@ -105,19 +106,24 @@ class ChatDispatcher:
         max_tokens: int | None = None,
         think: bool | None = None,
         timeout_s: float | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> ChatResult:
-        """One complete answer, from `model` or, if it fails after retries, its fallbacks."""
+        """One complete answer, from `model` or, if it fails after retries, its fallbacks.
+
+        `tools` (OpenAI's `[{type: "function", function: {name, description, parameters}}]`) lets the
+        model ask for calls instead of answering: they come back in `ChatResult.tool_calls`."""
         def answer(t: _Target, resp: httpx.Response, call: _CallLog, timeout: float) -> ChatResult:
             with provider_errors(t.provider, t.url, timeout, self._keys.scrub):
                 data = resp.json()
             content, usage = parse_reply(t.spec.wire, t.provider, data)
+            tool_calls = parse_tool_calls(t.spec.wire, t.provider, data)
             latency = (time.perf_counter() - call.t0) * 1000
             log.info("chat %s via %s: %.0f ms, %d tokens", t.model, t.provider, latency, usage["total_tokens"])
             return ChatResult(t.model, t.provider, content, usage, round(latency, 3), call.attempts,
-                              [f.model for f, _ in call.failed if f is not t])
+                              [f.model for f, _ in call.failed if f is not t], tool_calls)
 
         return self._first_answer(model, build_messages(messages, prompt, system), temperature, max_tokens, think,
-                                  timeout_s, stream=False, finish=answer)
+                                  timeout_s, stream=False, finish=answer, tools=check_tools(tools))
 
     def stream(
         self,
@@ -141,7 +147,8 @@ class ChatDispatcher:
 
     def _first_answer(self, model: str, msgs: list[dict[str, Any]], temperature: float | None, max_tokens: int | None,
                       think: bool | None, timeout_s: float | None, *, stream: bool,
-                      finish: Callable[[_Target, httpx.Response, _CallLog, float], Any]) -> Any:
+                      finish: Callable[[_Target, httpx.Response, _CallLog, float], Any],
+                      tools: list[dict[str, Any]] | None = None) -> Any:
         """`finish(target, response, ...)` for the first target (the model, then its fallbacks) that answers."""
         check_options(temperature, max_tokens, timeout_s)
         targets = self._targets(model)
@@ -149,7 +156,7 @@ class ChatDispatcher:
         call = _CallLog(model, time.perf_counter())
         for t in targets:
             body = build_body(t.spec.wire, t.provider, t.upstream, msgs, stream=stream,
-                              temperature=temperature, max_tokens=max_tokens, think=think)
+                              temperature=temperature, max_tokens=max_tokens, think=think, tools=tools)
             try:
                 return finish(t, self._open(t, body, timeout, stream=stream, call=call), call, timeout)
             except (ProviderError, ProviderNotConfigured) as exc:

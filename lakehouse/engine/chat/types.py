@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lakehouse.errors import InvalidInput, SettingsError
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
+# OpenAI's rule for function names; Ollama accepts the same.
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclasses.dataclass
@@ -23,7 +27,11 @@ class ChatMessage:
 
 @dataclasses.dataclass
 class ChatResult:
-    """One answer. `model` is the routable id that answered (after tiers and fallbacks)."""
+    """One answer. `model` is the routable id that answered (after tiers and fallbacks).
+
+    `tool_calls` is empty unless the call offered `tools=` and the model asked for some: then each
+    is `{"id", "name", "arguments": dict}`; answer with `{"role": "tool", "tool_call_id", "content"}`
+    messages after the assistant turn `{"role": "assistant", "content", "tool_calls": [...]}`."""
 
     model: str
     provider: str
@@ -32,9 +40,13 @@ class ChatResult:
     latency_ms: float
     attempts: int = 1  # HTTP requests made, retries and fallbacks included
     fallback_from: list[str] = dataclasses.field(default_factory=list)  # models that failed before this one
+    tool_calls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if not self.tool_calls:  # the answer's shape is unchanged for callers that offer no tools
+            del out["tool_calls"]
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,29 +88,90 @@ def build_messages(
     messages: Sequence[ChatMessage | Mapping[str, Any]] | None,
     prompt: str | None,
     system: str | None,
-) -> list[dict[str, str]]:
-    """Normalise the caller's input to wire messages: [system] + messages + [prompt as user]."""
-    out: list[dict[str, str]] = []
+) -> list[dict[str, Any]]:
+    """Normalise the caller's input to wire messages: [system] + messages + [prompt as user].
+
+    Tool turns are kept: an assistant message may carry `tool_calls` (then its content may be
+    empty or None), a tool message carries the `tool_call_id` it answers. wire.py turns them into
+    each provider's shape."""
+    out: list[dict[str, Any]] = []
     if system is not None:
         out.append({"role": "system", "content": _text(system, "system")})
     if isinstance(messages, (str, bytes)):
         raise InvalidInput("messages must be a list of {role, content}; use prompt= for a string", code="invalid_messages")
     for i, item in enumerate(messages or ()):
         if isinstance(item, ChatMessage):
-            role, content = item.role, item.content
+            out.append({"role": item.role, "content": _text(item.content, f"messages[{i}].content")})
         elif isinstance(item, Mapping):
-            role, content = item.get("role"), item.get("content")
+            out.append(_message(item, f"messages[{i}]"))
         else:
             raise InvalidInput(f"messages[{i}] must be a ChatMessage or a dict, got {type(item).__name__}",
                                code="invalid_messages")
-        if role not in ROLES:
-            raise InvalidInput(f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}, got {role!r}",
-                               code="invalid_messages")
-        out.append({"role": role, "content": _text(content, f"messages[{i}].content")})
     if prompt is not None:
         out.append({"role": "user", "content": _text(prompt, "prompt")})
     if not any(m["role"] != "system" for m in out):
         raise InvalidInput("nothing to send: give messages= or prompt=", code="invalid_messages")
+    return out
+
+
+def _message(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    role, content = item.get("role"), item.get("content")
+    if role not in ROLES:
+        raise InvalidInput(f"{where}.role must be one of {', '.join(sorted(ROLES))}, got {role!r}",
+                           code="invalid_messages")
+    if role == "assistant" and item.get("tool_calls"):
+        calls = item["tool_calls"]
+        if not isinstance(calls, Sequence) or isinstance(calls, (str, bytes)):
+            raise InvalidInput(f"{where}.tool_calls must be a list", code="invalid_messages")
+        return {"role": role, "content": "" if content is None else _text(content, f"{where}.content"),
+                "tool_calls": [_tool_call(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(calls)]}
+    out = {"role": role, "content": _text(content, f"{where}.content")}
+    if role == "tool":
+        call_id = item.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise InvalidInput(f"{where}.tool_call_id must name the tool call it answers", code="invalid_messages")
+        out["tool_call_id"] = call_id
+    return out
+
+
+def _tool_call(call: Any, where: str) -> dict[str, Any]:
+    """`{id, name, arguments: dict}` (ChatResult's form) or OpenAI's `{id, type, function: {name, arguments}}`
+    with `arguments` a JSON string or an object; both become the first."""
+    if not isinstance(call, Mapping):
+        raise InvalidInput(f"{where} must be an object", code="invalid_messages")
+    fn = call.get("function") if isinstance(call.get("function"), Mapping) else call
+    call_id, name, arguments = call.get("id"), fn.get("name"), fn.get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments or "{}")
+        except ValueError as exc:
+            raise InvalidInput(f"{where}.arguments is not JSON", code="invalid_messages") from exc
+    if not isinstance(call_id, str) or not call_id or not isinstance(name, str) or not isinstance(arguments, Mapping):
+        raise InvalidInput(f"{where} needs a string id, a string name and object arguments", code="invalid_messages")
+    return {"id": call_id, "name": name, "arguments": dict(arguments)}
+
+
+def check_tools(tools: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """OpenAI-style `[{type: "function", function: {name, description?, parameters?}}]`, checked before
+    a round trip; None or empty means no tools."""
+    if not tools:
+        return None
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
+        raise InvalidInput("tools must be a list of {type: 'function', function: {...}}", code="invalid_tools")
+    out: list[dict[str, Any]] = []
+    for i, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, Mapping) and tool.get("type") == "function" else None
+        if not isinstance(fn, Mapping):
+            raise InvalidInput(f"tools[{i}] must be {{type: 'function', function: {{name, ...}}}}", code="invalid_tools")
+        name, params = fn.get("name"), fn.get("parameters", {"type": "object", "properties": {}})
+        if not isinstance(name, str) or not TOOL_NAME.match(name):
+            raise InvalidInput(f"tools[{i}].function.name must match [A-Za-z0-9_-]{{1,64}}, got {name!r}",
+                               code="invalid_tools")
+        if not isinstance(params, Mapping) or not isinstance(fn.get("description", ""), str):
+            raise InvalidInput(f"tools[{i}].function: parameters must be a JSON schema object and description a string",
+                               code="invalid_tools")
+        out.append({"type": "function",
+                    "function": {"name": name, "description": fn.get("description", ""), "parameters": dict(params)}})
     return out
 
 

@@ -1,5 +1,10 @@
 """The two wire formats: Ollama `/api/chat` (NDJSON stream) and OpenAI `/chat/completions` (SSE).
 
+Tool calls: both take the request's `tools` in OpenAI's shape. They differ in the turns: OpenAI
+sends and expects `tool_calls: [{id, type: "function", function: {name, arguments: "<json>"}}]`
+and tool results `{role: "tool", tool_call_id, content}`; Ollama uses `function.arguments` as an
+object, may leave out the id, and names the tool of a result in `tool_name`.
+
 Also the one boundary where httpx exceptions become `ProviderError` (`provider_errors`).
 """
 
@@ -26,15 +31,18 @@ def build_body(
     wire: str,
     provider: str,
     model: str,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, Any]],
     *,
     stream: bool,
     temperature: float | None,
     max_tokens: int | None,
     think: bool | None,
+    tools: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Request JSON. Options the caller did not set are left out, so provider defaults apply."""
-    body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+    body: dict[str, Any] = {"model": model, "messages": wire_messages(wire, messages), "stream": stream}
+    if tools:
+        body["tools"] = tools
     if wire == "ollama":
         options: dict[str, Any] = {}
         if temperature is not None:
@@ -56,6 +64,49 @@ def build_body(
         if stream:
             body["stream_options"] = {"include_usage": True}  # else streams carry no usage
     return body
+
+
+def wire_messages(wire: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """build_messages' tool turns (`tool_calls: [{id, name, arguments: dict}]`) in the wire's shape."""
+    out: list[dict[str, Any]] = []
+    names: dict[str, str] = {}  # tool call id -> tool name, for Ollama's `tool_name`
+    for m in messages:
+        if "tool_calls" in m:
+            names.update((c["id"], c["name"]) for c in m["tool_calls"])
+            if wire == "ollama":
+                calls = [{"function": {"name": c["name"], "arguments": c["arguments"]}} for c in m["tool_calls"]]
+            else:
+                calls = [{"id": c["id"], "type": "function",
+                          "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                         for c in m["tool_calls"]]
+            out.append({"role": "assistant", "content": m["content"], "tool_calls": calls})
+        elif m["role"] == "tool" and wire == "ollama":
+            out.append({"role": "tool", "content": m["content"], "tool_name": names.get(m["tool_call_id"], "")})
+        else:
+            out.append(m)
+    return out
+
+
+def parse_tool_calls(wire: str, provider: str, data: Any) -> list[dict[str, Any]]:
+    """`[{id, name, arguments: dict}]` of a non-streamed answer; empty when the model asked for none.
+    Ollama may send no ids: they are numbered, unique within the answer."""
+    try:
+        message = data["message"] if wire == "ollama" else data["choices"][0].get("message") or {}
+        calls = message.get("tool_calls") or []
+        out = []
+        for i, call in enumerate(calls):
+            fn = call["function"]
+            arguments = fn.get("arguments") or {}
+            if isinstance(arguments, str):
+                arguments = json.loads(arguments)
+            if not isinstance(arguments, dict) or not isinstance(fn["name"], str):
+                raise TypeError("tool call arguments must be an object")
+            out.append({"id": str(call.get("id") or f"call_{i}"), "name": fn["name"], "arguments": arguments})
+        return out
+    except ValueError as exc:
+        raise ProviderError(f"{provider} sent tool call arguments that are not JSON", provider=provider) from exc
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ProviderError(f"{provider} sent a malformed tool call: {exc}", provider=provider) from exc
 
 
 def _ollama_usage(data: dict[str, Any]) -> dict[str, int]:

@@ -13,7 +13,7 @@ Citations are `Citation(id, n, corpus)`: `n` is the source number an answer cite
 given as a bare id gets its 1-based position as `n`. Records without an id get a content-derived one
 (`ev_` + 16 hex of SHA-256), so rebuilding evidence from the same inputs gives the same ids.
 
-Storage: table `lake.lh.evidence` (EVIDENCE_DDL), written by `store_records(cur, records, scores)` inside
+Storage: table `lake.lh.evidence` , written by `store_records(cur, records, scores)` inside
 the caller's `lake.transaction`, read by `load_records` / `load_scored`. Citations and timings are JSON
 text (DuckLake's inlined data does not read back every nested type); re-storing an id replaces its row.
 """
@@ -42,10 +42,6 @@ _QUERY_KEYS = ("query", "question", "prompt", "text")
 _ANSWER_KEYS = ("answer", "content", "text")
 _HIT_KEYS = ("results", "hits", "retrieved", "chunks")
 
-EVIDENCE_DDL = """CREATE TABLE IF NOT EXISTS lake.lh.evidence (
-    id VARCHAR, kind VARCHAR, query VARCHAR, answer VARCHAR, retrieved_ids VARCHAR[], citations VARCHAR,
-    model VARCHAR, outcome INTEGER, rating INTEGER, timings VARCHAR, created_at TIMESTAMP, source VARCHAR,
-    category VARCHAR, reason VARCHAR, scorer_version VARCHAR, scored_at TIMESTAMP)"""
 _COLUMNS = ("id", "kind", "query", "answer", "retrieved_ids", "citations", "model", "outcome", "rating", "timings",
             "created_at", "source", "category", "reason", "scorer_version")
 
@@ -255,12 +251,6 @@ def from_rag_answer(result: Mapping[str, Any], *, retrieved: Sequence[Any] | Non
 # -- storage ---------------------------------------------------------------------------------------
 
 
-def ensure_table(cur: duckdb.DuckDBPyConnection) -> None:
-    """Create lh.evidence if missing (the lead moves EVIDENCE_DDL into catalog.ENGINE_DDL)."""
-    cur.execute("CREATE SCHEMA IF NOT EXISTS lake.lh")
-    cur.execute(EVIDENCE_DDL)
-
-
 def store_records(cur: duckdb.DuckDBPyConnection, records: Sequence[EvidenceRecord],
                   scores: Sequence[ScoreLike | None] | None = None) -> int:
     """Write `records` (and their scores, parallel to them) replacing rows with the same ids; run it inside
@@ -269,7 +259,6 @@ def store_records(cur: duckdb.DuckDBPyConnection, records: Sequence[EvidenceReco
         raise InvalidInput(f"scores has {len(scores)} items for {len(records)} records", code="invalid_evidence")
     if not records:
         return 0
-    ensure_table(cur)
     scores = scores if scores is not None else [None] * len(records)
     batch = pa.table({
         "id": [r.id for r in records], "kind": [r.kind for r in records],

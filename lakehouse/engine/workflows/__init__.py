@@ -1,0 +1,32 @@
+"""Workflows: YAML DAGs of LLM prompts and catalog operations, run in-process and recorded in the lake.
+
+    from lakehouse.engine.workflows import RunStore, WorkflowRunner
+    runner = WorkflowRunner(RunStore(lake.ctx), modes, llm)     # modes: ModeDispatcher, llm: LLM (runner.py)
+    run = runner.run(open("triage.yaml").read(), {"text": "..."})
+    run.status, run.nodes["classify"].output
+
+spec.py (the YAML shape and its validation), refs.py (`$node.output.field`, `$input.name`),
+conditions.py (`when:`), tools.py (operations as LLM tools), store.py (lh.workflow_runs,
+lh.workflow_nodes), runner.py (scheduling, retries, resume, and the two interfaces).
+"""
+
+from __future__ import annotations
+
+from lakehouse.engine.workflows.runner import LLM, LLMReply, ModeDispatcher, ModeInfo, ModeResult, WorkflowRunner
+from lakehouse.engine.workflows.spec import Node, Workflow, load_workflow
+from lakehouse.engine.workflows.store import NodeRecord, RunRecord, RunStore
+
+__all__ = [
+    "LLM",
+    "LLMReply",
+    "ModeDispatcher",
+    "ModeInfo",
+    "ModeResult",
+    "Node",
+    "NodeRecord",
+    "RunRecord",
+    "RunStore",
+    "Workflow",
+    "WorkflowRunner",
+    "load_workflow",
+]
