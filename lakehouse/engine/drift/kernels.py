@@ -141,3 +141,62 @@ def tie_term(sorted_values: np.ndarray) -> float:
         total += t * t * t - t
         i = j + 1
     return total
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _matvec(x: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
+    for i in range(x.shape[0]):
+        acc = np.float32(0.0)
+        for j in range(x.shape[1]):
+            acc += x[i, j] * v[j]
+        out[i] = acc
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _rmatvec(x: np.ndarray, r: np.ndarray, out: np.ndarray) -> None:
+    out[:] = 0.0
+    for i in range(x.shape[0]):
+        ri = r[i]
+        for j in range(x.shape[1]):
+            out[j] += ri * x[i, j]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def logistic_descent(x: np.ndarray, target: np.ndarray, share: np.ndarray, penalty: np.ndarray,
+                     steps: int) -> np.ndarray:
+    """Weights minimising sum_i share_i * logloss(x_i . w, target_i) + sum_j penalty_j w_j^2 / 2, by `steps`
+    of Nesterov-accelerated gradient descent with step 1/L (L from 20 power iterations).
+
+    In numba rather than numpy: the ~250 small matrix-vector products each cost a BLAS call, and
+    multithreaded BLAS slows such calls 10-20x when the cores are busy with other work.
+    """
+    n, d = x.shape
+    z = np.empty(n, dtype=np.float32)
+    g = np.empty(d, dtype=np.float32)
+    v = np.full(d, np.float32(1.0 / math.sqrt(d)))
+    top = np.float32(1.0)
+    for _ in range(20):  # top eigenvalue of x' diag(share) x
+        _matvec(x, v, z)
+        z *= share
+        _rmatvec(x, z, g)
+        top = np.float32(math.sqrt(np.sum(g * g)))
+        if top == 0.0:
+            break
+        v = g / top
+    step = np.float32(1.0 / (top / 4.0 + penalty.max()))
+    w = np.zeros(d, dtype=np.float32)
+    look = np.zeros(d, dtype=np.float32)
+    t = 1.0
+    for _ in range(steps):
+        _matvec(x, look, z)
+        for i in range(n):  # sigmoid as 0.5 (1 + tanh(z / 2)): no overflow
+            z[i] = share[i] * (np.float32(0.5) * (np.float32(1.0) + math.tanh(np.float32(0.5) * z[i])) - target[i])
+        _rmatvec(x, z, g)
+        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        momentum = np.float32((t - 1.0) / t_next)
+        for j in range(d):
+            w_next = look[j] - step * (g[j] + penalty[j] * look[j])
+            look[j] = w_next + momentum * (w_next - w[j])
+            w[j] = w_next
+        t = t_next
+    return w

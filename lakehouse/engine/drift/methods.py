@@ -158,31 +158,15 @@ def mmd_test(a: np.ndarray, b: np.ndarray, threshold: float, permutations: int,
 # -- 4. Domain classifier ---------------------------------------------------------------------------
 def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Class-balanced, L2-penalised logistic regression by Nesterov-accelerated gradient descent on
-    standardised features; returns (mean, scale, weights) with the bias as the last weight."""
+    standardised features (kernels.logistic_descent); returns (mean, scale, weights), the bias last."""
     mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
     scale = x.std(axis=0, dtype=np.float64).astype(np.float32)
     scale[scale == 0] = 1.0
     xs = np.hstack([(x - mean) / scale, np.ones((x.shape[0], 1), dtype=np.float32)])
-    target = y.astype(np.float32)
     share = np.where(y, 0.5 / y.sum(), 0.5 / (y.size - y.sum())).astype(np.float32)  # sums to 1, half per class
     penalty = np.full(xs.shape[1], LOGISTIC_L2, dtype=np.float32)
     penalty[-1] = 0.0  # the bias is not shrunk
-    # step 1/L, L the gradient's Lipschitz constant: the top eigenvalue of X' diag(share) X / 4 (power iteration);
-    # everything float32, as mixing in float64 would copy the matrix on every product
-    v = np.full(xs.shape[1], 1.0 / math.sqrt(xs.shape[1]), dtype=np.float32)
-    for _ in range(20):
-        v = xs.T @ (share * (xs @ v))
-        top = float(np.linalg.norm(v))
-        v /= top or 1.0
-    step = np.float32(1.0 / (top / 4.0 + LOGISTIC_L2))
-    w = look = np.zeros(xs.shape[1], dtype=np.float32)
-    t = 1.0
-    for _ in range(LOGISTIC_STEPS):
-        prob = np.float32(0.5) * (np.float32(1.0) + np.tanh(np.float32(0.5) * (xs @ look)))
-        w_next = look - step * (xs.T @ (share * (prob - target)) + penalty * look)
-        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-        look = w_next + np.float32((t - 1.0) / t_next) * (w_next - w)
-        w, t = w_next, t_next
+    w = kernels.logistic_descent(xs, y.astype(np.float32), share, penalty, LOGISTIC_STEPS)
     return mean, scale, w
 
 
