@@ -196,6 +196,7 @@ def test_non_finite_values(value: float, where: str) -> None:
     ({"permutations": 0}, "permutations must be an integer >= 1"),
     ({"max_rows": 1}, "max_rows must be an integer >= 2"),
     ({"alpha": 1.0}, "alpha must be between 0 and 1"),
+    ({"alpha": "0.05"}, "alpha must be between 0 and 1"),
 ])
 def test_bad_parameters(kwargs: dict, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):

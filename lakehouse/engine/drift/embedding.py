@@ -100,7 +100,7 @@ def embedding_drift(
         _check_int(name, value, 2)
     _check_int("permutations", permutations, 1)
     _check_int("psi_projections", psi_projections, 1)
-    if not 0.0 < alpha < 1.0:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0.0 < alpha < 1.0:
         raise InvalidInput(f"alpha must be between 0 and 1, got {alpha!r}")
 
     def rng(stream: int) -> np.random.Generator:  # one stream per test: a test's result does not depend on the others
