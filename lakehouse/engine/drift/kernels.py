@@ -1,4 +1,5 @@
-"""Numba kernels of the drift statistics: KS per dimension, the RBF kernel matrix, midranks, a finiteness scan.
+"""Numba kernels of the drift statistics: KS per dimension, the RBF kernel matrix, midranks, logistic descent,
+and a finiteness scan of the inputs.
 
 Sorting is left to numpy (its SIMD sort is ~4x faster than numba's on float32 columns here); the kernels
 walk what numpy sorted. All are single-threaded and release the GIL, like lakehouse.engine.vectors.kernels:
