@@ -1,0 +1,220 @@
+"""A CSV's dialect, and exact checks that DuckDB read every record of it.
+
+DuckDB's sniffer guesses a dialect from a sample; a ragged line can make it guess another
+delimiter, skip the rows before that line, or take the header for data, and the read then
+"succeeds" with fewer rows. So the dialect is sniffed with `skip=0, ignore_errors=true` (which
+finds the dialect of the well-formed rows), the file is then read strictly with that dialect,
+and the rows DuckDB stored are compared with a count of the file's records made here: a
+quote-aware newline count over the raw bytes (numpy, one pass), or Python's `csv` module when
+the dialect has an escape character the fast count cannot follow.
+
+Line numbers in messages are the file's physical lines (a quoted field may span several).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import gzip
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+import numpy as np
+
+from lakehouse.engine.names import sql_string
+from lakehouse.errors import InvalidInput
+
+_CHUNK = 1 << 24
+_DELIMITERS = (",", "\t", ";", "|")
+
+
+@dataclasses.dataclass(frozen=True)
+class CsvDialect:
+    delimiter: str
+    quote: str                         # "" when fields are never quoted
+    escape: str                        # the character escaping a quote inside quotes ("" when none)
+    newline: str                       # as sniff_csv spells it: "\\n", "\\r\\n" or "\\r" (for our count)
+    header: bool
+    columns: tuple[tuple[str, str], ...]   # (name, sniffed type), in file order
+    date_format: str | None
+    timestamp_format: str | None
+
+    def read_options(self) -> str:
+        """read_csv options for this dialect (strict; nothing skipped, no comment lines, "" stays "")."""
+        opts = [f"delim={sql_string(self.delimiter)}", f"quote={sql_string(self.quote)}",
+                f"escape={sql_string(self.escape)}", f"header={str(self.header).lower()}",
+                "skip=0", "comment=''", "strict_mode=true", "allow_quoted_nulls=false", "auto_detect=false"]
+        # No new_line=: DuckDB 1.5.5 finds the line ends itself, and new_line='\\r\\n' with strict_mode
+        # reads a CRLF file as zero rows.
+        return ", ".join(opts)
+
+    def python(self) -> dict[str, Any]:
+        """The same dialect for Python's csv module."""
+        if not self.quote:
+            return {"delimiter": self.delimiter, "quoting": csv.QUOTE_NONE}
+        if self.escape in ("", self.quote):
+            return {"delimiter": self.delimiter, "quotechar": self.quote, "doublequote": True}
+        return {"delimiter": self.delimiter, "quotechar": self.quote, "escapechar": self.escape, "doublequote": False}
+
+
+def sniff(cur: duckdb.DuckDBPyConnection, path: Path, name: str, *, compression: str | None,
+          delimiter: str | None, header: bool | None, date_format: str | None,
+          timestamp_format: str | None) -> CsvDialect:
+    """DuckDB's sniff of `path` as a strict CSV: no leading rows skipped, no comment lines."""
+    opts = ["skip=0", "ignore_errors=true", "comment=''", "allow_quoted_nulls=false"]
+    if compression:
+        opts.append(f"compression={sql_string(compression)}")
+    if delimiter:
+        opts.append(f"delim={sql_string(delimiter)}")
+    if header is not None:
+        opts.append(f"header={str(header).lower()}")
+    if date_format:
+        opts.append(f"dateformat={sql_string(date_format)}")
+    if timestamp_format:
+        opts.append(f"timestampformat={sql_string(timestamp_format)}")
+    row = cur.execute(
+        "SELECT Delimiter, Quote, Escape, NewLineDelimiter, HasHeader, Columns, DateFormat, TimestampFormat "
+        f"FROM sniff_csv(?, {', '.join(opts)})", [str(path)]).fetchone()
+    delim, quote, escape, newline, has_header, cols, dfmt, tfmt = row
+    quote = "" if quote == "(empty)" else quote
+    escape = "" if escape == "(empty)" else escape
+    if quote and not escape:
+        escape = quote  # RFC 4180 doubling ("a""b"): DuckDB's default, and harmless where no quote is doubled
+    return CsvDialect(delim, quote, escape, newline, bool(has_header),
+                      tuple((c["name"], c["type"]) for c in cols), dfmt, tfmt)
+
+
+def check_header(path: Path, name: str, dialect: CsvDialect, compression: str | None, *,
+                 header_given: bool) -> None:
+    """Refuse what the sniffer would hide about line 1: duplicate names (it renames them), a wrong
+    delimiter (one column while another delimiter splits the line), and a header that is a guess."""
+    first = _first_record(path, dialect, compression)
+    if len(dialect.columns) == 1:
+        for candidate in _DELIMITERS:
+            if candidate != dialect.delimiter and candidate in "".join(first):
+                raise_first_ragged(path, name, dataclasses.replace(dialect, delimiter=candidate), compression)
+    if not dialect.header:
+        return
+    seen: dict[str, int] = {}
+    for i, field in enumerate(first, 1):
+        low = field.strip().lower()
+        if low in seen:
+            raise InvalidInput(f"duplicate column name {field.strip()!r} in {name} (columns {seen[low]} and {i})",
+                               code="duplicate_column")
+        seen[low] = i
+    if not header_given and len(dialect.columns) == 1 and dialect.columns[0][1] == "VARCHAR":
+        # One text column: nothing tells a header from the first value (a file of names loses its first name).
+        raise InvalidInput(f"cannot tell whether line 1 of {name} ({first[0][:40]!r}) is a header or data: "
+                           "its one column is text; pass header=True or header=False", code="header_ambiguous")
+
+
+def _first_record(path: Path, dialect: CsvDialect, compression: str | None) -> list[str]:
+    with open_text(path, compression) as fh:
+        return next(csv.reader(fh, **dialect.python()), [])
+
+
+@contextlib.contextmanager
+def open_text(path: Path, compression: str | None) -> Iterator[IO[str]]:
+    """The file as text for Python's csv module (undecodable bytes replaced: DuckDB judges encoding)."""
+    if compression == "gzip":
+        with gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            yield fh
+    elif compression is None:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+            yield fh
+    else:
+        raise InvalidInput(f"cannot re-read {compression}-compressed {path.name} in Python", code="bad_file")
+
+
+def _records(path: Path, dialect: CsvDialect, compression: str | None) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line, fields) of every record, as DuckDB counts them: a blank line is a record
+    (one NULL) in a one-column file and nothing otherwise."""
+    single = len(dialect.columns) == 1
+    with open_text(path, compression) as fh:
+        reader = csv.reader(fh, **dialect.python())
+        start = 1
+        for row in reader:
+            if row or single:
+                yield start, row or [""]
+            start = reader.line_num + 1
+
+
+def raise_first_ragged(path: Path, name: str, dialect: CsvDialect, compression: str | None) -> None:
+    """InvalidInput naming the first line whose field count differs from line 1's; None if none does."""
+    width = None
+    for line, row in _records(path, dialect, compression):
+        if width is None:
+            width = len(row)
+        elif len(row) != width:
+            raise InvalidInput(f"ragged CSV: line {line} of {name} has {len(row)} fields, expected {width}",
+                               code="ragged_rows", line=line)
+
+
+def line_of_record(path: Path, dialect: CsvDialect, compression: str | None, record: int) -> int | None:
+    """The first physical line of data record `record` (1-based, after the header)."""
+    skip = 1 if dialect.header else 0
+    if compression == "zstd":
+        return None
+    for i, (line, _) in enumerate(_records(path, dialect, compression)):
+        if i - skip + 1 == record:
+            return line
+    return None
+
+
+def count_records(path: Path, dialect: CsvDialect, compression: str | None) -> int | None:
+    """The number of data records in the file (header excluded), counted without DuckDB.
+
+    Fast path: newlines outside quotes, by quote parity over the raw bytes (a doubled quote inside a
+    quoted field toggles twice, so parity holds). It cannot follow a backslash-style escape, an
+    unbalanced quote or a quote inside an unquoted field (`5'10"`); then, and for zstd, it returns None
+    and the caller asks `count_records_slow`.
+    """
+    if compression == "zstd" or (dialect.quote and dialect.escape != dialect.quote):
+        return None
+    newline = ord("\r") if dialect.newline == "\\r" else ord("\n")
+    quote = ord(dialect.quote) if dialect.quote else None
+    parity = lines = blank = 0
+    offset, last_newline, prev_byte = 0, -1, 0
+    opener = gzip.open if compression == "gzip" else open
+    with opener(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            ends = np.flatnonzero(a == newline)
+            if quote is not None:
+                quotes = np.flatnonzero(a == quote)
+                ends = ends[((np.searchsorted(quotes, ends) + parity) & 1) == 0]
+                parity = (parity + quotes.size) & 1
+            if ends.size:
+                absolute = ends + offset
+                starts = np.concatenate(([last_newline + 1], absolute[:-1] + 1))
+                length = absolute - starts
+                before = np.where(ends > 0, a[np.maximum(ends - 1, 0)], prev_byte)
+                blank += int(np.count_nonzero((length == 0) | ((length == 1) & (before == ord("\r")))))
+                lines += ends.size
+                last_newline = int(absolute[-1])
+            offset += len(chunk)
+            prev_byte = int(a[-1])
+    if parity:
+        return None
+    if offset > last_newline + 1:
+        lines += 1  # a last line without a newline
+    records = lines if len(dialect.columns) == 1 else lines - blank
+    return records - (1 if dialect.header and records else 0)
+
+
+def count_records_slow(path: Path, dialect: CsvDialect, compression: str | None) -> int | None:
+    """`count_records` by Python's csv module: slower, follows any escape; None for zstd."""
+    if compression == "zstd":
+        return None
+    n = sum(1 for _ in _records(path, dialect, compression))
+    return max(n - (1 if dialect.header else 0), 0)
+
+
+def first_line(path: Path, compression: str | None) -> str:
+    """Line 1 of the file, for messages."""
+    with open_text(path, compression) as fh:
+        return io.StringIO(fh.readline()).read().rstrip("\r\n")
