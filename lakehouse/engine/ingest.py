@@ -15,6 +15,7 @@ holds it exactly (and says so in `type_notes`); an append refuses, or widens wit
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import logging
@@ -119,13 +120,20 @@ class _Job:
                  options: Options) -> None:
         self.cur, self.staged, self.dataset, self.mode, self.key, self.options = cur, staged, dataset, mode, key, options
         self.dialects: list[csv_check.CsvDialect] | None = None
-        self.counts: list[int | None] = []
+        self.counts: concurrent.futures.Future[list[int | None]] | None = None
         self.overrides: dict[str, tuple[str, str]] = {}  # create: column -> (exact type, why)
         self.widen_to: dict[str, str] = {}               # append: column -> wider type
         self.reading: Reading | None = None
         self.creating = True
+        self.inlined: list[str] = []
 
     def run(self) -> IngestResult:
+        # The CSV record count runs on its own thread while DuckDB writes (numpy and file reads
+        # release the GIL), so the check costs little wall time.
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lh-count") as pool:
+            return self._run(pool)
+
+    def _run(self, pool: concurrent.futures.Executor) -> IngestResult:
         cur = self.cur
         with map_duckdb_errors():
             existing, exists = self._existing(cur)
@@ -135,15 +143,16 @@ class _Job:
         if self.mode == "create" and exists:  # before reading the file: the cheap answer first
             raise _exists(self.dataset)
         with map_duckdb_errors():
-            _ensure_not_inlined(cur)
+            self.inlined = _inlined_schemas(cur)
         if self.staged.format in ("csv", "tsv"):
             try:
-                self.dialects, self.counts = ingest_read.read_csv(
+                self.dialects = ingest_read.read_csv(
                     cur, self.staged, header=self.options.header, on_ragged=self.options.on_ragged,
                     date_format=self.options.date_format, timestamp_format=self.options.timestamp_format,
                     appending=exists and self.mode in ("append", "delta"))
             except duckdb.Error as exc:
                 raise self._explain(exc) from exc
+            self.counts = pool.submit(self._count)
         for _ in range(_ATTEMPTS):
             try:
                 result = catalog.in_transaction(cur, self._attempt)
@@ -173,6 +182,8 @@ class _Job:
         if self.mode == "create" and exists:
             raise _exists(self.dataset)
         mode = "create" if self.mode == "append" and not exists else self.mode  # the ledger says what happened
+        for schema in self.inlined:  # once per lake; inside this transaction, so it costs no commit of its own
+            cur.execute(f"CALL lake.set_option('data_inlining_row_limit', 0, schema => '{schema}')")
         self.creating = not exists or mode in ("create", "replace")
         widened = widen_columns(cur, self.dataset, existing, self.widen_to) if self.widen_to and exists else []
         self.reading = self._reading(cur, None if self.creating else existing["columns"])
@@ -212,8 +223,8 @@ class _Job:
         for f in failures:
             if f.index == len(self.reading.columns):
                 raise InvalidInput(
-                    f"key column {self.key!r} is empty in {f.count} record(s) of {self.staged.description}, the "
-                    f"first at {self.reading.where(f)}: every delta row needs a key", code="null_key", column=self.key)
+                    f"key column {self.key!r} is empty in {f.count} record(s), the first at {self.reading.where(f)}: "
+                    "every delta row needs a key", code="null_key", column=self.key)
         if self.creating:
             for f in failures:
                 if f.inferred is None:
@@ -235,16 +246,21 @@ class _Job:
             f"{f.first['v']!r} at {self.reading.where(f)} is not exactly a {f.column.type} "
             f"({f.count} value(s) in all){hint}", code="type_conflict", column=f.column.name)
 
+    def _count(self) -> list[int | None]:
+        """Each file's data records, counted apart from DuckDB (None: a zstd file, not countable here)."""
+        counts = []
+        for path, dialect in zip(self.staged.paths, self.dialects):
+            n = csv_check.count_records(path, dialect, self.staged.compression)
+            counts.append(n if n is not None else csv_check.count_records_slow(path, dialect, self.staged.compression))
+        return counts
+
     def _check_count(self, rows: int, skipped: list[int]) -> None:
         """A CSV must yield one row per record of the file (less the lines skipped on request)."""
-        if self.dialects is None:
+        if self.counts is None:
             return
+        counts = self.counts.result()
         stored = rows + len(skipped)
-        for i, expected in enumerate(self.counts):
-            if expected is None:
-                self.counts[i] = csv_check.count_records_slow(self.staged.paths[i], self.dialects[i],
-                                                              self.staged.compression)
-        if None in self.counts or stored == sum(self.counts):
+        if None in counts or stored == sum(counts):
             return
         slow = [csv_check.count_records_slow(p, d, self.staged.compression)
                 for p, d in zip(self.staged.paths, self.dialects)]
@@ -264,15 +280,12 @@ def _exists(dataset: str) -> Conflict:
     return Conflict(f"dataset {dataset!r} exists; use mode='append', 'replace' or 'delta'", code="dataset_exists")
 
 
-def _ensure_not_inlined(cur: duckdb.DuckDBPyConnection) -> None:
-    """Turn DuckLake data inlining off for the user's schemas, once per lake (a persisted option)."""
-    have = {r[0] for r in cur.execute(
+def _inlined_schemas(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """The user schemas whose tables DuckLake still inlines (the option is persisted in the lake)."""
+    off = {r[0] for r in cur.execute(
         "SELECT scope_entry FROM lake.options() WHERE option_name = 'data_inlining_row_limit' "
         "AND scope = 'SCHEMA' AND value = '0'").fetchall()}
-    missing = [s for s in _NOT_INLINED if s not in have]
-    if missing:
-        catalog.in_transaction(cur, lambda c: [
-            c.execute(f"CALL lake.set_option('data_inlining_row_limit', 0, schema => '{s}')") for s in missing])
+    return [s for s in _NOT_INLINED if s not in off]
 
 
 def _record(cur: duckdb.DuckDBPyConnection, ingest_id: str, dataset: str, mode: str, key: str | None,

@@ -39,6 +39,7 @@ class Column:
     why: str | None = None     # why it differs
 
     def ok(self) -> str:
+        """SQL predicate: this row's value converts exactly."""
         src = quote_ident(self.source)
         if self.check == "text":
             return exact_types.text_ok(src, self.type, self.fmt)
@@ -46,11 +47,14 @@ class Column:
             return exact_types.value_ok(src, self.read, self.type)
         return "true"
 
-    def convert(self) -> str:
+    def guard(self, tag: int) -> str:
+        """SQL: the value as stored, or an error tagged `tag` where `ok()` is false."""
         src = quote_ident(self.source)
         if self.check == "text":
-            return exact_types.text_convert(src, self.type, self.fmt)
-        return src if self.read == self.type else f"TRY_CAST({src} AS {self.type})"
+            return exact_types.text_guard(src, self.type, self.fmt, tag)
+        if self.check == "value":
+            return exact_types.value_guard(src, self.read, self.type, tag)
+        return src
 
 
 @dataclasses.dataclass
@@ -73,7 +77,7 @@ class Reading:
         """The guarded SELECT of the stored columns; a NULL `key` fires guard number len(columns)."""
         parts = []
         for i, c in enumerate(self.columns):
-            expr = exact_types.guarded(c.ok(), c.convert(), i)
+            expr = c.guard(i)
             if key is not None and c.name.lower() == key.lower():
                 expr = f"CASE WHEN {quote_ident(c.source)} IS NULL THEN error('{exact_types.GUARD_TAG}" \
                        f"{len(self.columns)}') ELSE {expr} END"
@@ -168,9 +172,9 @@ def _nth_json_line(path: Path, compression: str | None, record: int) -> int | No
 # -- CSV --------------------------------------------------------------------------------
 def read_csv(cur: duckdb.DuckDBPyConnection, staged: Staged, *, header: bool | None, on_ragged: str,
              date_format: str | None, timestamp_format: str | None,
-             appending: bool) -> tuple[list[CsvDialect], list[int | None]]:
-    """Sniff and check every file; returns the dialects and each file's record count (None: not countable).
-    `appending`: the header is judged against the dataset's columns later, not guessed here."""
+             appending: bool) -> list[CsvDialect]:
+    """Sniff and check every file's dialect. `appending`: the header is judged against the dataset's
+    columns later, not guessed here."""
     if on_ragged not in RAGGED_MODES:
         raise InvalidInput(f"unknown on_ragged {on_ragged!r}; use one of {', '.join(RAGGED_MODES)}",
                            code="invalid_option")
@@ -178,19 +182,18 @@ def read_csv(cur: duckdb.DuckDBPyConnection, staged: Staged, *, header: bool | N
         raise InvalidInput("on_ragged='skip_and_report' reports line numbers of one file: ingest the files one "
                            "at a time", code="invalid_option")
     delimiter = "\t" if staged.format == "tsv" else None
-    dialects, counts = [], []
+    dialects = []
     for path, name in zip(staged.paths, staged.names):
         dialect = csv_check.sniff(cur, path, name, compression=staged.compression, delimiter=delimiter,
                                   header=header, date_format=date_format, timestamp_format=timestamp_format)
         csv_check.check_header(path, name, dialect, staged.compression, header_given=header is not None or appending)
         dialects.append(dialect)
-        counts.append(csv_check.count_records(path, dialect, staged.compression))
     for dialect, name in zip(dialects[1:], staged.names[1:]):
         if dialect.header != dialects[0].header:
             raise InvalidInput(f"{name} {'has' if dialect.header else 'has no'} header line but {staged.names[0]} "
                                f"{'has' if dialects[0].header else 'has no'}: pass header= or ingest them apart",
                                code="header_mismatch")
-    return dialects, counts
+    return dialects
 
 
 def csv_reading(staged: Staged, dialects: list[CsvDialect], *, stored: list[dict[str, str]] | None,
