@@ -8,7 +8,8 @@ and the rows DuckDB stored are compared with a count of the file's records made 
 quote-aware newline count over the raw bytes (numpy, one pass), or Python's `csv` module when
 the dialect has an escape character the fast count cannot follow.
 
-Line numbers in messages are the file's physical lines (a quoted field may span several).
+Line numbers in messages are the file's physical lines. DuckDB's own ("CSV Error on Line: 4",
+rejects tables) do not count newlines inside quoted fields; `physical_lines` translates them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import gzip
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import IO, Any
 import duckdb
 import numpy as np
 
+from lakehouse.engine.ingest_formats import open_bytes
 from lakehouse.engine.names import sql_string
 from lakehouse.errors import InvalidInput
 
@@ -120,14 +121,8 @@ def _first_record(path: Path, dialect: CsvDialect, compression: str | None) -> l
 @contextlib.contextmanager
 def open_text(path: Path, compression: str | None) -> Iterator[IO[str]]:
     """The file as text for Python's csv module (undecodable bytes replaced: DuckDB judges encoding)."""
-    if compression == "gzip":
-        with gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            yield fh
-    elif compression is None:
-        with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-            yield fh
-    else:
-        raise InvalidInput(f"cannot re-read {compression}-compressed {path.name} in Python", code="bad_file")
+    with io.TextIOWrapper(open_bytes(path, compression), encoding="utf-8-sig", errors="replace", newline="") as fh:
+        yield fh
 
 
 def _records(path: Path, dialect: CsvDialect, compression: str | None) -> Iterator[tuple[int, list[str]]]:
@@ -157,30 +152,43 @@ def raise_first_ragged(path: Path, name: str, dialect: CsvDialect, compression: 
 def line_of_record(path: Path, dialect: CsvDialect, compression: str | None, record: int) -> int | None:
     """The first physical line of data record `record` (1-based, after the header)."""
     skip = 1 if dialect.header else 0
-    if compression == "zstd":
-        return None
     for i, (line, _) in enumerate(_records(path, dialect, compression)):
         if i - skip + 1 == record:
             return line
     return None
 
 
+def physical_lines(path: Path, dialect: CsvDialect, compression: str | None, duck_lines: set[int]) -> dict[int, int]:
+    """DuckDB's line numbers (which skip newlines inside quoted fields) as the file's physical lines."""
+    found: dict[int, int] = {}
+    with open_text(path, compression) as fh:
+        reader = csv.reader(fh, **dialect.python())
+        start, inside = 1, 0
+        for _ in reader:
+            if start - inside in duck_lines:
+                found[start - inside] = start
+                if len(found) == len(duck_lines):
+                    break
+            inside += reader.line_num - start  # the newlines within this record's quoted fields
+            start = reader.line_num + 1
+    return {line: found.get(line, line) for line in duck_lines}
+
+
 def count_records(path: Path, dialect: CsvDialect, compression: str | None) -> int | None:
     """The number of data records in the file (header excluded), counted without DuckDB.
 
-    Fast path: newlines outside quotes, by quote parity over the raw bytes (a doubled quote inside a
-    quoted field toggles twice, so parity holds). It cannot follow a backslash-style escape, an
-    unbalanced quote or a quote inside an unquoted field (`5'10"`); then, and for zstd, it returns None
-    and the caller asks `count_records_slow`.
+    Newlines outside quotes, by quote parity over the raw bytes (a doubled quote inside a quoted field
+    toggles twice, so parity holds). It cannot follow a backslash-style escape, an unbalanced quote or a
+    quote inside an unquoted field (`5'10"`); then it returns None and the caller asks
+    `count_records_slow`.
     """
-    if compression == "zstd" or (dialect.quote and dialect.escape != dialect.quote):
+    if dialect.quote and dialect.escape != dialect.quote:
         return None
     newline = ord("\r") if dialect.newline == "\\r" else ord("\n")
     quote = ord(dialect.quote) if dialect.quote else None
     parity = lines = blank = 0
     offset, last_newline, prev_byte = 0, -1, 0
-    opener = gzip.open if compression == "gzip" else open
-    with opener(path, "rb") as fh:
+    with open_bytes(path, compression) as fh:
         while chunk := fh.read(_CHUNK):
             a = np.frombuffer(chunk, dtype=np.uint8)
             ends = np.flatnonzero(a == newline)
@@ -206,15 +214,7 @@ def count_records(path: Path, dialect: CsvDialect, compression: str | None) -> i
     return records - (1 if dialect.header and records else 0)
 
 
-def count_records_slow(path: Path, dialect: CsvDialect, compression: str | None) -> int | None:
-    """`count_records` by Python's csv module: slower, follows any escape; None for zstd."""
-    if compression == "zstd":
-        return None
+def count_records_slow(path: Path, dialect: CsvDialect, compression: str | None) -> int:
+    """`count_records` by Python's csv module: slower, follows any escape."""
     n = sum(1 for _ in _records(path, dialect, compression))
     return max(n - (1 if dialect.header else 0), 0)
-
-
-def first_line(path: Path, compression: str | None) -> str:
-    """Line 1 of the file, for messages."""
-    with open_text(path, compression) as fh:
-        return io.StringIO(fh.readline()).read().rstrip("\r\n")

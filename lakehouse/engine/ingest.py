@@ -120,7 +120,7 @@ class _Job:
                  options: Options) -> None:
         self.cur, self.staged, self.dataset, self.mode, self.key, self.options = cur, staged, dataset, mode, key, options
         self.dialects: list[csv_check.CsvDialect] | None = None
-        self.counts: concurrent.futures.Future[list[int | None]] | None = None
+        self.counts: concurrent.futures.Future[list[int]] | None = None
         self.overrides: dict[str, tuple[str, str]] = {}  # create: column -> (exact type, why)
         self.widen_to: dict[str, str] = {}               # append: column -> wider type
         self.reading: Reading | None = None
@@ -231,12 +231,14 @@ class _Job:
                     raise self._conflict(f, None)
                 sniffed = f.column.sniffed or f.column.type
                 why = f"{f.count} value(s) such as {f.first['v']!r} are not exactly {sniffed}: stored as {f.inferred}"
+                log.info("ingest %s: column %r: %s; reading again", self.dataset, f.column.name, why)
                 self.overrides[f.column.name.lower()] = (f.inferred, why)
             return
         for f in failures:
             wider = exact_types.widen(f.column.type, f.inferred or f.column.read)
             if not self.options.widen or wider is None or f.column.name.lower() in self.widen_to:
                 raise self._conflict(f, wider)
+            log.info("ingest %s: widening column %r from %s to %s", self.dataset, f.column.name, f.column.type, wider)
             self.widen_to[f.column.name.lower()] = wider
 
     def _conflict(self, f: Failure, wider: str | None) -> InvalidInput:
@@ -246,8 +248,8 @@ class _Job:
             f"{f.first['v']!r} at {self.reading.where(f)} is not exactly a {f.column.type} "
             f"({f.count} value(s) in all){hint}", code="type_conflict", column=f.column.name)
 
-    def _count(self) -> list[int | None]:
-        """Each file's data records, counted apart from DuckDB (None: a zstd file, not countable here)."""
+    def _count(self) -> list[int]:
+        """Each file's data records, counted apart from DuckDB."""
         counts = []
         for path, dialect in zip(self.staged.paths, self.dialects):
             n = csv_check.count_records(path, dialect, self.staged.compression)
@@ -260,7 +262,7 @@ class _Job:
             return
         counts = self.counts.result()
         stored = rows + len(skipped)
-        if None in counts or stored == sum(counts):
+        if stored == sum(counts):
             return
         slow = [csv_check.count_records_slow(p, d, self.staged.compression)
                 for p, d in zip(self.staged.paths, self.dialects)]
@@ -273,7 +275,7 @@ class _Job:
                            f"rows, the file holds {sum(slow)} records", code="record_count_mismatch")
 
     def _explain(self, exc: duckdb.Error) -> Exception:
-        return _explain(exc, self.staged)
+        return _explain(exc, self.staged, self.dialects)
 
 
 def _exists(dataset: str) -> Conflict:
@@ -350,21 +352,24 @@ _WIDTH = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 _FILE = re.compile(r"^\s*file = (.+)$", re.MULTILINE)
 
 
-def _explain(exc: duckdb.Error, staged: Staged) -> Exception:
-    """A DuckDB read or commit error, retold in terms of the user's file."""
+def _explain(exc: duckdb.Error, staged: Staged, dialects: list[csv_check.CsvDialect] | None = None) -> Exception:
+    """A DuckDB read or commit error, retold in terms of the user's file (its name, its physical line)."""
     text = staged.retell(str(exc))
-    line = _LINE.search(text)
-    where = f" (line {line.group(1)})" if line else ""
     file = _FILE.search(text)
-    name = file.group(1).strip() if file else staged.description
+    name = file.group(1).strip() if file else staged.names[0] if len(staged.names) == 1 else staged.description
+    found = _LINE.search(text)
+    line = int(found.group(1)) if found else None
+    if line is not None and dialects is not None and name in staged.names:
+        i = staged.names.index(name)
+        line = csv_check.physical_lines(staged.paths[i], dialects[i], staged.compression, {line})[line]
+    where = f" (line {line})" if line else ""
     if "Invalid unicode" in text or "not utf-8" in text:
         return InvalidInput(f"{name} is not valid UTF-8{where}", code="bad_encoding")
     width = _WIDTH.search(text)
     if width:
-        found, expected = width.group(2), width.group(1)
-        at = f"line {line.group(1)} of {name}" if line else name
-        return InvalidInput(f"ragged CSV: {at} has {found} fields, expected {expected}", code="ragged_rows",
-                            line=int(line.group(1)) if line else None)
+        at = f"line {line} of {name}" if line else name
+        return InvalidInput(f"ragged CSV: {at} has {width.group(2)} fields, expected {width.group(1)}",
+                            code="ragged_rows", line=line)
     if "duplicate key" in text:
         key = re.search(r'duplicate key "([^"]+)"', text)
         return InvalidInput(f"duplicate column name {key.group(1) if key else ''!r} in {name}",

@@ -10,9 +10,8 @@ turn it into a table with a column named `%PDF-1.4`.
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from lakehouse.errors import InvalidInput
 
@@ -87,7 +86,7 @@ def looks_like(head: bytes) -> str | None:
     """What a binary head looks like ("a PDF document"), or None for text and our own formats."""
     for offset, magic, what in _MAGIC:
         if head[offset:offset + len(magic)] == magic:
-            return what
+            return _office(head) if magic.startswith(b"PK") else what
     if _binary(head):
         for offset, magic, what in _PRINTABLE_MAGIC:
             if head[offset:offset + len(magic)] == magic:
@@ -98,6 +97,15 @@ def looks_like(head: bytes) -> str | None:
     if text.startswith(b"<?xml"):
         return "an XML document"
     return None
+
+
+def _office(head: bytes) -> str:
+    """A ZIP archive, or the Office document it is (their first entries name the parts)."""
+    for folder, what in ((b"xl/", "an Excel workbook (.xlsx)"), (b"word/", "a Word document (.docx)"),
+                         (b"ppt/", "a PowerPoint presentation (.pptx)")):
+        if folder in head:
+            return what
+    return "a ZIP archive (or .xlsx/.docx)"
 
 
 def _binary(head: bytes) -> bool:
@@ -118,17 +126,15 @@ def recognise(path: Path, name: str, format: str = "auto") -> FileKind:
         head = fh.read(HEAD)
     if head.startswith(_UTF16):
         raise InvalidInput(f"{name} is UTF-16 text: save it as UTF-8", code="bad_encoding")
-    compression = None
-    if head.startswith(_GZIP):
-        compression, head = "gzip", _gunzip_head(path, name)
-    elif head.startswith(_ZSTD):
-        compression = "zstd"  # no zstd in Python's standard library: the name tells the inner format
+    compression = "gzip" if head.startswith(_GZIP) else "zstd" if head.startswith(_ZSTD) else None
+    if compression:
+        head = _decompressed_head(path, name, compression)
     elif suffixes and suffixes[-1] in COMPRESSION_SUFFIX:
         raise InvalidInput(f"{name} is named {suffixes[-1]} but is not {COMPRESSION_SUFFIX[suffixes[-1]]}-compressed",
                            code="unsupported_format")
     while suffixes and suffixes[-1] in COMPRESSION_SUFFIX:
         suffixes.pop()
-    what = looks_like(head) if compression != "zstd" else None
+    what = looks_like(head)
     if what is None and suffixes and suffixes[-1] in _UNSUPPORTED_SUFFIX:
         what = _UNSUPPORTED_SUFFIX[suffixes[-1]]
     if what is not None:
@@ -141,15 +147,12 @@ def recognise(path: Path, name: str, format: str = "auto") -> FileKind:
         fmt = "parquet"
     elif suffixes and suffixes[-1] in SUFFIX_FORMAT:
         fmt = SUFFIX_FORMAT[suffixes[-1]]
-    elif compression == "zstd":
-        raise InvalidInput(f"cannot tell the format inside zstd-compressed {name}: name it .csv.zst/.json.zst "
-                           "or pass format=", code="unknown_format")
     else:
         fmt = _text_format(head)
     if compression and fmt == "parquet":
         raise InvalidInput(f"{name} is a {compression}-compressed Parquet file: Parquet compresses its own pages; "
                            "ingest the .parquet file itself", code="unsupported_format")
-    if fmt != "parquet" and compression != "zstd" and b"\x00" in head:
+    if fmt != "parquet" and b"\x00" in head:
         raise InvalidInput(f"{name} looks like binary data (it holds NUL bytes), not {fmt} text",
                            code="unsupported_format", looks_like="binary data")
     return FileKind(fmt, compression)
@@ -164,10 +167,20 @@ def _text_format(head: bytes) -> str:
     return "csv"
 
 
-def _gunzip_head(path: Path, name: str) -> bytes:
-    """The first decompressed bytes of a gzip file, to recognise what it holds."""
+def open_bytes(path: Path, compression: str | None) -> BinaryIO:
+    """The file's bytes, decompressed. pyarrow's streams, because Python's standard library has no
+    zstd; imported here so that plain files do not pay for importing pyarrow."""
+    if compression is None:
+        return open(path, "rb")
+    import pyarrow
+
+    return pyarrow.input_stream(str(path), compression=compression)
+
+
+def _decompressed_head(path: Path, name: str, compression: str) -> bytes:
+    """The first decompressed bytes, to recognise what the compressed file holds."""
     try:
-        with gzip.open(path, "rb") as fh:
+        with open_bytes(path, compression) as fh:
             return fh.read(HEAD)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise InvalidInput(f"{name} is not a readable gzip file: {exc}", code="bad_file") from exc
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid/ArrowIOError derive from these
+        raise InvalidInput(f"{name} is not a readable {compression} file: {exc}", code="bad_file") from exc

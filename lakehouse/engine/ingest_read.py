@@ -157,8 +157,6 @@ def _file_list(staged: Staged) -> str:
 
 
 def _nth_json_line(path: Path, compression: str | None, record: int) -> int | None:
-    if compression == "zstd":
-        return None
     with csv_check.open_text(path, compression) as fh:
         n = 0
         for line_no, line in enumerate(fh, 1):
@@ -364,8 +362,13 @@ def _names(columns: list[dict[str, str]]) -> str:
 def rejected_lines(cur: duckdb.DuckDBPyConnection, reading: Reading) -> list[int]:
     """Lines skipped by on_ragged='skip_and_report'; InvalidInput if a line was skipped for another reason."""
     rows = cur.execute(f"SELECT line, error_type, csv_line FROM {reading.rejects} ORDER BY line").fetchall()
+    if not rows:
+        return []
+    lines = csv_check.physical_lines(reading.staged.paths[0], reading.dialects[0], reading.staged.compression,
+                                     {int(r[0]) for r in rows})
     for line, error_type, text in rows:
         if error_type not in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
-            raise InvalidInput(f"line {line} of {reading.staged.names[0]} cannot be read ({error_type.lower()}): "
-                               f"{json.dumps(text)[:80]}", code="bad_file", line=line)
-    return sorted({int(r[0]) for r in rows})
+            raise InvalidInput(f"line {lines[line]} of {reading.staged.names[0]} cannot be read "
+                               f"({error_type.lower()}): {json.dumps(text.strip())[:80]}", code="bad_file",
+                               line=lines[line])
+    return sorted(set(lines.values()))
