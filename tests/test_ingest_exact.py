@@ -294,8 +294,10 @@ def test_delta_with_null_keys_is_refused(lake, write):
 
 
 # -- 8. quieter conversions ---------------------------------------------------------------------------
-def test_one_text_column_needs_header_said(lake, write):
+def test_an_all_text_csv_needs_header_said(lake, write):
     refused(lake, write, "names.csv", "Ann\nBob\nCy\n", code="header_ambiguous", match="pass header=True")
+    refused(lake, write, "people.csv", "Ann,Chicago\nBob,Boston\n", dataset="people", code="header_ambiguous",
+            match="line 1 of .*people.csv \\('Ann,Chicago'\\)")
     res = ingest(lake, write("names.csv", "Ann\nBob\nCy\n"), "names", header=False)
     assert (res.rows, res.header) == (3, False)
     assert rows(lake, "SELECT * FROM names") == [("Ann",), ("Bob",), ("Cy",)]

@@ -100,6 +100,14 @@ def check_header(path: Path, name: str, dialect: CsvDialect, compression: str | 
                 raise_first_ragged(path, name, dataclasses.replace(dialect, delimiter=candidate), compression)
     if not dialect.header:
         return
+    if not header_given and all(t == "VARCHAR" for _, t in dialect.columns):
+        # Every column is text, so nothing tells a header from a first record: a file of names would
+        # silently lose its first name. The caller says which it is. (Rows that are not UTF-8 also
+        # leave the sniffer nothing but text: that is the better message.)
+        _check_utf8(path, name, compression)
+        shown = dialect.delimiter.join(first)[:60]
+        raise InvalidInput(f"cannot tell whether line 1 of {name} ({shown!r}) is a header or data: every column "
+                           "is text; pass header=True or header=False", code="header_ambiguous")
     seen: dict[str, int] = {}
     for i, field in enumerate(first, 1):
         low = field.strip().lower()
@@ -107,10 +115,16 @@ def check_header(path: Path, name: str, dialect: CsvDialect, compression: str | 
             raise InvalidInput(f"duplicate column name {field.strip()!r} in {name} (columns {seen[low]} and {i})",
                                code="duplicate_column")
         seen[low] = i
-    if not header_given and len(dialect.columns) == 1 and dialect.columns[0][1] == "VARCHAR":
-        # One text column: nothing tells a header from the first value (a file of names loses its first name).
-        raise InvalidInput(f"cannot tell whether line 1 of {name} ({first[0][:40]!r}) is a header or data: "
-                           "its one column is text; pass header=True or header=False", code="header_ambiguous")
+
+
+def _check_utf8(path: Path, name: str, compression: str | None) -> None:
+    with open_bytes(path, compression) as fh:
+        for line_no, line in enumerate(io.BufferedReader(fh) if compression else fh, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInput(f"{name} is not valid UTF-8 (line {line_no})", code="bad_encoding",
+                                   line=line_no) from None
 
 
 def _first_record(path: Path, dialect: CsvDialect, compression: str | None) -> list[str]:

@@ -137,7 +137,7 @@ def guard_tag(message: str) -> int | None:
 _INFER = {
     "BOOLEAN": text_ok("{v}", "BOOLEAN"),
     "BIGINT": text_ok("{v}", "BIGINT"),
-    "DECIMAL(38,0)": "regexp_full_match({v}, '-?(0|[1-9][0-9]{{0,37}})')",
+    "DECIMAL(38,0)": "regexp_full_match({v}, '0|-?[1-9][0-9]{{0,37}}')",
     "DOUBLE": text_ok("{v}", "DOUBLE"),
     "DECIMAL": f"regexp_full_match({{v}}, '{_CANONICAL_NUMBER}')",
 }
