@@ -163,12 +163,16 @@ def raise_first_ragged(path: Path, name: str, dialect: CsvDialect, compression: 
                                code="ragged_rows", line=line)
 
 
-def line_of_record(path: Path, dialect: CsvDialect, compression: str | None, record: int) -> int | None:
-    """The first physical line of data record `record` (1-based, after the header)."""
-    skip = 1 if dialect.header else 0
-    for i, (line, _) in enumerate(_records(path, dialect, compression)):
-        if i - skip + 1 == record:
-            return line
+def line_of_record(path: Path, dialect: CsvDialect, compression: str | None, record: int,
+                   width: int | None = None) -> int | None:
+    """The first physical line of data record `record` (1-based, after the header), counting only
+    records of `width` fields when given (the others were skipped)."""
+    n = -1 if dialect.header else 0
+    for line, row in _records(path, dialect, compression):
+        if width is None or len(row) == width or n < 0:
+            n += 1
+            if n == record:
+                return line
     return None
 
 

@@ -120,6 +120,7 @@ class _Job:
                  options: Options) -> None:
         self.cur, self.staged, self.dataset, self.mode, self.key, self.options = cur, staged, dataset, mode, key, options
         self.dialects: list[csv_check.CsvDialect] | None = None
+        self.typed: ingest_read.Typed | None = None
         self.counts: concurrent.futures.Future[list[int]] | None = None
         self.overrides: dict[str, tuple[str, str]] = {}  # create: column -> (exact type, why)
         self.widen_to: dict[str, str] = {}               # append: column -> wider type
@@ -144,15 +145,18 @@ class _Job:
             raise _exists(self.dataset)
         with map_duckdb_errors():
             self.inlined = _inlined_schemas(cur)
-        if self.staged.format in ("csv", "tsv"):
-            try:
+        o = self.options
+        try:  # the files are sniffed once, outside the transaction
+            if self.staged.format in ("csv", "tsv"):
                 self.dialects = ingest_read.read_csv(
-                    cur, self.staged, header=self.options.header, on_ragged=self.options.on_ragged,
-                    date_format=self.options.date_format, timestamp_format=self.options.timestamp_format,
-                    appending=exists and self.mode in ("append", "delta"))
-            except duckdb.Error as exc:
-                raise self._explain(exc) from exc
-            self.counts = pool.submit(self._count)
+                    cur, self.staged, header=o.header, on_ragged=o.on_ragged, date_format=o.date_format,
+                    timestamp_format=o.timestamp_format, appending=exists and self.mode in ("append", "delta"))
+                self.counts = pool.submit(self._count)
+            else:
+                self.typed = ingest_read.describe_typed(cur, self.staged, date_format=o.date_format,
+                                                        timestamp_format=o.timestamp_format)
+        except duckdb.Error as exc:
+            raise self._explain(exc) from exc
         for _ in range(_ATTEMPTS):
             try:
                 result = catalog.in_transaction(cur, self._attempt)
@@ -186,7 +190,7 @@ class _Job:
             cur.execute(f"CALL lake.set_option('data_inlining_row_limit', 0, schema => '{schema}')")
         self.creating = not exists or mode in ("create", "replace")
         widened = widen_columns(cur, self.dataset, existing, self.widen_to) if self.widen_to and exists else []
-        self.reading = self._reading(cur, None if self.creating else existing["columns"])
+        self.reading = self._reading(None if self.creating else existing["columns"])
         if self.key is not None and self.key.lower() not in {c.name.lower() for c in self.reading.columns}:
             raise InvalidInput(f"key column {self.key!r} is not in the data (columns: "
                                f"{', '.join(c.name for c in self.reading.columns)})", code="missing_key")
@@ -201,17 +205,13 @@ class _Job:
                             header=self.reading.header, skipped_lines=skipped, widened=widened,
                             type_notes=self.reading.notes())
 
-    def _reading(self, cur: duckdb.DuckDBPyConnection, stored: list[dict[str, str]] | None) -> Reading:
+    def _reading(self, stored: list[dict[str, str]] | None) -> Reading:
         o = self.options
-        try:
-            if self.dialects is not None:
-                return ingest_read.csv_reading(self.staged, self.dialects, stored=stored, on_ragged=o.on_ragged,
-                                               date_format=o.date_format, timestamp_format=o.timestamp_format,
-                                               header_given=o.header, overrides=self.overrides)
-            return ingest_read.typed_reading(cur, self.staged, stored=stored, date_format=o.date_format,
-                                             timestamp_format=o.timestamp_format, overrides=self.overrides)
-        except duckdb.Error as exc:
-            raise self._explain(exc) from exc
+        if self.dialects is not None:
+            return ingest_read.csv_reading(self.staged, self.dialects, stored=stored, on_ragged=o.on_ragged,
+                                           date_format=o.date_format, timestamp_format=o.timestamp_format,
+                                           header_given=o.header, overrides=self.overrides)
+        return ingest_read.typed_reading(self.staged, self.typed, stored=stored, overrides=self.overrides)
 
     def _after_guard(self) -> None:
         """A guard fired: find every failing column. A create stores such a column as the narrowest type
@@ -242,11 +242,16 @@ class _Job:
             self.widen_to[f.column.name.lower()] = wider
 
     def _conflict(self, f: Failure, wider: str | None) -> InvalidInput:
+        where, value = self.reading.where(f), f.first["v"]
+        if self.creating:  # a typed value the lake's type for it cannot hold (a HUGEINT beyond 38 digits)
+            return InvalidInput(f"column {f.column.name!r}: {value!r} at {where} cannot be stored exactly as "
+                                f"{f.column.type} ({f.count} value(s) in all)", code="type_conflict",
+                                column=f.column.name)
         hint = f"; pass widen=True to widen it to {wider}" if wider and not self.options.widen else ""
         return InvalidInput(
             f"type conflict in column {f.column.name!r}: dataset {self.dataset!r} has {f.column.type}, and "
-            f"{f.first['v']!r} at {self.reading.where(f)} is not exactly a {f.column.type} "
-            f"({f.count} value(s) in all){hint}", code="type_conflict", column=f.column.name)
+            f"{value!r} at {where} is not exactly a {f.column.type} ({f.count} value(s) in all){hint}",
+            code="type_conflict", column=f.column.name)
 
     def _count(self) -> list[int]:
         """Each file's data records, counted apart from DuckDB."""
