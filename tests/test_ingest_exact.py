@@ -45,6 +45,9 @@ GOOD = "id,name\n" + "".join(f"{i},n{i}\n" for i in range(100))
         ("a,b,c\n1,2\n3,4,5\n6\n7,8,9\n", 2, 2, 3),         # small, short and long rows
         ('a,b\n1,"x\ny"\n2,z\n3,w,extra\n', 5, 3, 2),       # line numbers count the quoted newline
         ("a\tb\n1\t2\n3\t4\t5\n", 3, 3, 2),                 # TSV
+        ("a,b,c\n1,2\n3,4\n5,6\n", 2, 2, 3),                 # a header wider than every row
+        ("a,b\r\n1,2\r\n3,4,5\r\n", 3, 3, 2),                # CRLF
+        ("id,t\n" + "".join(f'{i},"t {i}, ok"\n' for i in range(30_000)) + '30000,"x",y\n', 30_002, 3, 2),
     ],
 )
 def test_ragged_csv_is_refused_with_its_line(lake, write, content, line, found, expected):
@@ -147,6 +150,17 @@ def test_a_text_header_that_starts_like_magic_is_still_csv(lake, write):
     assert ingest(lake, write("mz.csv", "MZ_code,ORC_id\nA,1\n"), "mz").rows == 1
 
 
+def test_json_saved_as_csv_is_read_as_json(lake, write):
+    res = ingest(lake, write("j.csv", '[{"a": 1}, {"a": 2}]'), "j")   # as CSV: "success", no rows
+    assert (res.format, res.rows) == ("json", 2)
+    assert ingest(lake, write("n.csv", '{"a": 1}\n{"a": 2}\n'), "n").format == "ndjson"
+    assert ingest(lake, write("s.csv", "[id],[name]\n1,Ann\n"), "s").format == "csv"
+
+
+def test_a_file_of_blank_lines_is_empty(lake, write):
+    refused(lake, write, "blank.csv", "\n\n\n", code="empty_file")
+
+
 # -- 3. appends and deltas refuse what they would convert ---------------------------------------
 @pytest.fixture
 def priced(lake, write):
@@ -242,6 +256,11 @@ def test_a_csv_of_2100_columns_is_stored(lake, write):
     header = ",".join(f"c{i}" for i in range(2100))
     res = ingest(lake, write("wide.csv", f"{header}\n" + ",".join(map(str, range(2100))) + "\n"), "wide")
     assert res.rows == 1 and rows(lake, "SELECT c0, c2099 FROM wide") == [(0, 2099)]
+
+
+def test_json_records_of_2100_keys_are_2100_columns(lake, write):
+    res = ingest(lake, write("wide.ndjson", json.dumps({f"k{i}": i for i in range(2100)}) + "\n"), "wj")
+    assert len(res.columns) == 2100 and rows(lake, "SELECT k0, k2099 FROM wj") == [(0, 2099)]
 
 
 def test_types_the_lake_cannot_store_exactly_are_converted_or_refused(lake, tmp_path):

@@ -94,6 +94,8 @@ def check_header(path: Path, name: str, dialect: CsvDialect, compression: str | 
     """Refuse what the sniffer would hide about line 1: duplicate names (it renames them), a wrong
     delimiter (one column while another delimiter splits the line), and a header that is a guess."""
     first = _first_record(path, dialect, compression)
+    if not first:
+        _check_blank(path, name, compression)
     if len(dialect.columns) == 1:
         for candidate in _DELIMITERS:
             if candidate != dialect.delimiter and candidate in "".join(first):
@@ -102,8 +104,9 @@ def check_header(path: Path, name: str, dialect: CsvDialect, compression: str | 
         return
     if not header_given and all(t == "VARCHAR" for _, t in dialect.columns):
         # Every column is text, so nothing tells a header from a first record: a file of names would
-        # silently lose its first name. The caller says which it is. (Rows that are not UTF-8 also
-        # leave the sniffer nothing but text: that is the better message.)
+        # silently lose its first name. The caller says which it is. Ragged or non-UTF-8 rows also
+        # leave the sniffer nothing but text: those are the better messages.
+        raise_first_ragged(path, name, dialect, compression)
         _check_utf8(path, name, compression)
         shown = dialect.delimiter.join(first)[:60]
         raise InvalidInput(f"cannot tell whether line 1 of {name} ({shown!r}) is a header or data: every column "
@@ -115,6 +118,15 @@ def check_header(path: Path, name: str, dialect: CsvDialect, compression: str | 
             raise InvalidInput(f"duplicate column name {field.strip()!r} in {name} (columns {seen[low]} and {i})",
                                code="duplicate_column")
         seen[low] = i
+
+
+def _check_blank(path: Path, name: str, compression: str | None) -> None:
+    """A file that is nothing but blank lines is empty; one that starts with a blank line has no header."""
+    with open_text(path, compression) as fh:
+        if not any(line.strip() for line in fh):
+            raise InvalidInput(f"{name} holds only blank lines: nothing to ingest", code="empty_file")
+    raise InvalidInput(f"line 1 of {name} is blank: a CSV starts with its header or first record", code="bad_file",
+                       line=1)
 
 
 def _check_utf8(path: Path, name: str, compression: str | None) -> None:

@@ -10,6 +10,7 @@ turn it into a table with a column named `%PDF-1.4`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import BinaryIO
 
@@ -72,6 +73,8 @@ _UNSUPPORTED_SUFFIX = {
     ".html": "an HTML document", ".htm": "an HTML document", ".bz2": "a bzip2-compressed file",
     ".xz": "an xz-compressed file", ".7z": "a 7-Zip archive", ".rar": "a RAR archive", ".tar": "a tar archive",
 }
+# Objects or arrays of objects: what JSON data starts with, and no CSV does ("[id],[name]" does not match).
+_JSON_START = re.compile(rb'\A(\xef\xbb\xbf)?\s*(\{\s*"|\[\s*[{\[\]])')
 _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 
@@ -145,9 +148,10 @@ def recognise(path: Path, name: str, format: str = "auto") -> FileKind:
         fmt = format
     elif parquet:
         fmt = "parquet"
-    elif suffixes and suffixes[-1] in SUFFIX_FORMAT:
+    elif suffixes and suffixes[-1] in SUFFIX_FORMAT and not (
+            SUFFIX_FORMAT[suffixes[-1]] in ("csv", "tsv") and _JSON_START.match(head)):
         fmt = SUFFIX_FORMAT[suffixes[-1]]
-    else:
+    else:  # no telling name, or JSON saved as .csv (read as CSV it would "succeed" with no rows)
         fmt = _text_format(head)
     if compression and fmt == "parquet":
         raise InvalidInput(f"{name} is a {compression}-compressed Parquet file: Parquet compresses its own pages; "

@@ -324,6 +324,10 @@ def describe_typed(cur: duckdb.DuckDBPyConnection, staged: Staged, *, date_forma
     if timestamp_format:
         opts += f", timestampformat={sql_string(timestamp_format)}"
     described = _describe(cur, f"read_json({files}, {opts}, union_by_name=true, sample_size=-1)")
+    if len(described) == 1 and described[0][0] == "json" and described[0][1].startswith("MAP("):
+        # Records with more than 200 keys collapse into one MAP column: every key should be a column.
+        opts += ", map_inference_threshold=-1"
+        described = _describe(cur, f"read_json({files}, {opts}, union_by_name=true, sample_size=-1)")
     _check_names(described, staged)
     return Typed(described, opts)
 
