@@ -9,8 +9,8 @@ file the same way. Ingest therefore reads text as VARCHAR and converts it in SQL
 "Exactly" for text means the value's text survives (`text_ok`): a canonical integer, a number with
 no more significant digits than the type holds, `true`/`false`, an unambiguous date. For typed
 sources (JSON numbers, Parquet) it means the value round-trips (`value_ok`). A guard that fires is
-examined by a second, diagnostic scan (`diagnostics`), which also infers the exact type of the
-column (`infer_type`) for the create path and for `widen=True`.
+examined by a second, diagnostic scan (`ingest_read.Reading.diagnose`), which also infers the exact
+type of the column (`infer_type`) for the create path and for `widen=True`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ _UNSIGNED_RANK = {"UTINYINT": 1, "USMALLINT": 2, "UINTEGER": 3, "UBIGINT": 4, "D
 _TIMESTAMPS = ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE",
                "TIME", "TIME WITH TIME ZONE")
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
-_UNSUPPORTED = re.compile(r"\b(UNION|BIT|BIGNUM|VARINT)\b")
+# As types, not as field names: a type is followed by "(" (UNION) or ends an element (",", ")", "[", end).
+_UNSUPPORTED = re.compile(r"\b(UNION(?=\()|(?:BIT|BIGNUM|VARINT)(?=$|[,)\[]))")
 _ENUM = re.compile(r"ENUM\((?:'(?:[^']|'')*'(?:,\s*)?)*\)")
 _ARRAY = re.compile(r"\[\d+\]")
 _HUGE = re.compile(r"\bU?HUGEINT\b")
@@ -66,11 +67,6 @@ def _significant_digits(v: str) -> str:
     return f"length(trim(regexp_replace(regexp_replace({v}, '[eE].*$', ''), '[^0-9]', '', 'g'), '0'))"
 
 
-def _is_integer(t: str) -> bool:
-    decimal = _DECIMAL.fullmatch(t)
-    return t in _INTEGERS or t in ("HUGEINT", "UHUGEINT") or bool(decimal and decimal.group(2) == "0")
-
-
 def _text_rule(v: str, target: str, fmt: str | None) -> tuple[str, str]:
     """(precondition, conversion) for the VARCHAR expression `v` to `target`: the text converts exactly
     when `v` is NULL, or the precondition holds and the conversion is not NULL."""
@@ -89,7 +85,7 @@ def _text_rule(v: str, target: str, fmt: str | None) -> tuple[str, str]:
         return (f"NOT ({v} GLOB '0[0-9]*' OR {v} GLOB '[-+]0[0-9]*' OR {v} GLOB ' *' OR {v} GLOB '* ') "
                 f"AND (length({v}) <= {digits} OR {_significant_digits(v)} <= {digits})"), cast
     decimal = _DECIMAL.fullmatch(t)
-    if decimal and not _is_integer(t):
+    if decimal and decimal.group(2) != "0":
         return (f"regexp_full_match({v}, '{_CANONICAL_NUMBER}') "
                 f"AND length(rtrim(split_part({v}, '.', 2), '0')) <= {decimal.group(2)}"), cast
     if t == "BOOLEAN":
