@@ -88,6 +88,7 @@ def test_on_ragged_skip_and_report_stores_the_good_rows(lake, write):
         "a,b\n1,5'10\"\n2,6'1\"\n",                # a quote inside an unquoted field
         'a,b\n"x\\"y",1\n"p",2\n',                 # backslash-escaped quote
         "a,b\n1,2\n3,4",                           # no newline at the end
+        "a,b\n" + "".join(f"{i},x\n" for i in range(25_000)) + '1,"p, q"\n',  # first quote after the sample
     ],
 )
 def test_every_record_is_stored(lake, write, content):

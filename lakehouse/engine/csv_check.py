@@ -36,8 +36,8 @@ _DELIMITERS = (",", "\t", ";", "|")
 @dataclasses.dataclass(frozen=True)
 class CsvDialect:
     delimiter: str
-    quote: str                         # "" when fields are never quoted
-    escape: str                        # the character escaping a quote inside quotes ("" when none)
+    quote: str
+    escape: str                        # the character escaping a quote inside quotes
     newline: str                       # as sniff_csv spells it: "\\n", "\\r\\n" or "\\r" (for our count)
     header: bool
     columns: tuple[tuple[str, str], ...]   # (name, sniffed type), in file order
@@ -55,14 +55,12 @@ class CsvDialect:
 
     def python(self) -> dict[str, Any]:
         """The same dialect for Python's csv module."""
-        if not self.quote:
-            return {"delimiter": self.delimiter, "quoting": csv.QUOTE_NONE}
-        if self.escape in ("", self.quote):
+        if self.escape == self.quote:
             return {"delimiter": self.delimiter, "quotechar": self.quote, "doublequote": True}
         return {"delimiter": self.delimiter, "quotechar": self.quote, "escapechar": self.escape, "doublequote": False}
 
 
-def sniff(cur: duckdb.DuckDBPyConnection, path: Path, name: str, *, compression: str | None,
+def sniff(cur: duckdb.DuckDBPyConnection, path: Path, *, compression: str | None,
           delimiter: str | None, header: bool | None, date_format: str | None,
           timestamp_format: str | None) -> CsvDialect:
     """DuckDB's sniff of `path` as a strict CSV: no leading rows skipped, no comment lines."""
@@ -81,10 +79,10 @@ def sniff(cur: duckdb.DuckDBPyConnection, path: Path, name: str, *, compression:
         "SELECT Delimiter, Quote, Escape, NewLineDelimiter, HasHeader, Columns, DateFormat, TimestampFormat "
         f"FROM sniff_csv(?, {', '.join(opts)})", [str(path)]).fetchone()
     delim, quote, escape, newline, has_header, cols, dfmt, tfmt = row
-    quote = "" if quote == "(empty)" else quote
-    escape = "" if escape == "(empty)" else escape
-    if quote and not escape:
-        escape = quote  # RFC 4180 doubling ("a""b"): DuckDB's default, and harmless where no quote is doubled
+    # A sample without quotes says "no quote", but a quoted field may come later ("a, b" after
+    # 20,000 rows); '"' reads unquoted files the same (a quote inside a field stays literal).
+    quote = '"' if quote == "(empty)" else quote
+    escape = quote if escape == "(empty)" else escape  # RFC 4180 doubling ("a""b"), DuckDB's default
     return CsvDialect(delim, quote, escape, newline, bool(has_header),
                       tuple((c["name"], c["type"]) for c in cols), dfmt, tfmt)
 
@@ -212,20 +210,19 @@ def count_records(path: Path, dialect: CsvDialect, compression: str | None) -> i
     quote inside an unquoted field (`5'10"`); then it returns None and the caller asks
     `count_records_slow`.
     """
-    if dialect.quote and dialect.escape != dialect.quote:
+    if dialect.escape != dialect.quote:
         return None
     newline = ord("\r") if dialect.newline == "\\r" else ord("\n")
-    quote = ord(dialect.quote) if dialect.quote else None
+    quote = ord(dialect.quote)
     parity = lines = blank = 0
     offset, last_newline, prev_byte = 0, -1, 0
     with open_bytes(path, compression) as fh:
         while chunk := fh.read(_CHUNK):
             a = np.frombuffer(chunk, dtype=np.uint8)
             ends = np.flatnonzero(a == newline)
-            if quote is not None:
-                quotes = np.flatnonzero(a == quote)
-                ends = ends[((np.searchsorted(quotes, ends) + parity) & 1) == 0]
-                parity = (parity + quotes.size) & 1
+            quotes = np.flatnonzero(a == quote)
+            ends = ends[((np.searchsorted(quotes, ends) + parity) & 1) == 0]
+            parity = (parity + quotes.size) & 1
             if ends.size:
                 absolute = ends + offset
                 starts = np.concatenate(([last_newline + 1], absolute[:-1] + 1))

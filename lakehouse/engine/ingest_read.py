@@ -185,7 +185,7 @@ def read_csv(cur: duckdb.DuckDBPyConnection, staged: Staged, *, header: bool | N
     delimiter = "\t" if staged.format == "tsv" else None
     dialects = []
     for path, name in zip(staged.paths, staged.names):
-        dialect = csv_check.sniff(cur, path, name, compression=staged.compression, delimiter=delimiter,
+        dialect = csv_check.sniff(cur, path, compression=staged.compression, delimiter=delimiter,
                                   header=header, date_format=date_format, timestamp_format=timestamp_format)
         csv_check.check_header(path, name, dialect, staged.compression, header_given=header is not None or appending)
         dialects.append(dialect)
