@@ -122,6 +122,8 @@ def _xlsx() -> bytes:
         ("x.csv.xz", b"\xfd7zXZ\x00" + b"\x00" * 20, "an xz-compressed file"),
         ("page.csv", b"<!DOCTYPE html>\n<html><body>1,2</body></html>\n", "an HTML document"),
         ("blob.bin", b"\x01\x02\x00\x03" * 30, "binary data"),
+        ("noise.csv", bytes(range(1, 256)) * 20, "binary data"),                 # no NUL, no magic
+        ("late.pdf.csv", b"\xef\xbb\xbf\r\n%PDF-1.7\n1 0 obj\n", "a PDF document"),    # header after junk
     ],
 )
 def test_binary_files_are_refused_saying_what_they_look_like(lake, write, name, content, what):

@@ -75,6 +75,7 @@ _UNSUPPORTED_SUFFIX = {
 }
 # Objects or arrays of objects: what JSON data starts with, and no CSV does ("[id],[name]" does not match).
 _JSON_START = re.compile(rb'\A(\xef\xbb\xbf)?\s*(\{\s*"|\[\s*[{\[\]])')
+_PDF_LATE = re.compile(rb"[\r\n]%PDF-\d")
 _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 
@@ -90,6 +91,10 @@ def looks_like(head: bytes) -> str | None:
     for offset, magic, what in _MAGIC:
         if head[offset:offset + len(magic)] == magic:
             return _office(head) if magic.startswith(b"PK") else what
+    if _PDF_LATE.search(head[:1024]):  # PDF readers accept junk before the header in the first kilobyte
+        return "a PDF document"
+    if head.startswith(b"%!PS"):
+        return "a PostScript document"
     if _binary(head):
         for offset, magic, what in _PRINTABLE_MAGIC:
             if head[offset:offset + len(magic)] == magic:
@@ -109,6 +114,17 @@ def _office(head: bytes) -> str:
         if folder in head:
             return what
     return "a ZIP archive (or .xlsx/.docx)"
+
+
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 13)) + b"\x7f"
+
+
+def _control_bytes(head: bytes) -> int:
+    """How many bytes of `head` no text holds (NUL and other control characters but tab and newlines):
+    about one in nine of compressed or random data, next to none of text in any 8-bit encoding."""
+    if b"\x00" in head:
+        return len(head)
+    return len(head) - len(head.translate(None, _CONTROL))
 
 
 def _binary(head: bytes) -> bool:
@@ -156,8 +172,8 @@ def recognise(path: Path, name: str, format: str = "auto") -> FileKind:
     if compression and fmt == "parquet":
         raise InvalidInput(f"{name} is a {compression}-compressed Parquet file: Parquet compresses its own pages; "
                            "ingest the .parquet file itself", code="unsupported_format")
-    if fmt != "parquet" and b"\x00" in head:
-        raise InvalidInput(f"{name} looks like binary data (it holds NUL bytes), not {fmt} text",
+    if fmt != "parquet" and _control_bytes(head) > len(head) // 20:
+        raise InvalidInput(f"{name} looks like binary data (control bytes), not {fmt} text",
                            code="unsupported_format", looks_like="binary data")
     return FileKind(fmt, compression)
 
