@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import zipfile
 
 import duckdb
@@ -184,8 +185,7 @@ def priced(lake, write):
 )
 def test_append_refuses_values_the_stored_type_cannot_hold(priced, write, content, column, value):
     before = rows(priced, "SELECT * FROM items")
-    with pytest.raises(InvalidInput, match=rf"column '{column}'.*{json.dumps(value)[1:-1]!s}.*line 2 of .*b.csv"
-                       .replace("'", "'").replace("  ", " ")) as info:
+    with pytest.raises(InvalidInput, match=rf"column '{column}'.*'{re.escape(value)}' at line 2 of .*b\.csv") as info:
         ingest(priced, write("b.csv", content), "items", mode="append")
     assert info.value.code == "type_conflict"
     assert rows(priced, "SELECT * FROM items") == before

@@ -32,9 +32,6 @@ class Staged:
     names: list[str] = dataclasses.field(default_factory=list)  # the user's name for each of `paths`
     compression: str | None = None  # "gzip" / "zstd" when the files are compressed
 
-    def name_of(self, path: Path) -> str:
-        return self.names[self.paths.index(path)] if path in self.paths else path.name
-
     def retell(self, text: str) -> str:
         """`text` (a DuckDB message) with staging paths replaced by the user's names for the files."""
         for path, name in zip(self.paths, self.names):
@@ -75,7 +72,8 @@ def stage(source: Source, staging_dir: Path, *, format: str = "auto", filename: 
     try:
         if all(p.stat().st_size == 0 for p in paths):
             raise InvalidInput(f"{description} is empty: nothing to ingest", code="empty_file")
-        kinds = [recognise(p, n, format) for p, n in zip(paths, names)]
+        # `filename` names the content of a single file (its suffix may tell the format)
+        kinds = [recognise(p, filename if filename and len(paths) == 1 else n, format) for p, n in zip(paths, names)]
         for kind, name in zip(kinds[1:], names[1:]):
             if kind != kinds[0]:
                 raise InvalidInput(f"{name} holds {_kind_text(kind)} but {names[0]} holds {_kind_text(kinds[0])}: "
