@@ -309,7 +309,7 @@ class Typed:
 def describe_typed(cur: duckdb.DuckDBPyConnection, staged: Staged, *, date_format: str | None,
                    timestamp_format: str | None) -> Typed:
     """The columns of JSON/NDJSON (every record sampled, so every key is a column and no later value is
-    coerced to an early guess: ~0.65 s more per 500K records) or Parquet (typed by the file)."""
+    coerced to an early guess: measured +0.85 s on 500K records, 60 MB) or Parquet (typed by the file)."""
     files = _file_list(staged)
     if staged.format == "parquet":
         described = _describe(cur, f"read_parquet({files}, union_by_name=true)")
