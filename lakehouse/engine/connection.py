@@ -24,6 +24,7 @@ from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.names import sql_string
 from lakehouse.engine.observer import journal, ops
+from lakehouse.engine.read_path import CatalogWatch, ReadMirror
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ class Connections:
         self._cursor_lock = threading.Lock()
         self._ro: duckdb.DuckDBPyConnection | None = None
         self._ro_macro_db = ""
+        self._mirror: ReadMirror | None = None
         self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
         self.closed = False
         try:
@@ -229,23 +231,32 @@ class Connections:
         return cur
 
     def query_cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the sandboxed read-only instance, its views of the lake at the latest snapshot."""
         cur = getattr(self._local, "ro", None)
-        if cur is None:
-            self.check_open()
-            with self._cursor_lock:
-                if self._ro is None:
-                    ro = duckdb.connect()
-                    try:
-                        self._ro_macro_db = prepare_connection(ro, self._lake, read_only=True)
-                        with map_duckdb_errors():
-                            sandbox(ro, self.location)
-                    except BaseException:
-                        ro.close()
-                        raise
-                    self._ro = ro
-                cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
-                self._cursors.append(cur)
-            self._local.ro = cur
+        if cur is not None:
+            if self._mirror is not None:
+                self._mirror.sync(self._ro)
+            return cur
+        self.check_open()
+        with self._cursor_lock:
+            if self._ro is None:
+                ro = duckdb.connect()
+                try:
+                    self._ro_macro_db = prepare_connection(ro, self._lake, read_only=True)
+                    with map_duckdb_errors():
+                        sandbox(ro, self.location)
+                except BaseException:
+                    ro.close()
+                    raise
+                self._ro = ro
+                watch = CatalogWatch(self.location)
+                if self._lake.settings.fast_reads and watch.available:
+                    self._mirror = ReadMirror(watch, self._ro_macro_db)
+            cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
+            self._cursors.append(cur)
+        self._local.ro = cur
+        if self._mirror is not None:
+            self._mirror.sync(self._ro)
         return cur
 
     @contextlib.contextmanager

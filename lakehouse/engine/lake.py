@@ -129,10 +129,12 @@ class Lake:
         return self.ops.call("sql.query", sql=sql, params=params, max_rows=max_rows, timeout_s=timeout_s)
 
     def ingest(self, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
-               key: str | None = None, filename: str | None = None) -> IngestResult:
-        """Load a file, glob, bytes or binary file object into `dataset` (one transaction, idempotent)."""
+               key: str | None = None, filename: str | None = None, **options: Any) -> IngestResult:
+        """Load a file, glob, bytes or binary file object into `dataset` (one transaction, idempotent, exact).
+        Options: header, on_ragged ("error" | "pad" | "skip_and_report"), date_format, timestamp_format, widen
+        (see README, "Ingest rules")."""
         return self.ops.call("dataset.ingest", source=source, dataset=dataset, format=format, mode=mode, key=key,
-                             filename=filename)
+                             filename=filename, **options)
 
     def compact(self, dataset: str) -> dict[str, Any]:
         """Fold a merge-on-read dataset's deltas into its base."""
