@@ -205,5 +205,7 @@ def _error(exc: LakehouseError) -> types.CallToolResult:
 
 def _protocol_error(exc: LakehouseError) -> MCPError:
     """Resource reads have no error result: the operation's error becomes the protocol's, its code in `data`."""
+    if exc.status >= 500:
+        log.error("MCP resource read failed: %s", exc, exc_info=exc)
     code = types.INVALID_PARAMS if exc.status < 500 else types.INTERNAL_ERROR
     return MCPError(code, exc.message, data=to_jsonable(exc.to_dict()))
