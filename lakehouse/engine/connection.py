@@ -205,6 +205,7 @@ class Connections:
         self._ro_macro_db = ""
         self._mirror: ReadMirror | None = None
         self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
+        self.commit_lock = threading.Lock()  # a COMMIT, or a read of the SQLite catalog file (snapshots.CatalogWatch)
         self.closed = False
         try:
             self.macro_db = prepare_connection(self.db, lake)
@@ -249,7 +250,7 @@ class Connections:
                     ro.close()
                     raise
                 self._ro = ro
-                watch = CatalogWatch(self.location)
+                watch = CatalogWatch(self.location, self.commit_lock)
                 if self._lake.settings.fast_reads and watch.available:
                     self._mirror = ReadMirror(watch, self._ro_macro_db)
             cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
@@ -269,7 +270,7 @@ class Connections:
             cur.close()
 
     def transaction(self, cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        return in_transaction(cur, body, lock=self.write_lock)
+        return in_transaction(cur, body, lock=self.write_lock, commit_lock=self.commit_lock)
 
     def close(self) -> None:
         if self.closed:

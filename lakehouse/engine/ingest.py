@@ -22,6 +22,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -96,7 +97,7 @@ def ingest(ctx: EngineContext, source: Source, dataset: str, *, format: str = "a
     staged = stage(source, ctx.root / "staging", format=format, filename=filename)
     try:
         with ctx.write_lock, ctx.fresh_cursor() as cur:
-            result = _Job(cur, staged, dataset, mode, key, options).run()
+            result = _Job(cur, staged, dataset, mode, key, options, ctx.transaction).run()
     finally:
         staged.cleanup()
     result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 3)
@@ -107,8 +108,9 @@ class _Job:
     """One ingest: checks outside the transaction, then attempts until the plan holds every value."""
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, staged: Staged, dataset: str, mode: str, key: str | None,
-                 options: Options) -> None:
+                 options: Options, transaction: Callable[..., Any]) -> None:
         self.cur, self.staged, self.dataset, self.mode, self.key, self.options = cur, staged, dataset, mode, key, options
+        self.transaction = transaction
         self.dialects: list[csv_check.CsvDialect] | None = None
         self.typed: ingest_read.Typed | None = None
         self.counts: concurrent.futures.Future[list[int]] | None = None
@@ -149,7 +151,7 @@ class _Job:
             raise self._explain(exc) from exc
         for _ in range(_ATTEMPTS):
             try:
-                result = catalog.in_transaction(cur, self._attempt)
+                result = self.transaction(cur, self._attempt)
             except duckdb.Error as exc:
                 if exact_types.guard_tag(str(exc)) is None or self.reading is None:
                     raise self._explain(exc) from exc
@@ -406,5 +408,5 @@ def compact(ctx: EngineContext, dataset: str) -> dict[str, Any]:
                         [f"compact {dataset}", commit_info(op_id)])
             return folded
 
-        folded = catalog.in_transaction(cur, fold)
+        folded = ctx.transaction(cur, fold)
         return {"dataset": dataset, "folded": folded, "snapshot_id": snapshot_for(cur, op_id) if folded else None}

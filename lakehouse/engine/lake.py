@@ -25,6 +25,7 @@ from lakehouse.engine.matrix.gate import check_modes
 from lakehouse.engine.observer import Observer, StorageJournal
 from lakehouse.engine.ops import CATALOG, Operations
 from lakehouse.engine.safe_sql import QueryResult
+from lakehouse.engine.snapshots import LakeClock
 from lakehouse.engine.sources import Source
 from lakehouse.errors import map_duckdb_errors
 from lakehouse.settings import Settings
@@ -76,7 +77,8 @@ class Lake:
         journal = StorageJournal(self.root, s.observer_retention_days)  # before the connection: its SQL view reads it
         self.ops = Operations(self, CATALOG)
         self._db = Connections(self, connection)
-        self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db)
+        clock = LakeClock(self.location, self._db.fresh_cursor, s.sync_interval_s, self._db.commit_lock)
+        self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db, clock)
 
     # -- subsystems (assembled here, each on the narrow context) ---------------------------
     @functools.cached_property
