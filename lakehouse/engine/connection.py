@@ -24,7 +24,7 @@ from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.names import sql_string
 from lakehouse.engine.observer import journal, ops
-from lakehouse.engine.read_path import CatalogWatch, ReadMirror
+from lakehouse.engine.read_path import ReadMirror
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ class Connections:
                     ro.close()
                     raise
                 self._ro = ro
-                watch = CatalogWatch(self.location, self.commit_lock)
+                watch = self._lake.ctx.clock.watch
                 if self._lake.settings.fast_reads and watch.available:
                     self._mirror = ReadMirror(watch, self._ro_macro_db)
             cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
