@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--replace", action="store_true", help="rebuild an existing corpus")
     ls = csub.add_parser("list", help="list corpora")
     _root_arg(ls)
-    for name, what in (("rebuild", "build a new index generation and swap it in"),
+    for name, what in (("sync", "bring a corpus that follows its dataset up to date"),
+                       ("rebuild", "build a new index generation and swap it in"),
                        ("rollback", "re-activate an earlier index generation"), ("drop", "drop a corpus")):
         x = csub.add_parser(name, help=what)
         _root_arg(x)
@@ -239,6 +240,9 @@ def _corpus(lake: Any, args: argparse.Namespace) -> None:
         rows = [[c["name"], c["kind"], c["builder"], c["embedder"], c["rows"], c["active_generation"]]
                 for c in lake.corpora()]
         _print_result(["name", "kind", "builder", "embedder", "rows", "generation"], rows, "table")
+    elif cmd == "sync":
+        out = lake.sync_corpus(args.name)
+        print(f"{args.name}: +{out['added']} -{out['removed']} rows, snapshot {out['to']}")
     elif cmd == "rebuild":
         out = lake.rebuild_index(args.name)
         print(f"{args.name}: generation {out['generation']} ({out['rows']} rows, recall@10 {out['recall_at_10']})")

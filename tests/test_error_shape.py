@@ -266,6 +266,7 @@ CASES = [
     # corpora: one, add, build, drop
     Case("corpus-describe-unknown", "GET", "/v1/corpora/nope", 404, "corpus_not_found"),
     Case("corpus-drop-unknown", "DELETE", "/v1/corpora/nope", 404, "corpus_not_found"),
+    Case("corpus-sync-not-following", "POST", "/v1/corpora/sql_c/sync", 404, "corpus_not_following"),
     Case("corpus-add-bad-row", "POST", "/v1/corpora/sql_c/add", 400, "invalid_row", json={"rows": [{"id": 1}]}),
     Case("corpus-add-unknown", "POST", "/v1/corpora/nope/add", 404, "corpus_not_found",
          json={"rows": [{"id": 1, "text": "x"}]}),

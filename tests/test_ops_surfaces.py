@@ -139,6 +139,12 @@ CALLS: dict[str, dict[str, Call]] = {
         "http": lambda w: w.http.get("/v1/corpora/people_c"),
         "mcp": lambda w: w.mcp("corpus_describe", {"name": "people_c"}),
     },
+    "corpus.sync": {
+        "python": lambda w: w.lake.sync_corpus("people_c"),
+        "http": lambda w: w.http.post("/v1/corpora/people_c/sync"),
+        "cli": lambda w: w.cli("corpus", "sync", "people_c"),
+        "mcp": lambda w: w.mcp("corpus_sync", {"name": "people_c"}),
+    },
     "corpus.rebuild": {
         "python": lambda w: w.lake.rebuild_index("people_c"),
         "http": lambda w: w.http.post("/v1/corpora/people_c/rebuild"),

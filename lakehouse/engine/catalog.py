@@ -41,6 +41,8 @@ ENGINE_DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS lake.lh.hnsw_trials (
         recorded_at TIMESTAMP, corpus VARCHAR, generation INTEGER, event VARCHAR, rows BIGINT, params VARCHAR,
         build_s DOUBLE, recall_at_10 DOUBLE, sample INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.corpus_sync (
+        corpus VARCHAR, dataset VARCHAR, snapshot BIGINT, tables VARCHAR, error VARCHAR, synced_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS lake.lh.workflow_runs (
         run_id VARCHAR, workflow VARCHAR, yaml_sha256 VARCHAR, status VARCHAR, input VARCHAR,
         started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR)""",

@@ -63,6 +63,7 @@ class IngestResult:
     skipped_lines: list[int] = dataclasses.field(default_factory=list)  # on_ragged="skip_and_report"
     widened: list[dict[str, str]] = dataclasses.field(default_factory=list)  # widen=True: {column, from, to}
     type_notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # columns not stored as sniffed
+    followers: dict[str, Any] = dataclasses.field(default_factory=dict)  # corpus -> its sync (vectors/follow.py)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from lakehouse.engine.matrix.playbooks import Playbooks
     from lakehouse.engine.matrix.search import MatrixResult, Retrieval
     from lakehouse.engine.vectors.engine import VectorEngine
+    from lakehouse.engine.vectors.follow import Follower
     from lakehouse.engine.vectors.hits import Hit
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,13 @@ class Lake:
         from lakehouse.engine.vectors.engine import VectorEngine
 
         return VectorEngine(self.ctx)
+
+    @functools.cached_property
+    def follower(self) -> Follower:
+        """Keeps dataset corpora in step with their dataset (engine/vectors/follow.py)."""
+        from lakehouse.engine.vectors.follow import Follower
+
+        return Follower(self.ctx, self.vectors)
 
     @functools.cached_property
     def playbooks(self) -> Playbooks:
@@ -171,6 +179,10 @@ class Lake:
 
     def corpus(self, name: str) -> dict[str, Any]:
         return self.ops.call("corpus.describe", name=name)
+
+    def sync_corpus(self, name: str) -> dict[str, Any]:
+        """Bring a corpus that follows its dataset up to the dataset's latest snapshot."""
+        return self.ops.call("corpus.sync", name=name)
 
     def drop_corpus(self, name: str) -> None:
         self.ops.call("corpus.drop", name=name)

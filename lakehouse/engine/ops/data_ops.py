@@ -72,14 +72,24 @@ def _ingest(lake: Lake, inp: DatasetIngest) -> IngestResult:
     if isinstance(source, str) and remote():
         source = resolve_import_path(source, lake.settings.import_dirs)
     try:
-        return ingest.ingest(lake.ctx, source, inp.dataset, format=inp.format, mode=inp.mode, key=inp.key,
-                             filename=inp.filename, header=inp.header, on_ragged=inp.on_ragged,
-                             date_format=inp.date_format, timestamp_format=inp.timestamp_format, widen=inp.widen)
+        result = ingest.ingest(lake.ctx, source, inp.dataset, format=inp.format, mode=inp.mode, key=inp.key,
+                               filename=inp.filename, header=inp.header, on_ragged=inp.on_ragged,
+                               date_format=inp.date_format, timestamp_format=inp.timestamp_format, widen=inp.widen)
     except Exception as exc:
         code, message = getattr(exc, "code", "internal"), getattr(exc, "message", str(exc))
         lake.ctx.journal.record("ingest_failed", inp.dataset, message, code=code, mode=inp.mode,
                                 file=inp.filename or (source if isinstance(source, str) else None))
         raise
+    if not result.skipped:  # the corpora built from the dataset follow it, in the same operation
+        result.followers = lake.follower.sync_dataset(inp.dataset)
+    return result
+
+
+def _compact(lake: Lake, inp: DatasetName_) -> dict[str, Any]:
+    out = ingest.compact(lake.ctx, inp.name)
+    if out["folded"]:
+        out["followers"] = lake.follower.sync_dataset(inp.name)
+    return out
 
 
 class DatasetName_(Input):
@@ -110,6 +120,6 @@ OPS = [
        lambda lake, inp: datasets.drop_dataset(lake.ctx, inp.name) or {"dropped": inp.name}, writes=True,
        http="DELETE /datasets/<name>", cli="lakehouse drop NAME"),
     Op("dataset.compact", "Fold a merge-on-read dataset's deltas into its base.", DatasetName_,
-       lambda lake, inp: ingest.compact(lake.ctx, inp.name), output=dict[str, Any], writes=True,
+       _compact, output=dict[str, Any], writes=True,
        http="POST /datasets/<name>/compact", cli="lakehouse compact NAME", count=lambda d: d["folded"]),
 ]

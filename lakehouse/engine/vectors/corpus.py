@@ -322,6 +322,10 @@ class CorpusState:
         return found if found is not None else exact_top_k(self.vectors, np.flatnonzero(self.live), query, k,
                                                            self.metric)
 
+    def ids_alive(self) -> list[str]:
+        """The ids of the live rows."""
+        return self.ids[np.flatnonzero(self.live)].tolist()
+
     def live_after(self, max_key: int) -> np.ndarray:
         """Live keys above `max_key`: rows added after a generation was built."""
         keys = np.flatnonzero(self.live)

@@ -100,10 +100,11 @@ def list_array(vectors: np.ndarray) -> pa.Array:
 
 
 def drop(cur: duckdb.DuckDBPyConnection, name: str) -> None:
-    """The corpus's table, registry row and generation rows (inside the caller's transaction)."""
+    """The corpus's table, registry row, generation rows and follow record (inside the caller's transaction)."""
     cur.execute(f"DROP TABLE IF EXISTS {table(name)}")
     cur.execute("DELETE FROM lake.lh.corpora WHERE name = ?", [name])
     cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ?", [name])
+    cur.execute("DELETE FROM lake.lh.corpus_sync WHERE corpus = ?", [name])  # a new corpus follows anew
 
 
 def table_id(cur: duckdb.DuckDBPyConnection, corpus: str) -> int | None:
