@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BULK_ROWS = 10_000  # an add this large (and larger than the index) builds a new generation in parallel
+PARALLEL_ADD_ROWS = 2_000  # from this many rows, an add inserts into the graph on every core
 KEEP_GENERATIONS = 3  # index generations kept on disk per corpus (the active one and the latest before it)
 
 
@@ -170,8 +171,8 @@ class VectorEngine:
             if gen is not None and len(keys) > max(BULK_ROWS, len(gen.index)):
                 self._build_generation(state)  # a bulk load: one parallel build beats incremental inserts
             elif gen is not None:
-                # one thread for ordinary batches, so adds to several corpora use the cores in parallel
-                threads = 1 if len(keys) < BULK_ROWS else (self.ctx.settings.threads or 0)
+                # one thread for small batches, so adds to several corpora use the cores in parallel
+                threads = 1 if len(keys) < PARALLEL_ADD_ROWS else (self.ctx.settings.threads or 0)
                 gen.index.add(keys, batch.vectors, threads=threads)
         return {"corpus": name, "added": len(batch.ids), "replaced": int(len(replaced)), "rows": state.size}
 
