@@ -20,6 +20,7 @@ from lakehouse.engine.chat.keys import KeyRing
 from lakehouse.engine.chat.routing import PROVIDERS, ModelTable
 from lakehouse.engine.connection import Connections, Location
 from lakehouse.engine.context import EngineContext
+from lakehouse.engine.housekeeping import tidy
 from lakehouse.engine.ingest import IngestResult
 from lakehouse.engine.matrix.gate import check_modes
 from lakehouse.engine.observer import Observer, StorageJournal
@@ -27,7 +28,7 @@ from lakehouse.engine.ops import CATALOG, Operations
 from lakehouse.engine.safe_sql import QueryResult
 from lakehouse.engine.snapshots import LakeClock
 from lakehouse.engine.sources import Source
-from lakehouse.errors import map_duckdb_errors
+from lakehouse.errors import LakehouseError, map_duckdb_errors
 from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
@@ -80,6 +81,10 @@ class Lake:
         self._db = Connections(self, connection)
         clock = LakeClock(self.location, self._db.fresh_cursor, s.sync_interval_s, self._db.commit_lock)
         self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db, clock)
+        try:
+            tidy(self.ctx)  # what an earlier crash left on disk
+        except LakehouseError as exc:  # a lake that opens is worth more than a tidy one
+            log.warning("could not tidy the lake: %s", exc)
 
     # -- subsystems (assembled here, each on the narrow context) ---------------------------
     @functools.cached_property

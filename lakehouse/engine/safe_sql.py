@@ -21,7 +21,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from lakehouse.errors import Forbidden, InvalidInput, QueryTimeout, map_duckdb_errors
+from lakehouse.errors import Forbidden, InvalidInput, PayloadTooLarge, QueryTimeout, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.context import EngineContext
@@ -118,8 +118,10 @@ def time_limit(cur: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[Non
         timer.cancel()
 
 
-def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int, timeout_s: float) -> QueryResult:
-    """`Lake.query`: a checked, sandboxed, row-capped and time-limited read."""
+def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int, timeout_s: float,
+              max_bytes: int | None = None) -> QueryResult:
+    """`Lake.query`: a checked, sandboxed, row-capped and time-limited read; with `max_bytes`, a result larger than
+    that (estimated while it is fetched, a chunk at a time) is refused before it is serialised anywhere."""
     check_read_only(sql)
     cur = ctx.query_cursor()
     t0 = time.perf_counter()
@@ -127,11 +129,37 @@ def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int
         res = cur.execute(sql, params) if params is not None else cur.execute(sql)
         names = [d[0] for d in res.description or []]
         types = [str(t) for t in _types(res)]
-        rows = res.fetchmany(max_rows + 1) if res.description else []
+        rows: list[Any] = []
+        size = 0
+        while res.description and len(rows) <= max_rows:
+            chunk = res.fetchmany(min(_CHUNK, max_rows + 1 - len(rows)))
+            if not chunk:
+                break
+            rows.extend(chunk)
+            if max_bytes is not None:
+                size += sum(_size(v) for row in chunk for v in row)
+                if size > max_bytes:
+                    raise PayloadTooLarge(f"the result is over {max_bytes / 2**20:g} MiB (max_response_mb) after "
+                                          f"{len(rows):,} rows; ask for fewer rows (max_rows) or columns",
+                                          code="response_too_large")
     truncated = len(rows) > max_rows
     rows = [list(r) for r in rows[:max_rows]]
     return QueryResult([{"name": n, "type": t} for n, t in zip(names, types)], rows, len(rows), truncated,
                        round((time.perf_counter() - t0) * 1000, 3))
+
+
+_CHUNK = 2048
+
+
+def _size(value: Any) -> int:
+    """A cheap estimate of a value's weight in a response (what JSON will make of it, roughly)."""
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value) + 2
+    if isinstance(value, (list, tuple)):
+        return 2 + sum(_size(v) for v in value)
+    if isinstance(value, dict):
+        return 2 + sum(len(str(k)) + _size(v) for k, v in value.items())
+    return 16
 
 
 def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool = True) -> pa.Table:

@@ -44,12 +44,13 @@ class SqlQuery(Input):
 def _sql_query(lake: Lake, inp: SqlQuery) -> QueryResult:
     s = lake.settings
     check_sql_size(lake, inp.sql)
-    max_rows, timeout = inp.max_rows, inp.timeout_s
+    max_rows, timeout, max_bytes = inp.max_rows, inp.timeout_s, None
     if remote():  # a remote caller may ask for less than the server's limits, never for more
         max_rows = s.max_rows if max_rows is None else min(max_rows, s.max_rows)
         timeout = s.query_timeout_s if timeout is None else min(timeout, s.query_timeout_s)
+        max_bytes = s.max_response_mb * 2**20
     return run_query(lake.ctx, inp.sql, inp.params, max_rows=s.max_rows if max_rows is None else max_rows,
-                     timeout_s=s.query_timeout_s if timeout is None else timeout)
+                     timeout_s=s.query_timeout_s if timeout is None else timeout, max_bytes=max_bytes)
 
 
 class DatasetIngest(Input):

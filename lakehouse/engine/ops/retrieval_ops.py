@@ -10,6 +10,7 @@ from lakehouse.engine import rag
 from lakehouse.engine.chat import ChatResult, parse_model
 from lakehouse.engine.matrix.search import MatrixResult
 from lakehouse.engine.ops.base import Input, Op
+from lakehouse.engine.ops.context import current
 from lakehouse.engine.ops.data_ops import check_sql_size
 from lakehouse.engine.ops.types import MAX_RAG_K, CorpusName, NonBlank
 from lakehouse.errors import InvalidInput, LakehouseError
@@ -98,9 +99,12 @@ def _chat(lake: Lake, inp: Chat) -> Any:
         raise InvalidInput("give 'messages' (an array of {role, content}) or 'prompt' (a string)", code="missing_field",
                            field="messages")
     messages = None if inp.messages is None else [m.model_dump() for m in inp.messages]
+    timeout = inp.timeout_s
+    if current().origin == "sql":  # a chat() inside a query never outlives the query's own time limit
+        timeout = min(timeout or lake.llm.policy.timeout_s, lake.settings.query_timeout_s)
     call = lake.llm.stream if inp.stream else lake.llm.chat
     return call(inp.model, messages, prompt=inp.prompt, system=inp.system, temperature=inp.temperature,
-                max_tokens=inp.max_tokens, timeout_s=inp.timeout_s)
+                max_tokens=inp.max_tokens, timeout_s=timeout)
 
 
 def _chat_summary(out: Any) -> dict[str, Any]:
@@ -136,13 +140,15 @@ class Ask(Input):
     model: NonBlank | None = None
     metadata_filter: Filter = None
     where: NonBlank | None = None
+    use_playbook: bool = Field(True, description="answers recorded as worked (or failed) for similar questions steer "
+                                                 "retrieval; their text reaches the model as quoted data")
 
 
 def _ask(lake: Lake, inp: Ask) -> dict[str, Any]:
     if inp.where is not None:
         check_sql_size(lake, inp.where, "where")
     return rag.ask(lake.retrieval, lake.llm, inp.question, corpora=inp.corpora, k=inp.k, model=inp.model,
-                   metadata_filter=inp.metadata_filter, where=inp.where)
+                   metadata_filter=inp.metadata_filter, where=inp.where, use_playbook=inp.use_playbook)
 
 
 OPS = [

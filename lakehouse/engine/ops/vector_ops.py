@@ -207,7 +207,9 @@ OPS = [
        http="POST /v1/corpora/<name>/sync", cli="lakehouse corpus sync NAME",
        count=lambda d: d["added"] + d["removed"], summary=lambda d: d),
     Op("corpus.rebuild", "Build a new index generation and swap it in (searches never stop).", CorpusName_,
-       lambda lake, inp: lake.vectors.rebuild_index(inp.name), output=dict[str, Any], writes=True,
+       lambda lake, inp: lake.vectors.rebuild_index(
+           inp.name, min_interval_s=lake.settings.rebuild_interval_s if remote() else 0.0),
+       output=dict[str, Any], writes=True,
        http="POST /v1/corpora/<name>/rebuild", cli="lakehouse corpus rebuild NAME", summary=lambda d: d),
     Op("corpus.rollback", "Re-activate an earlier index generation (default: the one before the active one).",
        CorpusRollback, lambda lake, inp: lake.vectors.rollback_index(inp.name, inp.generation),

@@ -66,6 +66,7 @@ class CorpusState:
         self._changes = 0  # put/kill count: an integer index built across a change is not kept
         self._live_counts: dict[int, int] = {}  # prefix length -> live rows in it; cleared when `live` changes
         self.loaded = False
+        self.built_at = float("-inf")  # monotonic time of this process's last index build of the corpus
         self.synced: int | None = None  # the lake snapshot the state mirrors (None: it wrote every row itself)
         self.table_id: int | None = None  # its DuckLake table: another id means the corpus was replaced
         self._next_key = 0

@@ -28,7 +28,7 @@ from lakehouse.engine.vectors import fusion as fusion_mod
 from lakehouse.engine.vectors import hnsw, store, text_index, trials
 from lakehouse.engine.vectors.corpus import CorpusState, Generation
 from lakehouse.engine.vectors.hits import Hit, to_hits
-from lakehouse.errors import Conflict, InvalidInput, NotFound, map_duckdb_errors
+from lakehouse.errors import Conflict, InvalidInput, NotFound, TooManyRequests, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.context import EngineContext
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 BULK_ROWS = 10_000  # an add this large (and larger than the index) builds a new generation in parallel
 PARALLEL_ADD_ROWS = 2_000  # from this many rows, an add inserts into the graph on every core
-KEEP_GENERATIONS = 3  # index generations kept on disk per corpus (the active one and the latest before it)
 
 
 class VectorEngine:
@@ -347,7 +346,8 @@ class VectorEngine:
                 path = self._folder(state.name) / f"{number}.usearch"
                 digest = hnsw.save(index, path)
                 snapshot = cur.execute("SELECT id FROM lake.current_snapshot()").fetchone()[0]
-                stale = [g for g in gens if g["generation"] <= number - KEEP_GENERATIONS and not g["active"]]
+                keep = self.ctx.settings.keep_generations
+                stale = [g for g in gens if g["generation"] <= number - keep and not g["active"]]
 
                 def activate(cur: duckdb.DuckDBPyConnection) -> None:
                     cur.execute("UPDATE lake.lh.index_generations SET active = false WHERE corpus = ? AND active",
@@ -359,7 +359,7 @@ class VectorEngine:
                                   build_s=build_s, recall=recall, sample=sample)
                     if stale:
                         cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ? AND generation <= ? "
-                                    "AND NOT active", [state.name, number - KEEP_GENERATIONS])
+                                    "AND NOT active", [state.name, number - keep])
 
                 try:
                     self.ctx.transaction(cur, activate)
@@ -367,6 +367,7 @@ class VectorEngine:
                     path.unlink(missing_ok=True)
                     raise
             state.generation = Generation(number, index, max_key, str(path))
+            state.built_at = time.monotonic()
             for g in stale:  # after the commit: a crash before it leaves the files the catalog still names
                 Path(g["path"]).unlink(missing_ok=True)
             log.info("corpus %s: built index generation %d (%d rows, %.1f s, recall@10 %s)", state.name, number,
@@ -374,8 +375,25 @@ class VectorEngine:
             return {"corpus": state.name, "generation": number, "rows": len(keys), "snapshot_id": snapshot,
                     "build_s": round(build_s, 3), "recall_at_10": recall}
 
-    def rebuild_index(self, name: str) -> dict[str, Any]:
-        return self._build_generation(self.state(name))
+    def rebuild_index(self, name: str, *, min_interval_s: float = 0.0) -> dict[str, Any]:
+        """A new index generation, swapped in. With `min_interval_s` (asked from outside: HTTP, MCP ...), a
+        rebuild already running is a Conflict and one asked again too soon a TooManyRequests, rather than a
+        queue of builds that would hold the cores."""
+        state = self.state(name)
+        if not min_interval_s:
+            return self._build_generation(state)
+        if not state.lock.acquire(blocking=False):
+            raise Conflict(f"an index of corpus {name!r} is being built; ask again when it is done",
+                           code="rebuild_in_progress")
+        try:
+            wait = state.built_at + min_interval_s - time.monotonic()
+            if wait > 0:
+                raise TooManyRequests(f"corpus {name!r} was indexed {min_interval_s - wait:.0f} s ago; rebuilds are "
+                                      f"at most one every {min_interval_s:g} s (rebuild_interval_s)",
+                                      code="rebuild_too_soon", retry_after_s=round(wait, 1))
+            return self._build_generation(state)
+        finally:
+            state.lock.release()
 
     def rollback_index(self, name: str, generation: int | None = None) -> dict[str, Any]:
         """Re-activate `generation` (default: the one before the active one)."""
