@@ -3,6 +3,7 @@ and typing as a user would against the app served on loopback over a small staff
 a console error or an uncaught page error, and leaves a screenshot of its tab in tests/artifacts/.
 
 Without Playwright or Chromium these tests skip, saying which is missing; under CI=true they fail instead.
+`CHROMIUM=/path/to/chromium` picks another binary.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ def browser() -> Iterator[Any]:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _unavailable("Playwright is not installed: pip install -e '.[test]'")
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(executable).exists():
-        _unavailable("Chromium is not installed: apt-get install -y chromium")
+        _unavailable(f"Chromium is not installed ({executable} not found): apt-get install -y chromium")
     expect.set_options(timeout=TIMEOUT_MS)
     # launch() gives the browser a new, empty profile directory of its own; no browser is ever downloaded
     with sync_playwright() as pw:
@@ -109,6 +110,10 @@ def page(browser: Any, world: World) -> Iterator[Any]:
 
 
 def shot(page: Any, name: str) -> None:
+    """Check the tab's form fields are labelled, then keep a screenshot of it."""
+    unlabelled = page.locator("input:not([type=hidden]), select, textarea").evaluate_all(
+        "fields => fields.filter(f => !f.labels.length && !f.getAttribute('aria-label')).map(f => f.outerHTML)")
+    assert unlabelled == []
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"))
 

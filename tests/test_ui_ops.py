@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ui_lake import build_staffing_lake
+from ui_lake import build_staffing_lake, staffing_fixture  # noqa: F401
 
 import lakehouse
 from lakehouse.engine.ops import entrance
 from lakehouse.engine.ops.ui_ops import MIN_HISTORY, at_least, job_query
 from lakehouse.errors import InvalidInput, NotFound
-
-
-@pytest.fixture(scope="module")
-def staffing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lakehouse.Lake]:
-    lake = build_staffing_lake(tmp_path_factory.mktemp("ui_ops") / "lake", rows=200)
-    try:
-        yield lake
-    finally:
-        lake.close()
 
 
 def test_dataset_pages_cover_every_row_once_in_a_stable_order(staffing: lakehouse.Lake) -> None:

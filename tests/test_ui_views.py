@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from http_server import LiveServer
-from ui_lake import IMG, SCRIPT, build_staffing_lake
+from ui_lake import IMG, SCRIPT, staffing_fixture  # noqa: F401
 
 import lakehouse
 from lakehouse.http import create_app
@@ -19,17 +19,8 @@ TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
 
 @pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lakehouse.Lake]:
-    lk = build_staffing_lake(tmp_path_factory.mktemp("ui_views") / "lake", rows=200)
-    try:
-        yield lk
-    finally:
-        lk.close()
-
-
-@pytest.fixture(scope="module")
-def url(lake: lakehouse.Lake) -> Iterator[str]:
-    with LiveServer(create_app(lake)) as base:
+def url(staffing: lakehouse.Lake) -> Iterator[str]:
+    with LiveServer(create_app(staffing)) as base:
         yield base
 
 
@@ -60,9 +51,9 @@ def test_every_tab_is_a_page_readable_without_javascript(http: httpx.Client, pat
     assert r.headers["X-Frame-Options"] == "DENY"
 
 
-def test_pages_hold_their_data_in_the_html(http: httpx.Client, lake: lakehouse.Lake) -> None:
+def test_pages_hold_their_data_in_the_html(http: httpx.Client, staffing: lakehouse.Lake) -> None:
     console = http.get("/console").text
-    first = lake.ops.call("staffing.job_orders", limit=1)["job_orders"][0]
+    first = staffing.ops.call("staffing.job_orders", limit=1)["job_orders"][0]
     assert f'id="job-{first["id"]}"' in console and "<meter" in console and first["client"] in console
     rows = http.get("/ui/explore/datasets/workers", params={"page": 2}).text
     assert "rows 51–100 of 200" in rows
@@ -77,13 +68,13 @@ def test_root_leads_to_the_ui(http: httpx.Client) -> None:
     assert r.status_code == 302 and r.headers["location"] == "/ui/ask"
 
 
-def test_views_call_operations_as_origin_ui(http: httpx.Client, lake: lakehouse.Lake) -> None:
-    before = len(_ui_records(lake, "sql.query"))
+def test_views_call_operations_as_origin_ui(http: httpx.Client, staffing: lakehouse.Lake) -> None:
+    before = len(_ui_records(staffing, "sql.query"))
     r = http.post("/ui/sql", data={"sql": "SELECT count(*) AS n FROM workers", "csrf_token": token(http)})
     assert r.status_code == 200 and ">200<" in r.text
-    assert len(_ui_records(lake, "sql.query")) == before + 1
+    assert len(_ui_records(staffing, "sql.query")) == before + 1
     http.get("/console")
-    assert _ui_records(lake, "staffing.job_orders") and _ui_records(lake, "staffing.fill_probability")
+    assert _ui_records(staffing, "staffing.job_orders") and _ui_records(staffing, "staffing.fill_probability")
 
 
 def test_a_post_without_a_valid_token_is_refused(http: httpx.Client, url: str) -> None:
@@ -117,7 +108,7 @@ def test_cross_site_and_foreign_host_posts_are_refused_even_with_a_token(http: h
     assert http.post("/sql", data={"sql": "SELECT 1"}).status_code == 415
 
 
-def test_hostile_cells_render_as_text(http: httpx.Client, lake: lakehouse.Lake) -> None:
+def test_hostile_cells_render_as_text(http: httpx.Client, staffing: lakehouse.Lake) -> None:
     page = http.get("/ui/explore/datasets/hostile").text
     assert SCRIPT not in page and IMG not in page
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in page
@@ -154,26 +145,26 @@ def test_ask_without_a_model_answers_extractively_and_says_so(http: httpx.Client
     assert missing.headers["X-Lakehouse-Error"] == "missing_field" and "question" in missing.text
 
 
-def test_upload_ingests_and_shows_errors_in_place(http: httpx.Client, lake: lakehouse.Lake) -> None:
+def test_upload_ingests_and_shows_errors_in_place(http: httpx.Client, staffing: lakehouse.Lake) -> None:
     tok = token(http, "/ui/upload")
     ok = http.post("/ui/upload", data={"dataset": "uploaded", "csrf_token": tok}, headers={"HX-Request": "true"},
                    files={"file": ("people.csv", b"id,name\n1,Ann\n2,Bob\n", "text/csv")})
     assert ok.status_code == 200 and "Ingested 2 rows into" in ok.text
-    assert lake.dataset("uploaded")["rows"] == 2
-    assert _ui_records(lake, "dataset.ingest")
+    assert staffing.dataset("uploaded")["rows"] == 2
+    assert _ui_records(staffing, "dataset.ingest")
     ragged = http.post("/ui/upload", data={"dataset": "ragged", "csrf_token": tok}, headers={"HX-Request": "true"},
                        files={"file": ("bad.csv", b"id,name\n1,a\n2,b,c\n3,d\n", "text/csv")})
     assert ragged.headers["X-Lakehouse-Error"] and "line 3" in ragged.text and 'role="alert"' in ragged.text
-    assert "ragged" not in {d["name"] for d in lake.datasets()}
+    assert "ragged" not in {d["name"] for d in staffing.datasets()}
     nofile = http.post("/ui/upload", data={"dataset": "x", "csrf_token": tok}, headers={"HX-Request": "true"})
     assert "choose a file" in nofile.text
 
 
-def test_rebuild_and_rollback_without_javascript_redirect_back(http: httpx.Client, lake: lakehouse.Lake) -> None:
+def test_rebuild_and_rollback_without_javascript_redirect_back(http: httpx.Client, staffing: lakehouse.Lake) -> None:
     tok = token(http, "/ui/explore/corpora/job_orders")
     r = http.post("/ui/explore/corpora/job_orders/rebuild", data={"csrf_token": tok})
     assert r.status_code == 303 and r.headers["location"] == "/ui/explore/corpora/job_orders"
-    assert lake.corpus("job_orders")["active_generation"] == 2
+    assert staffing.corpus("job_orders")["active_generation"] == 2
     back = http.post("/ui/explore/corpora/job_orders/rollback", data={"csrf_token": tok, "generation": "1"},
                      headers={"HX-Request": "true"})
     assert back.status_code == 200 and 'id="active-generation">generation 1<' in back.text
@@ -182,10 +173,10 @@ def test_rebuild_and_rollback_without_javascript_redirect_back(http: httpx.Clien
     assert bad.headers["X-Lakehouse-Error"] and 'role="alert"' in bad.text
 
 
-def test_a_recorded_outcome_changes_the_next_search(http: httpx.Client, lake: lakehouse.Lake) -> None:
-    job = next(j for j in lake.ops.call("staffing.job_orders", limit=100)["job_orders"]
-               if len(lake.matrix_search(**j["search"]).results) >= 2)
-    hits = lake.matrix_search(**job["search"]).results
+def test_a_recorded_outcome_changes_the_next_search(http: httpx.Client, staffing: lakehouse.Lake) -> None:
+    job = next(j for j in staffing.ops.call("staffing.job_orders", limit=100)["job_orders"]
+               if len(staffing.matrix_search(**j["search"]).results) >= 2)
+    hits = staffing.matrix_search(**job["search"]).results
     last = hits[-1]
     tok = token(http, f"/console/jobs/{job['id']}")
     r = http.post(f"/console/jobs/{job['id']}/outcome", headers={"HX-Request": "true"},
@@ -194,9 +185,9 @@ def test_a_recorded_outcome_changes_the_next_search(http: httpx.Client, lake: la
     first_row = re.search(r'<tr class="hit[^"]*" data-corpus="([^"]+)" data-id="([^"]+)"', r.text)
     assert first_row.groups() == (last.corpus, last.id)  # a success for this very job order ranks first
     assert 'class="hit playbook"' in r.text and 'hx-swap-oob="true"' in r.text  # and the fill bar is refreshed
-    recorded = [e for e in lake.playbook_lookup(job["query"], 20)["results"] if e["source"] == "ui:console"]
+    recorded = [e for e in staffing.playbook_lookup(job["query"], 20)["results"] if e["source"] == "ui:console"]
     assert recorded and recorded[0]["answer_id"] == last.id
-    assert _ui_records(lake, "playbook.record")
+    assert _ui_records(staffing, "playbook.record")
     bad = http.post(f"/console/jobs/{job['id']}/outcome", headers={"HX-Request": "true"},
                     data={"csrf_token": tok, "corpus": last.corpus, "answer_id": last.id, "outcome": "maybe"})
     assert "outcome" in bad.text and 'role="alert"' in bad.text

@@ -1,12 +1,16 @@
 """A small staffing lake for the web UI's tests: the demo's workers, candidates, job orders and placements
 (few rows, the `hash` embedder), its corpora and the playbooks learned from past placements, plus rows whose
-text is hostile markup (they must render as text)."""
+text is hostile markup (they must render as text).
+
+`staffing` is a module-scoped fixture over it (`from ui_lake import staffing_fixture  # noqa: F401`)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 import lakehouse
@@ -30,3 +34,12 @@ def build_staffing_lake(root: Path, rows: int = 300, **settings: object) -> lake
         lake.close()
         raise
     return lake
+
+
+@pytest.fixture(scope="module", name="staffing")
+def staffing_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lakehouse.Lake]:
+    lake = build_staffing_lake(tmp_path_factory.mktemp("staffing") / "lake", rows=200)
+    try:
+        yield lake
+    finally:
+        lake.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 from pydantic import Field
 
 from lakehouse.engine import catalog
@@ -25,7 +26,7 @@ from lakehouse.engine.ops.base import Input, Op
 from lakehouse.engine.ops.types import CorpusName, DatasetName, NonBlank
 from lakehouse.engine.safe_sql import read_arrow, run_query
 from lakehouse.engine.vectors import store
-from lakehouse.errors import InvalidInput, NotFound, map_duckdb_errors
+from lakehouse.errors import InvalidInput, NotFound, Unprocessable, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
@@ -48,29 +49,33 @@ class DatasetRows(Input):
     limit: int = Field(50, ge=1, le=PAGE_MAX)
 
 
-def _dataset_columns(lake: Lake, name: str) -> list[str]:
-    """The dataset's column names, or NotFound."""
-    with lake.ctx.fresh_cursor() as cur, map_duckdb_errors():
-        if catalog.dataset_row(cur, name) is None:
-            raise NotFound(f"no dataset named {name!r}", code="dataset_not_found")
-    return read_arrow(lake.ctx, f"SELECT * FROM lake.main.{name} LIMIT 0", check=False).column_names
-
-
-def _page(lake: Lake, select: str, count: str, offset: int, limit: int) -> dict[str, Any]:
-    """One page of a query the engine wrote (names already checked), on the sandboxed read-only instance."""
-    s = lake.settings
-    page = run_query(lake.ctx, f"{select} LIMIT ? OFFSET ?", [limit, offset], max_rows=limit,
-                                  timeout_s=s.query_timeout_s)
-    total = int(read_arrow(lake.ctx, count, check=False).column(0)[0].as_py())
-    return {"columns": page.columns, "rows": page.rows, "offset": offset, "limit": limit, "total": total}
+def _read(lake: Lake, dataset: str, sql: str, params: list[Any] | None = None) -> pa.Table | None:
+    """Rows of SQL the engine wrote over `dataset` (names checked, values as parameters), on the sandboxed read-only
+    instance; None when the dataset does not exist (looked up only then: each catalog query costs milliseconds)."""
+    try:
+        return read_arrow(lake.ctx, sql, params, check=False)
+    except Unprocessable:
+        with lake.ctx.fresh_cursor() as cur, map_duckdb_errors():
+            if catalog.dataset_row(cur, dataset) is None:
+                return None
+        raise
 
 
 def _dataset_rows(lake: Lake, inp: DatasetRows) -> dict[str, Any]:
-    _dataset_columns(lake, inp.name)
+    table = f"lake.main.{inp.name}"
+    counted = _read(lake, inp.name, f"SELECT count(*) FROM {table}")
+    if counted is None:
+        raise NotFound(f"no dataset named {inp.name!r}", code="dataset_not_found")
     # ORDER BY ALL: the same page for the same offset (scan order is not guaranteed), ids first when they lead
-    page = _page(lake, f"SELECT * FROM lake.main.{inp.name} ORDER BY ALL",
-                 f"SELECT count(*) FROM lake.main.{inp.name}", inp.offset, inp.limit)
-    return {"name": inp.name, **page}
+    return {"name": inp.name, **_page(lake, f"SELECT * FROM {table} ORDER BY ALL", counted, inp.offset, inp.limit)}
+
+
+def _page(lake: Lake, select: str, counted: pa.Table, offset: int, limit: int) -> dict[str, Any]:
+    """One page of a query the engine wrote, on the sandboxed read-only instance; `counted`: its total."""
+    page = run_query(lake.ctx, f"{select} LIMIT ? OFFSET ?", [limit, offset], max_rows=limit,
+                     timeout_s=lake.settings.query_timeout_s)
+    return {"columns": page.columns, "rows": page.rows, "offset": offset, "limit": limit,
+            "total": int(counted.column(0)[0].as_py())}
 
 
 class CorpusRows(Input):
@@ -83,8 +88,8 @@ def _corpus_rows(lake: Lake, inp: CorpusRows) -> dict[str, Any]:
     if not lake.vectors.exists(inp.name):
         raise NotFound(f"no corpus named {inp.name!r}", code="corpus_not_found")
     table = store.table(inp.name)
-    page = _page(lake, f"SELECT id, text, metadata FROM {table} ORDER BY key", f"SELECT count(*) FROM {table}",
-                 inp.offset, inp.limit)
+    counted = read_arrow(lake.ctx, f"SELECT count(*) FROM {table}", check=False)
+    page = _page(lake, f"SELECT id, text, metadata FROM {table} ORDER BY key", counted, inp.offset, inp.limit)
     for row in page["rows"]:
         row[2] = json.loads(row[2]) if row[2] else {}
     page["columns"][2]["type"] = "JSON"
@@ -122,22 +127,28 @@ def _certifications(value: Any) -> list[str]:
 
 
 def _jobs(lake: Lake, inp: JobOrders) -> dict[str, Any]:
-    names = set(_dataset_columns(lake, inp.dataset))
-    missing = [c for c in JOB_COLUMNS if c not in names]
-    if missing:
-        raise InvalidInput(f"dataset {inp.dataset!r} has no column {', '.join(map(repr, missing))}; job orders need "
-                           f"{', '.join(JOB_COLUMNS)}", code="not_job_orders", field="dataset")
-    cols = [*JOB_COLUMNS, *(c for c in OPTIONAL_JOB_COLUMNS if c in names)]
     where = "(?::VARCHAR IS NULL OR status = ?) AND (?::VARCHAR IS NULL OR state = ?)"
     params: list[Any] = [inp.status, inp.status, inp.state, inp.state]
     if inp.ids is not None:
         where += " AND list_contains(?::BIGINT[], id)"
         params.append(inp.ids)
     source = f"FROM lake.main.{inp.dataset} WHERE {where}"
-    tbl = read_arrow(lake.ctx, f"SELECT {', '.join(cols)} {source} ORDER BY id LIMIT ? OFFSET ?",
-                     [*params, inp.limit, inp.offset], check=False)
-    total = read_arrow(lake.ctx, f"SELECT count(*) {source}", params, check=False).column(0)[0].as_py()
-    corpora = [c for c in dict.fromkeys(inp.corpora) if lake.vectors.exists(c)]
+    # the page and the total in one read: each read of the lake pays the catalog's cost
+    try:
+        tbl = _read(lake, inp.dataset, f"SELECT *, count(*) OVER () AS lh_total {source} ORDER BY id LIMIT ? "
+                    "OFFSET ?", [*params, inp.limit, inp.offset])
+    except Unprocessable:  # say which columns a job order needs, rather than which one DuckDB missed first
+        _check_columns(read_arrow(lake.ctx, f"SELECT * FROM lake.main.{inp.dataset} LIMIT 0", check=False), inp.dataset)
+        raise
+    if tbl is None:
+        raise NotFound(f"no dataset named {inp.dataset!r}", code="dataset_not_found")
+    _check_columns(tbl, inp.dataset)
+    if tbl.num_rows:
+        total = tbl.column("lh_total")[0].as_py()
+    else:  # past the last page
+        total = read_arrow(lake.ctx, f"SELECT count(*) {source}", params, check=False).column(0)[0].as_py()
+    tbl = tbl.select([*JOB_COLUMNS, *(c for c in OPTIONAL_JOB_COLUMNS if c in tbl.column_names)])
+    corpora = [c for c in dict.fromkeys(inp.corpora) if _corpus_exists(lake, c)]
     jobs = []
     for row in tbl.to_pylist():
         row["required_certifications"] = certs = _certifications(row["required_certifications"])
@@ -151,6 +162,21 @@ def _jobs(lake: Lake, inp: JobOrders) -> dict[str, Any]:
             "corpora": corpora, "missing_corpora": [c for c in inp.corpora if c not in corpora], "job_orders": jobs}
 
 
+def _check_columns(tbl: pa.Table, dataset: str) -> None:
+    missing = [c for c in JOB_COLUMNS if c not in tbl.column_names]
+    if missing:
+        raise InvalidInput(f"dataset {dataset!r} has no column {', '.join(map(repr, missing))}; job orders need "
+                           f"{', '.join(JOB_COLUMNS)}", code="not_job_orders", field="dataset")
+
+
+def _corpus_exists(lake: Lake, name: str) -> bool:
+    try:
+        lake.vectors.state(name)  # loaded once, then held in memory: the searches need it anyway
+    except NotFound:
+        return False
+    return True
+
+
 class FillProbability(Input):
     job_order_ids: list[int] = Field(min_length=1, max_length=100)
     dataset: DatasetName = "job_orders"
@@ -162,13 +188,11 @@ def _history(lake: Lake, jobs: str, placements: str | None) -> dict[tuple[str | 
     """(role, state) -> [placements, successes]; (role, None) and (None, None) hold the wider scopes."""
     if placements is None:
         return {}
-    with lake.ctx.fresh_cursor() as cur, map_duckdb_errors():
-        if catalog.dataset_row(cur, placements) is None:
-            return {}
-    tbl = read_arrow(lake.ctx, f"SELECT j.role, j.state, count(*) AS n, count(*) FILTER (p.outcome IN "
-                     f"({', '.join('?' * len(SUCCESS_OUTCOMES))})) AS ok FROM lake.main.{placements} p "
-                     f"JOIN lake.main.{jobs} j ON j.id = p.job_order_id GROUP BY ALL", list(SUCCESS_OUTCOMES),
-                     check=False)
+    tbl = _read(lake, placements, f"SELECT j.role, j.state, count(*) AS n, count(*) FILTER (p.outcome IN "
+                f"({', '.join('?' * len(SUCCESS_OUTCOMES))})) AS ok FROM lake.main.{placements} p "
+                f"JOIN lake.main.{jobs} j ON j.id = p.job_order_id GROUP BY ALL", list(SUCCESS_OUTCOMES))
+    if tbl is None:
+        return {}
     out: dict[tuple[str | None, str | None], list[int]] = {}
     for role, state, n, ok in zip(*(tbl.column(c).to_pylist() for c in ("role", "state", "n", "ok"))):
         for key in ((role, state), (role, None), (None, None)):
