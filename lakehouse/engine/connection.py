@@ -162,6 +162,17 @@ def prepare_cursor(cur: duckdb.DuckDBPyConnection, macro_db: str, *, macros_firs
     return cur
 
 
+def settle(cur: duckdb.DuckDBPyConnection) -> None:
+    """End whatever a half-read result left open on `cur`.
+
+    A relation fetched only in part (`lake.sql(...).fetchone()`) keeps its query, and so its transaction,
+    active on the cursor; a relation made afterwards binds inside that old transaction and cannot see tables
+    committed since ("Table with name b does not exist"). Running a statement ends the pending one
+    (~0.4 ms); relations already returned keep the rows they fetched and can still be read to the end.
+    """
+    cur.execute("SELECT 1")
+
+
 def sandbox(con: duckdb.DuckDBPyConnection, loc: Location) -> None:
     """DuckDB's own sandbox for the read-only query instance: no files outside the lake, locked."""
     allowed = [str(loc.root) + "/"]
@@ -205,6 +216,7 @@ class Connections:
             raise LakehouseError("this lake is closed", code="closed")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's read-write cursor, caught up with every commit made before the call (see `settle`)."""
         cur = getattr(self._local, "rw", None)
         if cur is None:
             self.check_open()
@@ -212,6 +224,8 @@ class Connections:
             self._local.rw = cur
             with self._cursor_lock:
                 self._cursors.append(cur)
+        else:
+            settle(cur)
         return cur
 
     def query_cursor(self) -> duckdb.DuckDBPyConnection:
