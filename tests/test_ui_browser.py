@@ -321,3 +321,24 @@ def test_markup_in_the_data_renders_as_text(page: Any, world: World) -> None:
     expect(page.locator(".history-list")).to_contain_text(SCRIPT)  # a recorded playbook answer
     assert page.locator(".history-list img").count() == 0
     shot(page, "hostile")
+
+
+def test_reading_works_without_javascript(browser: Any, world: World) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(base_url=world.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto("/ui/explore/datasets/workers")
+        page.get_by_role("link", name="next →").click()
+        expect(page.locator("#rows .meta")).to_contain_text("rows 51–100 of 300")
+        page.goto(f"/console?state={world.job['state']}")
+        card = page.locator(f"#job-{world.job['id']}")
+        expect(card.locator("meter")).to_be_visible()
+        card.locator("summary").click()  # <details> opens natively; the link inside leads to the matches
+        card.get_by_role("link", name=f"Open the matches for job order {world.job['id']}").click()
+        expect(page.locator("tr.hit").first).to_be_visible()
+        page.goto("/ui/system")
+        expect(page.locator("#trials-table")).to_contain_text("workers")
+    finally:
+        context.close()
