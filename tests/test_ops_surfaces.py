@@ -25,6 +25,7 @@ from lakehouse.http import create_app
 
 ROOT = Path(__file__).parents[1]
 CSV = b"id,name,role,state\n1,Ann,Forklift Operator,IL\n2,Bob,Pastry Chef,WI\n3,Cy,Welder,IL\n"
+JOBS = b"id,client,role,city,state,headcount,required_certifications,status\n1,Acme,Welder,Joliet,IL,2,[OSHA-10],open\n"
 
 
 @dataclasses.dataclass
@@ -52,7 +53,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     (imports / "docs" / "guide.md").write_text("# Forklifts\n\nForklift operators need OSHA-10.\n")
     (imports / "people.csv").write_bytes(CSV)
     with LLMServer() as llm:
-        lake = lakehouse.open(base / "lake", embedder="hash", import_dirs=[str(imports)], **provider_settings(llm.url))
+        lake = lakehouse.open(base / "lake", embedder="hash", import_dirs=[str(imports)], rebuild_interval_s=0,
+                               **provider_settings(llm.url))
         try:
             lake.ingest(CSV, "people", filename="people.csv")
             lake.create_corpus("people_c", dataset="people", text=["name", "role"], metadata=["state"])
@@ -259,6 +261,26 @@ CALLS: dict[str, dict[str, Call]] = {
         "python": lambda w: w.lake.hnsw_trials("people_c"),
         "http": lambda w: w.http.get("/hnsw/trials", params={"corpus": "people_c"}),
         "mcp": lambda w: w.mcp("hnsw_trials", {"corpus": "people_c"}),
+    },
+    "dataset.rows": {
+        "python": lambda w: w.lake.ops.call("dataset.rows", name="people", limit=2),
+        "mcp": lambda w: w.mcp("dataset_rows", {"name": "people", "limit": 2}),
+    },
+    "corpus.rows": {
+        "python": lambda w: w.lake.ops.call("corpus.rows", name="people_c", limit=2),
+        "mcp": lambda w: w.mcp("corpus_rows", {"name": "people_c", "limit": 2}),
+    },
+    "staffing.job_orders": {
+        "python": lambda w: (w.lake.ingest(JOBS, "job_orders", mode="replace", filename="j.csv"),
+                             w.lake.ops.call("staffing.job_orders", corpora=["people_c"])),
+        "mcp": lambda w: (w.lake.ingest(JOBS, "job_orders", mode="replace", filename="j.csv"),
+                          w.mcp("staffing_job_orders", {"corpora": ["people_c"]})),
+    },
+    "staffing.fill_probability": {
+        "python": lambda w: (w.lake.ingest(JOBS, "job_orders", mode="replace", filename="j.csv"),
+                             w.lake.ops.call("staffing.fill_probability", job_order_ids=[1], corpora=["people_c"])),
+        "mcp": lambda w: (w.lake.ingest(JOBS, "job_orders", mode="replace", filename="j.csv"),
+                          w.mcp("staffing_fill_probability", {"job_order_ids": [1], "corpora": ["people_c"]})),
     },
 }
 CASES = [(op, surface) for op, calls in CALLS.items() for surface in calls]
