@@ -47,7 +47,7 @@ def _records(raws: list[dict[str, Any]], field: str) -> list[EvidenceRecord]:
 class DistillCollect(Input):
     sources: list[Literal["ops", "playbooks", "workflows"]] = Field(
         ["ops", "playbooks", "workflows"], description="the lake's records to build evidence from")
-    ops: list[NonBlank] | None = Field(None, description="only these recorded ops (default: every op with a query)")
+    ops: list[NonBlank] | None = Field(None, description="recorded ops to read (default: those taking a query)")
     since: Timestamp | None = Field(None, description="only what happened from this time on")
     limit: int = Field(10_000, ge=1, le=100_000, description="recorded ops read, newest first (per op name)")
     records: list[dict[str, Any]] | None = Field(None, max_length=MAX_RECORDS, description="evidence records to add")
@@ -66,7 +66,7 @@ def _collect(lake: Lake, inp: DistillCollect) -> dict[str, Any]:
                 found.extend(sources.workflow_records(cur, inp.since))
     if "ops" in inp.sources:
         private = {op.name: op.private for op in lake.ops.catalog}
-        for name in inp.ops or [None]:
+        for name in inp.ops or _query_ops(lake):
             found.extend(sources.op_records(lake.observer.query(op=name, since=inp.since, limit=inp.limit), private))
     by_id = {r.id: r for r in [*found.records, *given]}  # one row per id: what the caller handed in wins
     records = list(by_id.values())
@@ -77,6 +77,13 @@ def _collect(lake: Lake, inp: DistillCollect) -> dict[str, Any]:
             "by_kind": dict(sorted(collections.Counter(r.kind for r in records).items())),
             "by_category": {c: sum(s.category == c for s in scores) for c in CATEGORIES},
             "skipped_count": len(found.skipped), "skipped": found.skipped[:SKIPPED_LISTED]}
+
+
+def _query_ops(lake: Lake) -> list[str]:
+    """The ops whose input is a question (a `query`, `question` or `prompt` not recorded by size only): in the others
+    a `text` field is a column name or a document, not something a user asked."""
+    return [op.name for op in lake.ops.catalog
+            if any(f in op.input.model_fields and f not in op.private for f in ("query", "question", "prompt"))]
 
 
 class DistillScore(Input):
