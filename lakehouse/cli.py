@@ -141,48 +141,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _group(sub: Any, name: str, help: str) -> Any:
+    """A command with subcommands; the chosen one lands in `args.<name>_command`."""
+    return sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _command(sub: Any, name: str, help: str, *positionals: str) -> argparse.ArgumentParser:
+    """A (sub)command taking --root and `positionals`."""
+    p = sub.add_parser(name, help=help)
+    _root_arg(p)
+    for arg in positionals:
+        p.add_argument(arg)
+    return p
+
+
 def _drift_parsers(sub: Any) -> None:
-    p = sub.add_parser("drift", help="measure drift: scorer, playbooks, embeddings, audit baselines")
-    dsub = p.add_subparsers(dest="drift_command", required=True)
-    d = dsub.add_parser("scorer", help="re-score stored evidence with today's scorer")
-    _root_arg(d)
+    g = _group(sub, "drift", "measure drift: scorer, playbooks, embeddings, audit baselines")
+    d = _command(g, "scorer", "re-score stored evidence with today's scorer")
     d.add_argument("--kind", default=None, help="only evidence of this kind")
     d.add_argument("--entries", action="store_true", help="list each drifted record")
-    d = dsub.add_parser("playbooks", help="recorded answers no longer in today's top k")
-    _root_arg(d)
+    d = _command(g, "playbooks", "recorded answers no longer in today's top k")
     d.add_argument("--corpus", default=None)
     d.add_argument("-k", type=int, default=10)
     d.add_argument("--limit", type=int, default=10_000, help="playbooks checked, oldest first")
-    d = dsub.add_parser("embeddings", help="drift between two samples of a corpus")
-    _root_arg(d)
-    d.add_argument("corpus")
+    d = _command(g, "embeddings", "drift between two samples of a corpus", "corpus")
     for side, what in (("a", "reference"), ("b", "current")):
         d.add_argument(f"--{side}", required=True,
                        help=f"the {what} sample: a generation number, or JSON {{\"ids_sql\": ...}} / {{\"since\": ...}}")
     d.add_argument("--tests", type=_list, default=None, help="ks,psi,mmd,classifier (default: all)")
     d.add_argument("--seed", type=int, default=0)
-    d = dsub.add_parser("audit", help="the latest audit run against the mean of the runs before it")
-    _root_arg(d)
+    d = _command(g, "audit", "the latest audit run against the mean of the runs before it")
     d.add_argument("--previous", type=int, default=5)
     d.add_argument("--threshold", type=float, default=0.5)
     d.add_argument("--min-delta", type=float, default=1.0)
 
 
 def _distill_parsers(sub: Any) -> None:
-    p = sub.add_parser("distill", help="evidence for training: collect, score, export SFT JSONL")
-    dsub = p.add_subparsers(dest="distill_command", required=True)
-    d = dsub.add_parser("collect", help="build scored evidence from ops, playbooks and workflow runs")
-    _root_arg(d)
+    g = _group(sub, "distill", "evidence for training: collect, score, export SFT JSONL")
+    d = _command(g, "collect", "build scored evidence from ops, playbooks and workflow runs")
     d.add_argument("--sources", type=_list, default=["ops", "playbooks", "workflows"])
     d.add_argument("--since", default=None, help="ISO 8601 time")
     d.add_argument("--records", default=None, help="a JSONL file of evidence records to add")
-    d = dsub.add_parser("score", help="score evidence records with today's scorer")
-    _root_arg(d)
+    d = _command(g, "score", "score evidence records with today's scorer")
     src = d.add_mutually_exclusive_group(required=True)
     src.add_argument("--file", default=None, help="a JSONL file of evidence records")
     src.add_argument("--ids", type=_list, default=None, help="ids of stored evidence, comma-separated")
-    d = dsub.add_parser("export", help="stored evidence as SFT JSONL, through the contamination firewall")
-    _root_arg(d)
+    d = _command(g, "export", "stored evidence as SFT JSONL, through the contamination firewall")
     d.add_argument("--out", required=True)
     d.add_argument("--min-category", default="usable", choices=["gold", "usable", "weak", "reject"])
     d.add_argument("--holdout", default=None, help="the held-out evaluation set (.jsonl, .csv, .txt)")
@@ -191,48 +195,25 @@ def _distill_parsers(sub: Any) -> None:
 
 
 def _pathway_parsers(sub: Any) -> None:
-    p = sub.add_parser("pathways", help="pathway memory: record, look up and replay sequences of operations")
-    psub = p.add_subparsers(dest="pathways_command", required=True)
-    d = psub.add_parser("record", help="remember the steps that reached a goal")
-    _root_arg(d)
-    d.add_argument("text")
-    d.add_argument("--steps", required=True, help='a JSON file: [{"op": ..., "input": {...}}, ...]')
-    d = psub.add_parser("lookup", help="pathways whose goal is most like a text")
-    _root_arg(d)
-    d.add_argument("text")
-    d.add_argument("-k", type=int, default=5)
-    d = psub.add_parser("replay", help="run a pathway's steps again")
-    _root_arg(d)
-    d.add_argument("id")
-    d.add_argument("--stop-on-failure", action="store_true")
-    d = psub.add_parser("fingerprint", help="the 32-bucket fingerprint of a text")
-    _root_arg(d)
-    d.add_argument("text")
+    g = _group(sub, "pathways", "pathway memory: record, look up and replay sequences of operations")
+    _command(g, "record", "remember the steps that reached a goal", "text").add_argument(
+        "--steps", required=True, help='a JSON file: [{"op": ..., "input": {...}}, ...]')
+    _command(g, "lookup", "pathways whose goal is most like a text", "text").add_argument("-k", type=int, default=5)
+    _command(g, "replay", "run a pathway's steps again (exit 1 when one fails)", "id").add_argument(
+        "--stop-on-failure", action="store_true")
+    _command(g, "fingerprint", "the 32-bucket fingerprint of a text", "text")
 
 
 def _quality_parsers(sub: Any) -> None:
-    p = sub.add_parser("truth", help="check TOML truth rules in the read-only sandbox")
-    tsub = p.add_subparsers(dest="truth_command", required=True)
-    t = tsub.add_parser("check", help="check a TOML file of [[rule]] tables (exit 1 when an error rule fails)")
-    _root_arg(t)
-    t.add_argument("file")
-    t.add_argument("--sample", type=int, default=5)
-    p = sub.add_parser("rules", help="validation rules of datasets, checked by every ingest")
-    rsub = p.add_subparsers(dest="rules_command", required=True)
-    r = rsub.add_parser("put", help='declare rules from a JSON file: [{"dataset", "name", "kind", "params", ...}]')
-    _root_arg(r)
-    r.add_argument("file")
-    r = rsub.add_parser("list", help="list rules")
-    _root_arg(r)
-    r.add_argument("--dataset", default=None)
-    r = rsub.add_parser("delete", help="delete a rule")
-    _root_arg(r)
-    r.add_argument("dataset")
-    r.add_argument("name")
-    r = rsub.add_parser("check", help="run a dataset's rules now (exit 1 when an error rule fails)")
-    _root_arg(r)
-    r.add_argument("dataset")
-    r.add_argument("--sample", type=int, default=5)
+    g = _group(sub, "truth", "check TOML truth rules in the read-only sandbox")
+    _command(g, "check", "check a TOML file of [[rule]] tables (exit 1 when an error rule fails)", "file").add_argument(
+        "--sample", type=int, default=5)
+    g = _group(sub, "rules", "validation rules of datasets, checked by every ingest")
+    _command(g, "put", 'declare rules from a JSON file: [{"dataset", "name", "kind", "params", ...}]', "file")
+    _command(g, "list", "list rules").add_argument("--dataset", default=None)
+    _command(g, "delete", "delete a rule", "dataset", "name")
+    _command(g, "check", "run a dataset's rules now (exit 1 when an error rule fails)", "dataset").add_argument(
+        "--sample", type=int, default=5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
-import pytest
-from http_server import LiveServer
+from hash_lake import hash_http_fixture, hash_lake_fixture  # noqa: F401  (fixtures)
 
 import lakehouse
 from lakehouse.cli import main as cli_main
 from lakehouse.engine.workflows import NodeRecord, RunStore
-from lakehouse.http import create_app
 
 GOOD = {"id": "ev_good", "kind": "rag_answer", "query": "Who drives the forklift on nights?",
         "answer": "Ann drives it [1].", "retrieved_ids": ["1"], "citations": ["1"], "model": "m", "outcome": 1}
@@ -23,21 +18,8 @@ HELD_OUT = {"id": "ev_held_out", "kind": "rag_answer", "query": "Which welder ho
             "answer": "Cy holds it [1].", "retrieved_ids": ["3"], "citations": ["3"], "model": "m", "outcome": 1}
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Iterator[lakehouse.Lake]:
-    imports = tmp_path / "imports"
-    imports.mkdir()
-    lk = lakehouse.open(tmp_path / "lake", embedder="hash", import_dirs=[str(imports)])
-    try:
-        yield lk
-    finally:
-        lk.close()
 
 
-@pytest.fixture
-def http(lake: lakehouse.Lake) -> Iterator[httpx.Client]:
-    with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=60) as client:
-        yield client
 
 
 def workflow_run(lake: lakehouse.Lake, run_id: str, status: str) -> None:

@@ -5,45 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
-from http_server import LiveServer
+from hash_lake import hash_http_fixture, hash_lake_fixture, run_cli  # noqa: F401  (fixtures)
 
 import lakehouse
-from lakehouse.cli import main as cli_main
 from lakehouse.engine.drift.samples import Selection, load_sample
 from lakehouse.errors import Forbidden, InvalidInput, LakehouseError
-from lakehouse.http import create_app
 
 A_TEXTS = [f"forklift warehouse pallet loader {i}" for i in range(80)]
 B_TEXTS = [f"pastry bakery croissant oven {i}" for i in range(80)]
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Iterator[lakehouse.Lake]:
-    lk = lakehouse.open(tmp_path / "lake", embedder="hash")
-    try:
-        yield lk
-    finally:
-        lk.close()
 
 
-@pytest.fixture
-def http(lake: lakehouse.Lake) -> Iterator[httpx.Client]:
-    with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=60) as client:
-        yield client
-
-
-def cli(lake: lakehouse.Lake, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    """(exit code, stdout as JSON when it is, stderr) of `lakehouse ARGV --root <the lake>`."""
-    code = cli_main([*argv, "--root", str(lake.root)])
-    out, err = capsys.readouterr()
-    return code, json.loads(out) if out.startswith(("{", "[")) else out, err
 
 
 def alerts(lake: lakehouse.Lake, op: str) -> list[dict[str, Any]]:
@@ -80,7 +57,7 @@ def test_scorer_drift_counts_records_whose_category_moved(lake, http, capsys):
     assert first.json() == out
     assert lake.sql("SELECT from_category, to_category, count FROM scorer_drift() ORDER BY ALL").fetchall() == [
         ("gold", "gold", 1), ("usable", "reject", 1)]
-    code, printed, _ = cli(lake, capsys, "drift", "scorer", "--entries")
+    code, printed, _ = run_cli(lake, capsys, "drift", "scorer", "--entries")
     assert code == 0 and printed == out
 
     found = alerts(lake, "drift.scorer")
@@ -123,7 +100,7 @@ def test_playbook_drift_reports_answers_no_longer_found(lake, http, capsys):
     assert http.post("/v1/drift/playbooks", json={"k": 2}).json() == out
     rows = lake.sql("SELECT query, found, rank FROM playbook_drift(k := 2)").fetchall()
     assert rows == [("forklift operator warehouse", True, 1), ("pastry chef bakery", False, None), ("welder", False, None)]
-    code, printed, _ = cli(lake, capsys, "drift", "playbooks", "-k", "2", "--corpus", "jobs")
+    code, printed, _ = run_cli(lake, capsys, "drift", "playbooks", "-k", "2", "--corpus", "jobs")
     assert code == 0 and printed["drifted"] == 1
     alert = alerts(lake, "drift.playbooks")[0]
     assert alert["target"] == "jobs" and alert["details"]["corpora"] == ["jobs"]
@@ -170,7 +147,7 @@ def test_embedding_drift_between_generations_windows_and_id_queries(lake, http, 
                     [json.dumps({"since": generations})]).fetchall()
     assert [r[0] for r in rows] == ["ks", "psi", "mmd", "classifier"] and all(r[2] for r in rows)
     assert [r[1] for r in rows] == [t["drifted"] for t in moved["tests"]]
-    code, printed, _ = cli(lake, capsys, "drift", "embeddings", "docs", "--a", "1", "--b", json.dumps({"since": generations}))
+    code, printed, _ = run_cli(lake, capsys, "drift", "embeddings", "docs", "--a", "1", "--b", json.dumps({"since": generations}))
     assert code == 0 and printed == moved
     alert = alerts(lake, "drift.embeddings")[0]
     assert alert["target"] == "docs" and alert["details"]["fired"] == moved["fired"]
@@ -204,7 +181,7 @@ def test_embedding_drift_refusals_on_every_surface(lake, http, capsys, generatio
         with pytest.raises(LakehouseError) as err:
             lake.sql("SELECT * FROM embedding_drift('docs', ?, {'generation': 1})", [json.dumps(side)]).fetchall()
         assert err.value.status == 403
-        code, _, err = cli(lake, capsys, "drift", "embeddings", "docs", "--a", json.dumps(side), "--b", "1")
+        code, _, err = run_cli(lake, capsys, "drift", "embeddings", "docs", "--a", json.dumps(side), "--b", "1")
         assert code == 2 and "not allowed" in err
     with pytest.raises(InvalidInput, match="at least 2"):
         lake.ops.call("drift.embeddings", corpus="docs", a={"ids_sql": "SELECT '0'"}, b={"generation": 1})
@@ -232,7 +209,7 @@ def test_audit_drift_reads_the_lakes_own_baselines(lake, http, capsys):
     assert out["flagged"] == 2 and out["latest"] == {"ts": "2026-01-04T00:00:00Z", "head": "c3"}
     assert [(c["name"], c["delta"]) for c in out["by_check"]] == [("sql_injection", 4.0)]
     assert http.post("/v1/drift/audit", json={"previous": 3}).json() == out
-    code, printed, _ = cli(lake, capsys, "drift", "audit", "--previous", "3")
+    code, printed, _ = run_cli(lake, capsys, "drift", "audit", "--previous", "3")
     assert code == 0 and printed == out
     alert = alerts(lake, "drift.audit")[0]
     assert alert["details"]["flagged"] == ["error", "sql_injection"] and alert["details"]["head"] == "c3"

@@ -4,39 +4,16 @@ replayed steps run with the caller's origin and rights."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
-import pytest
-from http_server import LiveServer
+from hash_lake import hash_http_fixture, hash_lake_fixture, run_cli  # noqa: F401  (fixtures)
 
-import lakehouse
-from lakehouse.cli import main as cli_main
 from lakehouse.engine.pathways import fingerprint
-from lakehouse.http import create_app
 
 CSV = b"id,name\n1,Ann\n2,Bob\n"
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Iterator[lakehouse.Lake]:
-    lk = lakehouse.open(tmp_path / "lake", embedder="hash")
-    try:
-        yield lk
-    finally:
-        lk.close()
 
 
-@pytest.fixture
-def http(lake: lakehouse.Lake) -> Iterator[httpx.Client]:
-    with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=60) as client:
-        yield client
-
-
-def run_cli(lake: lakehouse.Lake, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
-    code = cli_main([*argv, "--root", str(lake.root)])
-    return code, json.loads(capsys.readouterr().out)
 
 
 def test_fingerprint_is_the_same_on_every_surface(lake, http, capsys):
@@ -45,7 +22,7 @@ def test_fingerprint_is_the_same_on_every_surface(lake, http, capsys):
     assert len(expected) == 32 and sum(expected) == 6  # il, forklift, operators, with, osha, 10
     assert http.post("/v1/pathways/fingerprint", json={"text": text}).json() == {"buckets": expected}
     assert lake.ops.call("pathways.fingerprint", text=text) == {"buckets": expected}
-    assert run_cli(lake, capsys, "pathways", "fingerprint", text) == (0, {"buckets": expected})
+    assert run_cli(lake, capsys, "pathways", "fingerprint", text)[:2] == (0, {"buckets": expected})
 
 
 def test_record_and_look_up(lake, http, capsys):
@@ -63,7 +40,7 @@ def test_record_and_look_up(lake, http, capsys):
 
     found = http.post("/v1/pathways/lookup", json={"text": "answer to everything?", "k": 1}).json()["results"]
     assert [r["pathway"]["id"] for r in found] == [stored["id"]] and found[0]["score"] > 0.8
-    code, out = run_cli(lake, capsys, "pathways", "lookup", "drivers Illinois")
+    code, out, _ = run_cli(lake, capsys, "pathways", "lookup", "drivers Illinois")
     assert code == 0 and out["results"][0]["pathway"]["text"] == "forklift drivers in Illinois"
 
     replayed = http.post(f"/v1/pathways/{stored['id']}/replay").json()
@@ -77,10 +54,10 @@ def test_replay_runs_each_step_as_the_caller(lake, http, tmp_path, capsys):
              {"op": "dataset.list", "input": {}}]
     pathway = lake.ops.call("pathways.record", text="load the people", steps=steps)["id"]
 
-    # over HTTP a server-side path needs import_dirs: the step fails as the same call would
+    # over HTTP a server-side path must be inside import_dirs: the step fails as the same call would
     over_http = http.post(f"/v1/pathways/{pathway}/replay").json()
     assert (over_http["ok"], over_http["succeeded"], over_http["failed"]) == (False, 1, 1)
-    assert over_http["steps"][0]["error_code"] == "import_dirs_unset"
+    assert over_http["steps"][0]["error_code"] == "path_outside_import_dirs"
     listed = [o for o in lake.observer.ops if o.op == "dataset.list"]
     assert [o.origin for o in listed] == ["http"]  # the step ran as the HTTP caller, recorded as such
     stopped = http.post(f"/v1/pathways/{pathway}/replay", json={"stop_on_failure": True}).json()
@@ -88,7 +65,7 @@ def test_replay_runs_each_step_as_the_caller(lake, http, tmp_path, capsys):
     assert lake.datasets() == []
 
     # the CLI is a local caller: it may read the file
-    code, from_cli = run_cli(lake, capsys, "pathways", "replay", pathway)
+    code, from_cli, _ = run_cli(lake, capsys, "pathways", "replay", pathway)
     assert code == 0 and from_cli["ok"] is True
     assert [d["name"] for d in lake.datasets()] == ["people"]
 

@@ -4,17 +4,14 @@ truth rules (TOML assertions in the read-only sandbox) over Python, SQL, HTTP an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from http_server import LiveServer
+from hash_lake import hash_http_fixture, hash_lake_fixture  # noqa: F401  (fixtures)
 
 import lakehouse
 from lakehouse.cli import main as cli_main
 from lakehouse.errors import Forbidden, Unprocessable
-from lakehouse.http import create_app
 
 PEOPLE = b"id,name,state\n1,Ann,IL\n2,Bob,WI\n"
 RULES = [
@@ -25,19 +22,8 @@ RULES = [
 ]
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Iterator[lakehouse.Lake]:
-    lk = lakehouse.open(tmp_path / "lake", embedder="hash")
-    try:
-        yield lk
-    finally:
-        lk.close()
 
 
-@pytest.fixture
-def http(lake: lakehouse.Lake) -> Iterator[httpx.Client]:
-    with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=60) as client:
-        yield client
 
 
 def upload(http: httpx.Client, data: bytes, mode: str = "append", **params: str) -> httpx.Response:
