@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import InvalidInput, LakehouseError
 
 log = logging.getLogger("lakehouse")
 
@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     _root_arg(st)
     st.add_argument("--window", default="1h", help="30s, 15m, 1h, 7d (default %(default)s)")
 
+    _drift_parsers(sub)
+    _distill_parsers(sub)
+    _pathway_parsers(sub)
+    _quality_parsers(sub)
+
     p = sub.add_parser("serve", help="serve the HTTP API and web UI (waitress)")
     _root_arg(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -135,6 +140,81 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mcp", help="serve the lake to an MCP client over stdio (needs lakehouse[mcp])")
     _root_arg(p)
     return parser
+
+
+def _group(sub: Any, name: str, help: str) -> Any:
+    """A command with subcommands; the chosen one lands in `args.<name>_command`."""
+    return sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _command(sub: Any, name: str, help: str, *positionals: str) -> argparse.ArgumentParser:
+    """A (sub)command taking --root and `positionals`."""
+    p = sub.add_parser(name, help=help)
+    _root_arg(p)
+    for arg in positionals:
+        p.add_argument(arg)
+    return p
+
+
+def _drift_parsers(sub: Any) -> None:
+    g = _group(sub, "drift", "measure drift: scorer, playbooks, embeddings, audit baselines")
+    d = _command(g, "scorer", "re-score stored evidence with today's scorer")
+    d.add_argument("--kind", default=None, help="only evidence of this kind")
+    d.add_argument("--entries", action="store_true", help="list each drifted record")
+    d = _command(g, "playbooks", "recorded answers no longer in today's top k")
+    d.add_argument("--corpus", default=None)
+    d.add_argument("-k", type=int, default=10)
+    d.add_argument("--limit", type=int, default=10_000, help="playbooks checked, oldest first")
+    d = _command(g, "embeddings", "drift between two samples of a corpus", "corpus")
+    for side, what in (("a", "reference"), ("b", "current")):
+        d.add_argument(f"--{side}", required=True,
+                       help=f"the {what} sample: a generation number, or JSON {{\"ids_sql\": ...}} / {{\"since\": ...}}")
+    d.add_argument("--tests", type=_list, default=None, help="ks,psi,mmd,classifier (default: all)")
+    d.add_argument("--seed", type=int, default=0)
+    d = _command(g, "audit", "the latest audit run against the mean of the runs before it")
+    d.add_argument("--previous", type=int, default=5)
+    d.add_argument("--threshold", type=float, default=0.5)
+    d.add_argument("--min-delta", type=float, default=1.0)
+
+
+def _distill_parsers(sub: Any) -> None:
+    g = _group(sub, "distill", "evidence for training: collect, score, export SFT JSONL")
+    d = _command(g, "collect", "build scored evidence from ops, playbooks and workflow runs")
+    d.add_argument("--sources", type=_list, default=["ops", "playbooks", "workflows"])
+    d.add_argument("--since", default=None, help="ISO 8601 time")
+    d.add_argument("--records", default=None, help="a JSONL file of evidence records to add")
+    d = _command(g, "score", "score evidence records with today's scorer")
+    src = d.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", default=None, help="a JSONL file of evidence records")
+    src.add_argument("--ids", type=_list, default=None, help="ids of stored evidence, comma-separated")
+    d = _command(g, "export", "stored evidence as SFT JSONL, through the contamination firewall")
+    d.add_argument("--out", required=True)
+    d.add_argument("--min-category", default="usable", choices=["gold", "usable", "weak", "reject"])
+    d.add_argument("--holdout", default=None, help="the held-out evaluation set (.jsonl, .csv, .txt)")
+    d.add_argument("--kind", default=None)
+    d.add_argument("--embed", action="store_true", help="also drop near-duplicates by embedding cosine")
+
+
+def _pathway_parsers(sub: Any) -> None:
+    g = _group(sub, "pathways", "pathway memory: record, look up and replay sequences of operations")
+    _command(g, "record", "remember the steps that reached a goal", "text").add_argument(
+        "--steps", required=True, help='a JSON file: [{"op": ..., "input": {...}}, ...]')
+    _command(g, "lookup", "pathways whose goal is most like a text", "text").add_argument("-k", type=int, default=5)
+    _command(g, "replay", "run a pathway's steps again (exit 1 when one fails)", "id").add_argument(
+        "--stop-on-failure", action="store_true")
+    _command(g, "fingerprint", "the 32-bucket fingerprint of a text", "text")
+
+
+def _quality_parsers(sub: Any) -> None:
+    g = _group(sub, "truth", "check TOML truth rules in the read-only sandbox")
+    _command(g, "check", "check a TOML file of [[rule]] tables (exit 1 when an error rule fails)", "file").add_argument(
+        "--sample", type=int, default=5)
+    g = _group(sub, "rules", "validation rules of datasets, checked by every ingest")
+    _command(g, "put", 'declare rules from a JSON file: [{"dataset", "name", "kind", "params", ...}]', "file")
+    _command(g, "list", "list rules").add_argument("--dataset", default=None)
+    _command(g, "delete", "delete a rule", "dataset", "name")
+    _command(g, "check", "run a dataset's rules now (exit 1 when an error rule fails)", "dataset").add_argument(
+        "--sample", type=int, default=5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,6 +261,8 @@ def _run(args: argparse.Namespace) -> int:
             _corpus(lake, args)
         elif args.command == "ops":
             _ops(lake, args)
+        elif args.command in _REPORTS:
+            return _REPORTS[args.command](lake, args)
         else:
             _data(lake, args)
     return 0
@@ -192,6 +274,8 @@ def _data(lake: Any, args: argparse.Namespace) -> None:
         res = lake.ingest(args.path, args.dataset, mode=args.mode, key=args.key, format=args.format)
         state = "skipped (identical content already ingested)" if res.skipped else f"{res.rows} rows"
         print(f"{res.dataset}: {state}, snapshot {res.snapshot_id}, sha256 {res.content_sha256[:12]}")
+        for w in res.warnings:  # failed `warn` validation rules: the ingest went ahead
+            print(f"warning: rule {w['rule']} ({w['kind']}): {w['message']}", file=sys.stderr)
     elif cmd == "sql":
         res = lake.query(args.query, max_rows=args.max_rows)
         _print_result([c["name"] for c in res.columns], res.rows, args.format)
@@ -265,6 +349,115 @@ def _ops(lake: Any, args: argparse.Namespace) -> None:
         _print_result(["op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms"],
                       [[s[k] for k in ("op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms")]
                        for s in out["ops"]], "table")
+
+
+def _drift(lake: Any, args: argparse.Namespace) -> int:
+    cmd, call = args.drift_command, lake.ops.call
+    if cmd == "scorer":
+        out = call("drift.scorer", kind=args.kind, entries=args.entries)
+    elif cmd == "playbooks":
+        out = call("drift.playbooks", corpus=args.corpus, k=args.k, limit=args.limit)
+    elif cmd == "embeddings":
+        out = call("drift.embeddings", corpus=args.corpus, a=_selection(args.a, "a"), b=_selection(args.b, "b"),
+                   tests=args.tests, seed=args.seed)
+    else:
+        out = call("drift.audit", previous=args.previous, threshold=args.threshold, min_delta=args.min_delta)
+    _print_json(out)
+    return 0
+
+
+def _selection(text: str, side: str) -> dict[str, Any]:
+    """`--a 3` is generation 3; anything else is a JSON object ({"ids_sql": ...}, {"since": ..., "until": ...})."""
+    if text.strip().isdigit():
+        return {"generation": int(text)}
+    value = _json(text, f"--{side}")
+    if not isinstance(value, dict):
+        raise InvalidInput(f"--{side} must be a generation number or a JSON object", code=f"invalid_{side}")
+    return value
+
+
+def _distill(lake: Any, args: argparse.Namespace) -> int:
+    cmd, call = args.distill_command, lake.ops.call
+    if cmd == "collect":
+        records = _jsonl(args.records) if args.records else None
+        out = call("distill.collect", sources=args.sources, since=args.since, records=records)
+    elif cmd == "score":
+        out = call("distillation.score", records=_jsonl(args.file)) if args.file else call(
+            "distillation.score", ids=args.ids)
+    else:
+        out = call("distill.export", out=args.out, min_category=args.min_category, holdout=args.holdout,
+                   kind=args.kind, embed=args.embed)
+    _print_json(out)
+    return 0
+
+
+def _pathways(lake: Any, args: argparse.Namespace) -> int:
+    cmd, call = args.pathways_command, lake.ops.call
+    if cmd == "record":
+        steps = _json(_read(args.steps), args.steps)
+        out = call("pathways.record", text=args.text, steps=steps if isinstance(steps, list) else [steps])
+    elif cmd == "lookup":
+        out = call("pathways.lookup", text=args.text, k=args.k)
+    elif cmd == "replay":
+        out = call("pathways.replay", id=args.id, stop_on_failure=args.stop_on_failure)
+        _print_json(out)
+        return 0 if out["ok"] else 1
+    else:
+        out = call("pathways.fingerprint", text=args.text)
+    _print_json(out)
+    return 0
+
+
+def _truth(lake: Any, args: argparse.Namespace) -> int:
+    out = lake.ops.call("truth.check", rules=_read(args.file), sample=args.sample)
+    _print_json(out)
+    return 0 if out["ok"] else 1
+
+
+def _rules(lake: Any, args: argparse.Namespace) -> int:
+    cmd, call = args.rules_command, lake.ops.call
+    if cmd == "put":
+        rules = _json(_read(args.file), args.file)
+        out = call("rules.put", rules=rules.get("rules") if isinstance(rules, dict) else rules)
+        print(f"{out['stored']} rules stored")
+    elif cmd == "list":
+        _print_result(["dataset", "name", "kind", "severity", "params"],
+                      [[r["dataset"], r["name"], r["kind"], r["severity"], json.dumps(r["params"])]
+                       for r in call("rules.list", dataset=args.dataset)], "table")
+    elif cmd == "delete":
+        call("rules.delete", dataset=args.dataset, name=args.name)
+        print(f"{args.dataset}.{args.name}: deleted")
+    else:
+        out = call("rules.check", dataset=args.dataset, sample=args.sample)
+        _print_json(out)
+        return 0 if out["passed"] else 1
+    return 0
+
+
+_REPORTS = {"drift": _drift, "distill": _distill, "pathways": _pathways, "truth": _truth, "rules": _rules}
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", code="invalid_file") from None
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{where} is not JSON: {exc}", code="invalid_json") from None
+
+
+def _jsonl(path: str) -> list[Any]:
+    return [_json(line, f"{path}, line {n}") for n, line in enumerate(_read(path).splitlines(), 1) if line.strip()]
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, default=str, indent=1, ensure_ascii=False))
 
 
 def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:

@@ -52,16 +52,38 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     (imports / "docs").mkdir(parents=True)
     (imports / "docs" / "guide.md").write_text("# Forklifts\n\nForklift operators need OSHA-10.\n")
     (imports / "people.csv").write_bytes(CSV)
+    (imports / "evidence.jsonl").write_text(json.dumps(EVIDENCE) + "\n")
+    (imports / "truth.toml").write_text(TRUTH)
+    (imports / "steps.json").write_text(json.dumps(STEPS))
+    (imports / "rules.json").write_text(json.dumps([{**RULE, "dataset": "r_cli"}]))
     with LLMServer() as llm:
         lake = lakehouse.open(base / "lake", embedder="hash", import_dirs=[str(imports)], rebuild_interval_s=0,
                                **provider_settings(llm.url))
         try:
             lake.ingest(CSV, "people", filename="people.csv")
             lake.create_corpus("people_c", dataset="people", text=["name", "role"], metadata=["state"])
+            (lake.root / "auditor").mkdir()
+            (lake.root / "auditor" / "audit_baselines.jsonl").write_text("".join(
+                json.dumps({"ts": f"2026-01-0{i}T00:00:00Z", "head": f"c{i}", "counts": {
+                    "by_severity": {"warn": 2}, "by_check": {"todo": 2}}}) + "\n" for i in (1, 2)))
             with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=30) as http:
                 yield World(lake, http, lake.root, imports)
         finally:
             lake.close()
+
+
+EVIDENCE = {"kind": "rag_answer", "query": "who drives a forklift?", "answer": "Ann does [1].", "retrieved_ids": ["1"],
+            "citations": ["1"], "model": "m", "outcome": 1}
+TRUTH = '[[rule]]\nname = "positive_ids"\ndataset = "people"\nassert = "id > 0"\n'
+STEPS = [{"op": "dataset.list", "input": {}}]
+RULE = {"name": "id_present", "kind": "not_null", "params": {"column": "id"}, "severity": "warn"}
+A_IDS, B_ALL = {"ids_sql": "SELECT id FROM people"}, {"since": "2000-01-01T00:00:00Z"}
+DRIFT_SQL = ("SELECT * FROM embedding_drift('people_c', {'ids_sql': 'SELECT id FROM people'}, "
+             "{'since': '2000-01-01T00:00:00Z'}, tests := ['ks'])")
+
+
+def _pathway(w: World) -> str:
+    return w.lake.ops.call("pathways.record", text="list the datasets", steps=STEPS)["id"]
 
 
 def _delta(n: int) -> bytes:
@@ -281,6 +303,112 @@ CALLS: dict[str, dict[str, Call]] = {
                              w.lake.ops.call("staffing.fill_probability", job_order_ids=[1], corpora=["people_c"])),
         "mcp": lambda w: (w.lake.ingest(JOBS, "job_orders", mode="replace", filename="j.csv"),
                           w.mcp("staffing_fill_probability", {"job_order_ids": [1], "corpora": ["people_c"]})),
+    },
+    "drift.scorer": {
+        "python": lambda w: w.lake.ops.call("drift.scorer"),
+        "sql": lambda w: w.lake.sql("SELECT * FROM scorer_drift()").fetchall(),
+        "http": lambda w: w.http.post("/v1/drift/scorer"),
+        "cli": lambda w: w.cli("drift", "scorer"),
+        "mcp": lambda w: w.mcp("drift_scorer"),
+    },
+    "drift.playbooks": {
+        "python": lambda w: w.lake.ops.call("drift.playbooks", k=3),
+        "sql": lambda w: w.lake.sql("SELECT * FROM playbook_drift(k := 3)").fetchall(),
+        "http": lambda w: w.http.post("/v1/drift/playbooks", json={"k": 3}),
+        "cli": lambda w: w.cli("drift", "playbooks", "-k", "3"),
+        "mcp": lambda w: w.mcp("drift_playbooks", {"k": 3}),
+    },
+    "drift.embeddings": {
+        "python": lambda w: w.lake.ops.call("drift.embeddings", corpus="people_c", a=A_IDS, b=B_ALL, tests=["ks"]),
+        "sql": lambda w: w.lake.sql(DRIFT_SQL).fetchall(),
+        "http": lambda w: w.http.post("/v1/drift/embeddings", json={"corpus": "people_c", "a": A_IDS, "b": B_ALL,
+                                                                    "tests": ["ks"]}),
+        "cli": lambda w: w.cli("drift", "embeddings", "people_c", "--a", json.dumps(A_IDS), "--b", json.dumps(B_ALL),
+                               "--tests", "ks"),
+        "mcp": lambda w: w.mcp("drift_embeddings", {"corpus": "people_c", "a": A_IDS, "b": B_ALL, "tests": ["ks"]}),
+    },
+    "drift.audit": {
+        "python": lambda w: w.lake.ops.call("drift.audit", previous=1),
+        "http": lambda w: w.http.post("/v1/drift/audit", json={"previous": 1}),
+        "cli": lambda w: w.cli("drift", "audit", "--previous", "1"),
+        "mcp": lambda w: w.mcp("drift_audit", {"previous": 1}),
+    },
+    "distill.collect": {
+        "python": lambda w: w.lake.ops.call("distill.collect", records=[EVIDENCE]),
+        "http": lambda w: w.http.post("/v1/distill/collect", json={"sources": ["playbooks"]}),
+        "cli": lambda w: w.cli("distill", "collect", "--records", str(w.imports / "evidence.jsonl")),
+        "mcp": lambda w: w.mcp("distill_collect", {"sources": ["workflows"]}),
+    },
+    "distillation.score": {
+        "python": lambda w: w.lake.ops.call("distillation.score", records=[EVIDENCE]),
+        "http": lambda w: w.http.post("/v1/distill/score", json={"records": [EVIDENCE]}),
+        "cli": lambda w: w.cli("distill", "score", "--file", str(w.imports / "evidence.jsonl")),
+        "mcp": lambda w: w.mcp("distillation_score", {"records": [EVIDENCE]}),
+    },
+    "distill.export": {
+        "python": lambda w: w.lake.ops.call("distill.export", out=str(w.root.parent / "sft_py.jsonl")),
+        "http": lambda w: w.http.post("/v1/distill/export", json={"out": "sft_http.jsonl"}),
+        "cli": lambda w: w.cli("distill", "export", "--out", str(w.root.parent / "sft_cli.jsonl")),
+        "mcp": lambda w: w.mcp("distill_export", {"out": "sft_mcp.jsonl"}),
+    },
+    "pathways.record": {
+        "python": lambda w: w.lake.ops.call("pathways.record", text="datasets please", steps=STEPS),
+        "http": lambda w: w.http.post("/v1/pathways", json={"text": "datasets please", "steps": STEPS}),
+        "cli": lambda w: w.cli("pathways", "record", "datasets please", "--steps", str(w.imports / "steps.json")),
+        "mcp": lambda w: w.mcp("pathways_record", {"text": "datasets please", "steps": STEPS}),
+    },
+    "pathways.lookup": {
+        "python": lambda w: w.lake.ops.call("pathways.lookup", text="datasets"),
+        "http": lambda w: w.http.post("/v1/pathways/lookup", json={"text": "datasets"}),
+        "cli": lambda w: w.cli("pathways", "lookup", "datasets"),
+        "mcp": lambda w: w.mcp("pathways_lookup", {"text": "datasets"}),
+    },
+    "pathways.replay": {
+        "python": lambda w: w.lake.ops.call("pathways.replay", id=_pathway(w)),
+        "http": lambda w: w.http.post(f"/v1/pathways/{_pathway(w)}/replay"),
+        "cli": lambda w: w.cli("pathways", "replay", _pathway(w)),
+        "mcp": lambda w: w.mcp("pathways_replay", {"id": _pathway(w)}),
+    },
+    "pathways.fingerprint": {
+        "python": lambda w: w.lake.ops.call("pathways.fingerprint", text="forklift"),
+        "http": lambda w: w.http.post("/v1/pathways/fingerprint", json={"text": "forklift"}),
+        "cli": lambda w: w.cli("pathways", "fingerprint", "forklift"),
+        "mcp": lambda w: w.mcp("pathways_fingerprint", {"text": "forklift"}),
+    },
+    "rules.put": {
+        "python": lambda w: w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "r_py"}]),
+        "http": lambda w: w.http.post("/v1/rules", json={"rules": [{**RULE, "dataset": "r_http"}]}),
+        "cli": lambda w: w.cli("rules", "put", str(w.imports / "rules.json")),
+        "mcp": lambda w: w.mcp("rules_put", {"rules": [{**RULE, "dataset": "r_mcp"}]}),
+    },
+    "rules.list": {
+        "python": lambda w: w.lake.ops.call("rules.list"),
+        "http": lambda w: w.http.get("/v1/rules", params={"dataset": "people"}),
+        "cli": lambda w: w.cli("rules", "list"),
+        "mcp": lambda w: w.mcp("rules_list", {"dataset": "people"}),
+    },
+    "rules.delete": {
+        "python": lambda w: (w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "d_py"}]),
+                             w.lake.ops.call("rules.delete", dataset="d_py", name=RULE["name"])),
+        "http": lambda w: (w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "d_http"}]),
+                           w.http.delete(f"/v1/rules/d_http/{RULE['name']}")),
+        "cli": lambda w: (w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "d_cli"}]),
+                          w.cli("rules", "delete", "d_cli", RULE["name"])),
+        "mcp": lambda w: (w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "d_mcp"}]),
+                          w.mcp("rules_delete", {"dataset": "d_mcp", "name": RULE["name"]})),
+    },
+    "rules.check": {
+        "python": lambda w: w.lake.ops.call("rules.check", dataset="people"),
+        "http": lambda w: w.http.post("/v1/rules/people/check"),
+        "cli": lambda w: w.cli("rules", "check", "people"),
+        "mcp": lambda w: w.mcp("rules_check", {"dataset": "people"}),
+    },
+    "truth.check": {
+        "python": lambda w: w.lake.ops.call("truth.check", rules=TRUTH),
+        "sql": lambda w: w.lake.sql("SELECT * FROM truth_check(?)", [TRUTH]).fetchall(),
+        "http": lambda w: w.http.post("/v1/truth/check", json={"rules": TRUTH}),
+        "cli": lambda w: w.cli("truth", "check", str(w.imports / "truth.toml")),
+        "mcp": lambda w: w.mcp("truth_check", {"rules": TRUTH}),
     },
 }
 CASES = [(op, surface) for op, calls in CALLS.items() for surface in calls]

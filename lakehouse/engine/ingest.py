@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lakehouse.engine import catalog, csv_check, exact_types, ingest_read
+from lakehouse.engine import catalog, csv_check, exact_types, ingest_read, validator
 from lakehouse.engine.ingest_read import Failure, Reading
 from lakehouse.engine.ingest_write import latest_delta, store_tables, widen_columns, write
 from lakehouse.engine.names import quote_ident
@@ -64,6 +64,7 @@ class IngestResult:
     widened: list[dict[str, str]] = dataclasses.field(default_factory=list)  # widen=True: {column, from, to}
     type_notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # columns not stored as sniffed
     followers: dict[str, Any] = dataclasses.field(default_factory=dict)  # corpus -> its sync (vectors/follow.py)
+    warnings: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # failed `warn` validation rules
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -191,12 +192,13 @@ class _Job:
         rows, kind, columns = write(cur, self.dataset, mode, self.key, self.reading, existing if exists else None)
         skipped = ingest_read.rejected_lines(cur, self.reading) if self.reading.rejects else []
         self._check_count(rows, skipped)
+        warnings = validator.check_ingest(cur, self.dataset)  # a failing `error` rule raises: all of this rolls back
         _record(cur, self._ingest_id, self.dataset, mode, self.key, self.staged, rows, columns, kind)
         cur.execute("CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
                     [f"ingest {mode} {self.dataset}", commit_info(self._ingest_id)])
         return IngestResult(self.dataset, rows, None, False, self.staged.sha256, mode, self.staged.format, columns,
                             header=self.reading.header, skipped_lines=skipped, widened=widened,
-                            type_notes=self.reading.notes())
+                            type_notes=self.reading.notes(), warnings=warnings)
 
     def _reading(self, stored: list[dict[str, str]] | None) -> Reading:
         o = self.options

@@ -39,6 +39,10 @@ BLUEPRINTS: tuple[str, ...] = (
     "lakehouse.http.routes_observer",
     "lakehouse.mcp.http",  # POST /mcp: the MCP server over streamable HTTP (needs lakehouse[mcp])
     "lakehouse.http.ui",
+    "lakehouse.http.routes_drift",
+    "lakehouse.http.routes_distill",
+    "lakehouse.http.routes_pathways",
+    "lakehouse.http.routes_quality",
 )
 
 

@@ -8,10 +8,21 @@ nodes) are adapters over these operations; the rules (read-only entrances, impor
 live in the operations, and each call lands exactly one ObservedOp with its origin.
 """
 
-from lakehouse.engine.ops import data_ops, observer_ops, retrieval_ops, ui_ops, vector_ops
+from lakehouse.engine.ops import (
+    data_ops,
+    distill_ops,
+    drift_ops,
+    observer_ops,
+    pathway_ops,
+    quality_ops,
+    retrieval_ops,
+    ui_ops,
+    vector_ops,
+)
 from lakehouse.engine.ops.base import Catalog, Input, Op, Operations
 from lakehouse.engine.ops.context import CallContext, current, entrance
 
-CATALOG = Catalog([*data_ops.OPS, *vector_ops.OPS, *retrieval_ops.OPS, *observer_ops.OPS, *ui_ops.OPS])
+CATALOG = Catalog([*data_ops.OPS, *vector_ops.OPS, *retrieval_ops.OPS, *observer_ops.OPS, *ui_ops.OPS,
+                   *drift_ops.OPS, *distill_ops.OPS, *pathway_ops.OPS, *quality_ops.OPS])
 
 __all__ = ["CATALOG", "CallContext", "Catalog", "Input", "Op", "Operations", "current", "entrance"]

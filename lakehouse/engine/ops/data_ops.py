@@ -109,7 +109,7 @@ OPS = [
        DatasetIngest, _ingest, output=IngestResult, writes=True, http="POST /ingest",
        cli="lakehouse ingest PATH --dataset NAME", count=lambda r: r.rows,
        summary=lambda r: {"dataset": r.dataset, "rows": r.rows, "skipped": r.skipped, "mode": r.mode,
-                          "snapshot_id": r.snapshot_id}),
+                          "snapshot_id": r.snapshot_id, "warnings": [w["rule"] for w in r.warnings]}),
     Op("dataset.list", "List datasets with their kind, key, row count and ingest count.", NoInput,
        lambda lake, inp: datasets.list_datasets(lake.ctx), output=list[dict[str, Any]], http="GET /datasets",
        sql="lakehouse_datasets()", cli="lakehouse datasets", count=len),

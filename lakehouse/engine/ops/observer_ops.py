@@ -58,7 +58,7 @@ class StatsQuery(Input):
 
 
 class JournalQuery(Input):
-    kind: Literal["ingest_failed", "sidecar_missing", "sidecar_corrupt", "write_error"] | None = None
+    kind: Literal["ingest_failed", "sidecar_missing", "sidecar_corrupt", "write_error", "drift_alert"] | None = None
     since: Timestamp | None = None
     limit: int = Field(100, ge=1, le=10_000)
 
@@ -90,7 +90,8 @@ OPS = [
        lambda lake, inp: {"window": inp.window, "ops": lake.observer.stats(window_seconds(inp.window))},
        output=dict[str, Any], http="GET /v1/observer/stats", cli="lakehouse ops stats",
        count=lambda d: len(d["ops"])),
-    Op("storage.errors", "Failures that touched storage: failed ingests, damaged sidecars rebuilt, write errors.",
+    Op("storage.errors", "Failures that touched storage (failed ingests, damaged sidecars rebuilt, write errors) "
+       "and drift alerts.",
        JournalQuery, lambda lake, inp: lake.ctx.journal.recent(kind=inp.kind, since=inp.since, limit=inp.limit),
        output=list[dict[str, Any]], http="GET /storage/errors", count=len),
     Op("hnsw.trials", "Index builds, swaps and rollbacks with build seconds and measured recall@10.", TrialsQuery,
