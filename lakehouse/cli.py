@@ -10,9 +10,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import InvalidInput, LakehouseError
 
 log = logging.getLogger("lakehouse")
 
@@ -24,6 +25,17 @@ def _root_arg(p: argparse.ArgumentParser, default: str = "./lake") -> None:
 
 def _list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """`--input key=value`: the value as JSON when it parses (3, true, ["a"]), else as the text it is."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
     _root_arg(st)
     st.add_argument("--window", default="1h", help="30s, 15m, 1h, 7d (default %(default)s)")
 
+    p = sub.add_parser("workflow", help="run workflows: YAML DAGs of LLM prompts and operations")
+    wsub = p.add_subparsers(dest="workflow_command", required=True)
+    w = wsub.add_parser("run", help="run a workflow file or a named workflow, or resume a failed run")
+    _root_arg(w)
+    w.add_argument("workflow", metavar="FILE|NAME", help="a YAML file, or a shipped or <root>/workflows/ name")
+    w.add_argument("--input", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                   help="a run input, repeatable (VALUE is read as JSON when it parses, else as text)")
+    w.add_argument("--resume", default=None, metavar="RUN_ID", help="finish this failed run (same YAML and inputs)")
+    w.add_argument("--max-parallel", type=int, default=4)
+    w.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="live per-node progress (default: when stderr is a terminal)")
+    w.add_argument("--json", action="store_true", help="print the whole run as JSON")
+    ls = wsub.add_parser("list", help="the shipped workflows and the lake's own")
+    _root_arg(ls)
+    g = wsub.add_parser("get", help="one run: status and each node's outcome")
+    _root_arg(g)
+    g.add_argument("run_id")
+    g.add_argument("--json", action="store_true", help="print the whole run as JSON")
+
     p = sub.add_parser("serve", help="serve the HTTP API and web UI (waitress)")
     _root_arg(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -161,6 +192,8 @@ def _run(args: argparse.Namespace) -> int:
         run_demo(args.root, rows=args.rows, seed=args.seed, corpus_rows=args.corpus_rows)
         return 0
     with lakehouse.open(args.root) as lake:
+        if args.command == "workflow":
+            return _workflow(lake, args)
         if args.command == "serve":
             from lakehouse.http.serve import serve
 
@@ -250,6 +283,49 @@ def _ops(lake: Any, args: argparse.Namespace) -> None:
         _print_result(["op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms"],
                       [[s[k] for k in ("op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms")]
                        for s in out["ops"]], "table")
+
+
+def _workflow(lake: Any, args: argparse.Namespace) -> int:
+    """0 when the run succeeded, 1 when it failed (a YAML that does not load is a LakehouseError: 2)."""
+    cmd = args.workflow_command
+    if cmd == "list":
+        _print_result(["name", "source", "inputs", "description"],
+                      [[w["name"], w["source"], ", ".join(w["inputs"]),
+                        w["description"] or f"error: {(w['error'] or {}).get('message', '')}"]
+                       for w in lake.ops.call("workflow.list")], "table")
+        return 0
+    if cmd == "get":
+        run = lake.ops.call("workflow.get", run_id=args.run_id)
+    else:
+        run = lake.ops.call("workflow.run", workflow=_workflow_source(args.workflow),
+                            input=dict(args.input) if args.input or not args.resume else None, resume=args.resume,
+                            max_parallel=args.max_parallel, progress=args.progress)
+    if args.json:
+        print(json.dumps(run, default=str, indent=1, ensure_ascii=False))
+    else:
+        rows = []
+        for node_id, n in run["nodes"].items():
+            problem = n["error"] or n["reason"] or {}
+            shown = problem.get("message") or json.dumps(n["output"], default=str, ensure_ascii=False)
+            rows.append([node_id, n["status"], n["attempts"], shown[:100]])
+        _print_result(["node", "status", "attempts", "output / error"], rows, "table")
+        print(f"run {run['run_id']}: {run['status']}")
+    if run["status"] == "failed" and cmd == "run":
+        print(f"resume with: lakehouse workflow run {args.workflow} --resume {run['run_id']}", file=sys.stderr)
+    return 1 if run["status"] == "failed" else 0
+
+
+def _workflow_source(arg: str) -> str:
+    """A file's YAML text, or the argument itself as a workflow name."""
+    path = Path(arg).expanduser()
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read workflow file {arg!r}: {exc}", code="invalid_workflow") from None
+    if path.suffix in (".yaml", ".yml") or "/" in arg:
+        raise InvalidInput(f"no such workflow file: {arg!r}", code="file_not_found")
+    return arg
 
 
 def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:
