@@ -143,7 +143,7 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
 
 
 def test_g3_8_d_matrix_search_runs_in_process(tmp_path: Path, srv: LLMServer, no_sockets: list[Any]) -> None:
-    with pytest.raises(OSError):  # the guard works: the loopback LLM server is up, and unreachable
+    with pytest.raises(httpx.ConnectError):  # the guard works: the loopback LLM server is up, and unreachable
         httpx.get(srv.url)
     no_sockets.clear()
     lake = open_lake(tmp_path / "lake", srv)
