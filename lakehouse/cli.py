@@ -156,6 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("run_id")
     g.add_argument("--json", action="store_true", help="print the whole run as JSON")
 
+    p = sub.add_parser("audit", help="audit a change between two commits with several reviewer models (pr-audit)")
+    _root_arg(p)
+    p.add_argument("--repo", required=True, help="a git repository")
+    p.add_argument("--base", required=True, help="the commit the change starts from (branch, tag, sha)")
+    p.add_argument("--head", default="HEAD", help="the commit of the change (default %(default)s)")
+    p.add_argument("--reviewer", action="append", dest="reviewers", default=None, metavar="MODEL",
+                   help="a reviewer model or tier:<name>, repeatable (default: the tiers named review*)")
+    p.add_argument("--corpora", type=_list, default=[], help="corpora of related code and docs, comma-separated")
+    p.add_argument("--quorum", type=int, default=2, help="reviewers that must agree before a finding blocks")
+    p.add_argument("--resume", default=None, metavar="RUN_ID", help="finish this failed audit run")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON")
+
     p = sub.add_parser("serve", help="serve the HTTP API and web UI (waitress)")
     _root_arg(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -194,6 +207,8 @@ def _run(args: argparse.Namespace) -> int:
     with lakehouse.open(args.root) as lake:
         if args.command == "workflow":
             return _workflow(lake, args)
+        if args.command == "audit":
+            return _audit(lake, args)
         if args.command == "serve":
             from lakehouse.http.serve import serve
 
@@ -313,6 +328,26 @@ def _workflow(lake: Any, args: argparse.Namespace) -> int:
     if run["status"] == "failed" and cmd == "run":
         print(f"resume with: lakehouse workflow run {args.workflow} --resume {run['run_id']}", file=sys.stderr)
     return 1 if run["status"] == "failed" else 0
+
+
+def _audit(lake: Any, args: argparse.Namespace) -> int:
+    """0 when the change is approved; 1 when changes are requested or the run failed."""
+    out = lake.ops.call("audit.run", repo=str(Path(args.repo).expanduser().resolve()), base=args.base, head=args.head,
+                        reviewers=args.reviewers, corpora=args.corpora, quorum=args.quorum, resume=args.resume,
+                        progress=args.progress)
+    if args.json:
+        print(json.dumps(out, default=str, indent=1, ensure_ascii=False))
+    elif out["status"] == "failed":
+        print(f"error: the audit failed: {out['error']}", file=sys.stderr)
+        print(f"resume with: lakehouse audit --repo {args.repo} --base {args.base} --resume {out['run_id']}",
+              file=sys.stderr)
+    else:
+        print(f"{out['verdict']}: {out['reason']}")
+        _print_result(["severity", "place", "check", "reviewers", "rationale"],
+                      [[f["severity"], f"{f['file']}:{f['line']}", f["check"], ", ".join(f["reviewers"]),
+                        f["rationale"][:80]] for f in out["findings"]], "table")
+        print(f"report: {lake.root / out['report']['markdown']}")
+    return 0 if out["verdict"] == "approve" and out["status"] == "succeeded" else 1
 
 
 def _workflow_source(arg: str) -> str:
