@@ -8,13 +8,13 @@ import json
 import re
 import subprocess
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from llm_servers import LLMServer, llm_fixture, srv_fixture  # noqa: F401
 from workflow_lakes import open_lake, wlake_fixture  # noqa: F401
+from workflow_reviewers import reviewer
 
 import lakehouse
 from lakehouse.cli import main as cli_main
@@ -60,29 +60,6 @@ def repo(tmp_path: Path) -> Path:
 
 def bug_line() -> int:
     return AFTER.splitlines().index("    " + BUG) + 1
-
-
-_NUMBERED = re.compile(r"^\s*(\d+) ([+ ]) (.*)$")
-
-
-def reviewer(pattern: str | None, severity: str = "high", check: str = "off-by-one", *, confidence: int = 9,
-             barrier: threading.Barrier | None = None) -> Callable[[list[dict[str, Any]]], str]:
-    """A model that reads the numbered diff in its prompt and reports each added line containing `pattern`."""
-    def reply(messages: list[dict[str, Any]]) -> str:
-        if barrier is not None:
-            try:
-                barrier.wait()
-            except threading.BrokenBarrierError:
-                return "I was asked alone"  # not JSON: the review fails, and so does the test
-        findings, file = [], None
-        for line in messages[-1]["content"].splitlines():
-            if line.startswith("--- "):
-                file = line[4:].rsplit(" (", 1)[0]
-            elif (m := _NUMBERED.match(line)) and m.group(2) == "+" and pattern and pattern in m.group(3):
-                findings.append({"file": file, "line": int(m.group(1)), "severity": severity, "check": check,
-                                 "rationale": f"{m.group(3).strip()!r} divides by one less than the count"})
-        return json.dumps({"confidence": confidence, "findings": findings})
-    return reply
 
 
 def script(srv: LLMServer, barrier: threading.Barrier | None = None) -> None:

@@ -89,7 +89,7 @@ class ScrumChunks(Input):
     folder: NonBlank = Field(description="a folder of files (remote callers: inside import_dirs)")
     corpus: CorpusName = Field("scrum_chunks", description="the corpus the chunks are embedded in (replaced)")
     include: list[NonBlank] | None = Field(None, description="file name patterns (default: common source files)")
-    lines: int = Field(80, ge=5, le=2000, description="lines per chunk")
+    lines: int = Field(80, ge=1, le=2000, description="lines per chunk")
     max_files: int = Field(500, ge=1, le=20_000)
 
 
