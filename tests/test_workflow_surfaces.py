@@ -43,7 +43,8 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def root(wlake: lakehouse.Lake, srv: LLMServer) -> Path:
     """The lake's root, with a lakehouse.toml that sends a CLI's lake to the loopback LLM server too."""
-    (wlake.root / "lakehouse.toml").write_text(f'embedder = "hash"\nkey_file = ""\nollama_base = "{srv.url}"\n')
+    (wlake.root / "lakehouse.toml").write_text(f'embedder = "hash"\nkey_file = ""\nollama_base = "{srv.url}"\n'
+                                               "[models.policy]\nretries = 0\ncooldown_failures = 0\n")
     return wlake.root
 
 
@@ -125,7 +126,7 @@ BAD = {
     "input_schema": ("name: x\nnodes: [{id: a, mode: sql.query, input: {sql: 5}}]\n",
                      "does not match mode 'sql.query'"),
     "bad_output_schema": ("name: x\nnodes: [{id: a, mode: dataset.list, output_schema: {type: 5}}]\n",
-                          "field 'output_schema': needs output_format: json"),
+                          "field 'output_schema': is not a valid JSON schema"),
     "too_big": ("name: x\n# " + "x" * 1_000_001 + "\nnodes: [{id: a, mode: dataset.list}]\n", "the limit is"),
 }
 
@@ -181,7 +182,7 @@ def test_resume_after_an_injected_failure(wlake: lakehouse.Lake, srv: LLMServer)
     assert first["nodes"]["done"]["reason"]["code"] == "trigger_rule"
     second = wlake.ops.call("workflow.run", workflow=FLAKY, resume=first["run_id"])
     assert second["run_id"] == first["run_id"] and second["status"] == "succeeded"
-    assert second["nodes"]["ask"]["output"] == "echo: n is 42" and second["nodes"]["done"]["output"]["rows"] == [[14]]
+    assert second["nodes"]["ask"]["output"] == "echo: n is 42" and second["nodes"]["done"]["output"]["rows"] == [[13]]
     for reused in ("count", "side"):  # not run again: the same op ids, and no second record
         assert second["nodes"][reused]["op_ids"] == first["nodes"][reused]["op_ids"]
     assert sum(o.op == "dataset.list" for o in wlake.observer.ops) == 1
@@ -209,12 +210,14 @@ def test_cli_run_fail_and_resume(root: Path, tmp_path: Path, srv: LLMServer, cap
 
 def test_cli_input_values_are_json_or_text(root: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "echo.yaml"
-    path.write_text("name: echo\nnodes: [{id: a, mode: sql.query, input: {sql: 'SELECT ?::JSON AS v', "
-                    "params: [$input.v]}}, {id: b, mode: sql.query, input: {sql: 'SELECT ? AS t', params: [$input.t]}}]")
+    path.write_text("name: echo\nnodes: [{id: a, mode: dataset.list, when: '$input.v.1 == 2'}, "
+                    "{id: b, mode: sql.query, input: {sql: 'SELECT ? AS t', params: [$input.t]}}]")
     code, out, _ = cli(capsys, "workflow", "run", str(path), "--input", 'v=["x", 2]', "--input", "t=two words=yes",
                        "--json", "--root", str(root))
     run = json.loads(out)
-    assert code == 0 and run["input"] == {"v": ["x", 2], "t": "two words=yes"}
+    assert code == 0, run["error"]
+    assert run["input"] == {"v": ["x", 2], "t": "two words=yes"}
+    assert run["nodes"]["a"]["status"] == "succeeded" and run["nodes"]["b"]["output"]["rows"] == [["two words=yes"]]
 
 
 # -- concurrency and progress --------------------------------------------------------------------------
@@ -272,3 +275,19 @@ def test_bad_run_arguments(wlake: lakehouse.Lake) -> None:
     assert info.value.code == "invalid_max_parallel"
     with pytest.raises(InvalidInput, match="resume"):
         wlake.ops.call("workflow.run", workflow=HELLO, resume="not-a-run")
+
+
+def test_the_readme_example_runs_as_shown(whttp: httpx.Client, wlake: lakehouse.Lake, srv: LLMServer) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = readme.split("```yaml\n# triage.yaml\n", 1)[1].split("```", 1)[0]
+    wlake.create_corpus("tickets", rows=[{"id": 17, "text": "Export to CSV loses the final row"},
+                                         {"id": 18, "text": "How do I reset my password?"}])
+    srv.reply_fn = lambda messages: ('{"kind": "bug", "summary": "CSV export drops the last row"}'
+                                     if messages[-1]["content"].startswith("Classify") else "Thanks for the report.")
+    run = whttp.post("/v1/observer/workflow/run", json={
+        "workflow": example, "input": {"ticket": "My CSV export is missing the last line!"}}).json()
+    assert run["status"] == "succeeded" and run["nodes"]["classify"]["output"]["kind"] == "bug"
+    assert run["nodes"]["similar"]["output"]["results"][0]["id"] == "17"
+    assert run["nodes"]["draft"]["output"] == "Thanks for the report."
+    shown = readme.split("; trimmed):\n\n```json\n", 1)[1].split("```", 1)[0]
+    assert all(f'"{key}":' in shown for key in [*run, *run["nodes"]["classify"]])  # the README names every field
