@@ -270,3 +270,13 @@ def test_llm_chat_json_mode(wlake: lakehouse.Lake, srv: LLMServer) -> None:
     srv.reply_fn = lambda messages: "no json here"
     out = run(wlake, "name: js2\nnodes: [{id: a, mode: llm.chat, input: {model: ollama/m, prompt: x, json: true}}]")
     assert out["nodes"]["a"]["error"]["code"] == "invalid_output"
+
+
+def test_the_chat_op_takes_tools_but_does_not_stream_them(wlake: lakehouse.Lake, srv: LLMServer) -> None:
+    tool = {"type": "function", "function": {"name": "dataset__list", "parameters": {"type": "object"}}}
+    srv.reply_fn = lambda messages: ToolCalls([{"name": "dataset__list", "arguments": {}}])
+    result = wlake.ops.call("chat", model="ollama/m", prompt="list", tools=[tool], think=False)
+    assert [c["name"] for c in result.tool_calls] == ["dataset__list"] and srv.bodies()[0]["think"] is False
+    with pytest.raises(InvalidInput, match="tool calls are not streamed") as info:
+        wlake.ops.call("chat", model="ollama/m", prompt="list", tools=[tool], stream=True)
+    assert info.value.details["field"] == "tools"
