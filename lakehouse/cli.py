@@ -1,4 +1,4 @@
-"""`lakehouse` command line: every command but `demo` and `serve` is one operation of the catalog, run with
+"""`lakehouse` command line: every command but `demo`, `serve` and `mcp` is one operation of the catalog, run with
 origin `cli` (so it is validated and recorded like the same call over HTTP or SQL)."""
 
 from __future__ import annotations
@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3100)
     p.add_argument("--threads", type=int, default=8)
+
+    p = sub.add_parser("mcp", help="serve the lake to an MCP client over stdio (needs lakehouse[mcp])")
+    _root_arg(p)
     return parser
 
 
@@ -204,6 +207,10 @@ def _run(args: argparse.Namespace) -> int:
 
         run_demo(args.root, rows=args.rows, seed=args.seed, corpus_rows=args.corpus_rows)
         return 0
+    if args.command == "mcp":
+        from lakehouse.mcp import require_sdk
+
+        require_sdk()  # before the lake is opened (or created)
     with lakehouse.open(args.root) as lake:
         if args.command == "workflow":
             return _workflow(lake, args)
@@ -213,6 +220,10 @@ def _run(args: argparse.Namespace) -> int:
             from lakehouse.http.serve import serve
 
             serve(lake, host=args.host, port=args.port, threads=args.threads)
+        elif args.command == "mcp":
+            from lakehouse.mcp.stdio import serve_stdio
+
+            serve_stdio(lake)
         elif args.command == "corpus":
             _corpus(lake, args)
         elif args.command == "ops":

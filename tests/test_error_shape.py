@@ -297,6 +297,11 @@ CASES = [
     Case("workflow-list-internal", "GET", "/v1/observer/workflow/list", 500, "internal", boom="workflow.list"),
     Case("workflow-get-unknown", "GET", "/v1/observer/workflow/runs/" + "0" * 32, 404, "run_not_found"),
     Case("workflow-get-bad-id", "GET", "/v1/observer/workflow/runs/nope", 400, "invalid_run_id"),
+    # /mcp: what the app refuses before the MCP SDK reads the body has this shape; the protocol's own errors
+    # are JSON-RPC errors, as MCP clients expect (tests/test_mcp_http.py)
+    Case("mcp-wrong-method", "GET", "/mcp", 405, "method_not_allowed"),
+    Case("mcp-not-json", "POST", "/mcp", 415, "unsupported_media_type", files=csv_file()),
+    Case("mcp-too-large", "POST", "/mcp", 413, "payload_too_large", content=b" " * (UPLOAD_LIMIT_MB * 2**20 + 1)),
     # upstream failures keep their own message (a 502 explains the provider's error, not ours)
     Case("chat-upstream-unreachable", "POST", "/v1/chat", 502, "provider_error",
          json={"model": "ollama/no-such-model", "prompt": "hi"}),

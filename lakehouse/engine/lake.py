@@ -25,6 +25,7 @@ from lakehouse.engine.matrix.gate import check_modes
 from lakehouse.engine.observer import Observer, StorageJournal
 from lakehouse.engine.ops import CATALOG, Operations
 from lakehouse.engine.safe_sql import QueryResult
+from lakehouse.engine.snapshots import LakeClock
 from lakehouse.engine.sources import Source
 from lakehouse.errors import map_duckdb_errors
 from lakehouse.settings import Settings
@@ -76,7 +77,8 @@ class Lake:
         journal = StorageJournal(self.root, s.observer_retention_days)  # before the connection: its SQL view reads it
         self.ops = Operations(self, CATALOG)
         self._db = Connections(self, connection)
-        self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db)
+        clock = LakeClock(self.location, self._db.fresh_cursor, s.sync_interval_s, self._db.commit_lock)
+        self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db, clock)
 
     # -- subsystems (assembled here, each on the narrow context) ---------------------------
     @functools.cached_property
@@ -129,10 +131,12 @@ class Lake:
         return self.ops.call("sql.query", sql=sql, params=params, max_rows=max_rows, timeout_s=timeout_s)
 
     def ingest(self, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
-               key: str | None = None, filename: str | None = None) -> IngestResult:
-        """Load a file, glob, bytes or binary file object into `dataset` (one transaction, idempotent)."""
+               key: str | None = None, filename: str | None = None, **options: Any) -> IngestResult:
+        """Load a file, glob, bytes or binary file object into `dataset` (one transaction, idempotent, exact).
+        Options: header, on_ragged ("error" | "pad" | "skip_and_report"), date_format, timestamp_format, widen
+        (see README, "Ingest rules")."""
         return self.ops.call("dataset.ingest", source=source, dataset=dataset, format=format, mode=mode, key=key,
-                             filename=filename)
+                             filename=filename, **options)
 
     def compact(self, dataset: str) -> dict[str, Any]:
         """Fold a merge-on-read dataset's deltas into its base."""

@@ -38,6 +38,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "lakehouse.http.routes_matrix",
     "lakehouse.http.routes_observer",
     "lakehouse.http.routes_workflow",
+    "lakehouse.mcp.http",  # POST /mcp: the MCP server over streamable HTTP (needs lakehouse[mcp])
 )
 
 

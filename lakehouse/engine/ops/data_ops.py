@@ -62,6 +62,12 @@ class DatasetIngest(Input):
     mode: Literal["create", "append", "replace", "delta"] = "create"
     key: NonBlank | None = Field(None, description="the key column (mode delta)")
     filename: str | None = Field(None, description="the uploaded file's name (its format and the messages)")
+    header: bool | None = Field(None, description="CSV: line 1 is the header (true), data (false), or sniffed (null)")
+    on_ragged: Literal["error", "pad", "skip_and_report"] = Field(
+        "error", description="CSV lines with another field count: refuse, pad missing trailing fields, or skip")
+    date_format: str | None = Field(None, description="strptime format of day/month dates (else kept as text)")
+    timestamp_format: str | None = Field(None, description="strptime format of day/month timestamps")
+    widen: bool = Field(False, description="append/delta: widen a column whose type cannot hold the new values")
 
 
 def _ingest(lake: Lake, inp: DatasetIngest) -> IngestResult:
@@ -70,7 +76,8 @@ def _ingest(lake: Lake, inp: DatasetIngest) -> IngestResult:
         source = resolve_import_path(source, lake.settings.import_dirs)
     try:
         return ingest.ingest(lake.ctx, source, inp.dataset, format=inp.format, mode=inp.mode, key=inp.key,
-                             filename=inp.filename)
+                             filename=inp.filename, header=inp.header, on_ragged=inp.on_ragged,
+                             date_format=inp.date_format, timestamp_format=inp.timestamp_format, widen=inp.widen)
     except Exception as exc:
         code, message = getattr(exc, "code", "internal"), getattr(exc, "message", str(exc))
         lake.ctx.journal.record("ingest_failed", inp.dataset, message, code=code, mode=inp.mode,

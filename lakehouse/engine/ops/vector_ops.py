@@ -85,7 +85,7 @@ def _build(lake: Lake, inp: CorpusBuild) -> dict[str, Any]:
 class CorpusAdd(Input):
     name: CorpusName
     rows: list[dict[str, Any]] | Any = Field(description="rows {id, text, metadata?} (an Arrow table from Python)")
-    embeddings: Matrix | None = Field(None, description="precomputed vectors, one per row (Python)")
+    embeddings: Matrix | None = Field(None, description="precomputed vectors, one per row")
     progress: bool | None = None
 
 
