@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from lakehouse.errors import InvalidInput, LakehouseError
@@ -24,6 +25,17 @@ def _root_arg(p: argparse.ArgumentParser, default: str = "./lake") -> None:
 
 def _list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """`--input key=value`: the value as JSON when it parses (3, true, ["a"]), else as the text it is."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +142,38 @@ def build_parser() -> argparse.ArgumentParser:
     _distill_parsers(sub)
     _pathway_parsers(sub)
     _quality_parsers(sub)
+
+    p = sub.add_parser("workflow", help="run workflows: YAML DAGs of LLM prompts and operations")
+    wsub = p.add_subparsers(dest="workflow_command", required=True)
+    w = wsub.add_parser("run", help="run a workflow file or a named workflow, or resume a failed run")
+    _root_arg(w)
+    w.add_argument("workflow", metavar="FILE|NAME", help="a YAML file, or a shipped or <root>/workflows/ name")
+    w.add_argument("--input", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                   help="a run input, repeatable (VALUE is read as JSON when it parses, else as text)")
+    w.add_argument("--resume", default=None, metavar="RUN_ID", help="finish this failed run (same YAML and inputs)")
+    w.add_argument("--max-parallel", type=int, default=4)
+    w.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="live per-node progress (default: when stderr is a terminal)")
+    w.add_argument("--json", action="store_true", help="print the whole run as JSON")
+    ls = wsub.add_parser("list", help="the shipped workflows and the lake's own")
+    _root_arg(ls)
+    g = wsub.add_parser("get", help="one run: status and each node's outcome")
+    _root_arg(g)
+    g.add_argument("run_id")
+    g.add_argument("--json", action="store_true", help="print the whole run as JSON")
+
+    p = sub.add_parser("audit", help="audit a change between two commits with several reviewer models (pr-audit)")
+    _root_arg(p)
+    p.add_argument("--repo", required=True, help="a git repository")
+    p.add_argument("--base", required=True, help="the commit the change starts from (branch, tag, sha)")
+    p.add_argument("--head", default="HEAD", help="the commit of the change (default %(default)s)")
+    p.add_argument("--reviewer", action="append", dest="reviewers", default=None, metavar="MODEL",
+                   help="a reviewer model or tier:<name>, repeatable (default: the tiers named review*)")
+    p.add_argument("--corpora", type=_list, default=[], help="corpora of related code and docs, comma-separated")
+    p.add_argument("--quorum", type=int, default=2, help="reviewers that must agree before a finding blocks")
+    p.add_argument("--resume", default=None, metavar="RUN_ID", help="finish this failed audit run")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON")
 
     p = sub.add_parser("serve", help="serve the HTTP API and web UI (waitress)")
     _root_arg(p)
@@ -434,9 +478,6 @@ def _rules(lake: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-_REPORTS = {"drift": _drift, "distill": _distill, "pathways": _pathways, "truth": _truth, "rules": _rules}
-
-
 def _read(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -458,6 +499,74 @@ def _jsonl(path: str) -> list[Any]:
 
 def _print_json(value: Any) -> None:
     print(json.dumps(value, default=str, indent=1, ensure_ascii=False))
+
+
+def _workflow(lake: Any, args: argparse.Namespace) -> int:
+    """0 when the run succeeded, 1 when it failed (a YAML that does not load is a LakehouseError: 2)."""
+    cmd = args.workflow_command
+    if cmd == "list":
+        _print_result(["name", "source", "inputs", "description"],
+                      [[w["name"], w["source"], ", ".join(w["inputs"]),
+                        w["description"] or f"error: {(w['error'] or {}).get('message', '')}"]
+                       for w in lake.ops.call("workflow.list")], "table")
+        return 0
+    if cmd == "get":
+        run = lake.ops.call("workflow.get", run_id=args.run_id)
+    else:
+        run = lake.ops.call("workflow.run", workflow=_workflow_source(args.workflow),
+                            input=dict(args.input) if args.input or not args.resume else None, resume=args.resume,
+                            max_parallel=args.max_parallel, progress=args.progress)
+    if args.json:
+        print(json.dumps(run, default=str, indent=1, ensure_ascii=False))
+    else:
+        rows = []
+        for node_id, n in run["nodes"].items():
+            problem = n["error"] or n["reason"] or {}
+            shown = problem.get("message") or json.dumps(n["output"], default=str, ensure_ascii=False)
+            rows.append([node_id, n["status"], n["attempts"], shown[:100]])
+        _print_result(["node", "status", "attempts", "output / error"], rows, "table")
+        print(f"run {run['run_id']}: {run['status']}")
+    if run["status"] == "failed" and cmd == "run":
+        print(f"resume with: lakehouse workflow run {args.workflow} --resume {run['run_id']}", file=sys.stderr)
+    return 1 if run["status"] == "failed" else 0
+
+
+def _audit(lake: Any, args: argparse.Namespace) -> int:
+    """0 when the change is approved; 1 when changes are requested or the run failed."""
+    out = lake.ops.call("audit.run", repo=str(Path(args.repo).expanduser().resolve()), base=args.base, head=args.head,
+                        reviewers=args.reviewers, corpora=args.corpora, quorum=args.quorum, resume=args.resume,
+                        progress=args.progress)
+    if args.json:
+        print(json.dumps(out, default=str, indent=1, ensure_ascii=False))
+    elif out["status"] == "failed":
+        print(f"error: the audit failed: {out['error']}", file=sys.stderr)
+        print(f"resume with: lakehouse audit --repo {args.repo} --base {args.base} --resume {out['run_id']}",
+              file=sys.stderr)
+    else:
+        print(f"{out['verdict']}: {out['reason']}")
+        _print_result(["severity", "place", "check", "reviewers", "rationale"],
+                      [[f["severity"], f"{f['file']}:{f['line']}", f["check"], ", ".join(f["reviewers"]),
+                        f["rationale"][:80]] for f in out["findings"]], "table")
+        print(f"report: {lake.root / out['report']['markdown']}")
+    return 0 if out["verdict"] == "approve" and out["status"] == "succeeded" else 1
+
+
+def _workflow_source(arg: str) -> str:
+    """A file's YAML text, or the argument itself as a workflow name."""
+    path = Path(arg).expanduser()
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read workflow file {arg!r}: {exc}", code="invalid_workflow") from None
+    if path.suffix in (".yaml", ".yml") or "/" in arg:
+        raise InvalidInput(f"no such workflow file: {arg!r}", code="file_not_found")
+    return arg
+
+
+# commands whose exit code is their answer (0 ok, 1 a finding or failure)
+_REPORTS = {"drift": _drift, "distill": _distill, "pathways": _pathways, "truth": _truth, "rules": _rules,
+            "workflow": _workflow, "audit": _audit}
 
 
 def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:

@@ -277,6 +277,22 @@ CASES = [
     Case("observer-stats-internal", "GET", "/v1/observer/stats", 500, "internal", boom="observer.stats"),
     Case("storage-errors-bad-kind", "GET", "/storage/errors", 400, "invalid_kind", params={"kind": "fire"}),
     Case("hnsw-trials-bad-corpus", "GET", "/hnsw/trials", 400, "invalid_corpus_name", params={"corpus": "A-B"}),
+    # workflows
+    Case("workflow-run-bad-yaml", "POST", "/v1/observer/workflow/run", 400, "invalid_workflow",
+         json={"workflow": "name: x\nnodes: [\n"}),
+    Case("workflow-run-no-workflow", "POST", "/v1/observer/workflow/run", 400, "missing_field", json={}),
+    Case("workflow-run-not-json", "POST", "/v1/observer/workflow/run", 400, "invalid_json", content=b"{"),
+    Case("workflow-run-unknown-name", "POST", "/v1/observer/workflow/run", 404, "workflow_not_found",
+         json={"workflow": "nope"}),
+    Case("workflow-run-bad-resume", "POST", "/v1/observer/workflow/run", 400, "invalid_resume",
+         json={"workflow": "nope", "resume": "../x"}),
+    Case("workflow-run-missing-input", "POST", "/v1/observer/workflow/run", 400, "missing_input",
+         json={"workflow": "name: x\nnodes: [{id: a, mode: dataset.describe, input: {name: $input.n}}]"}),
+    Case("workflow-run-internal", "POST", "/v1/observer/workflow/run", 500, "internal", json={"workflow": "x"},
+         boom="workflow.run"),
+    Case("workflow-list-internal", "GET", "/v1/observer/workflow/list", 500, "internal", boom="workflow.list"),
+    Case("workflow-get-unknown", "GET", "/v1/observer/workflow/runs/" + "0" * 32, 404, "run_not_found"),
+    Case("workflow-get-bad-id", "GET", "/v1/observer/workflow/runs/nope", 400, "invalid_run_id"),
     # /mcp: what the app refuses before the MCP SDK reads the body has this shape; the protocol's own errors
     # are JSON-RPC errors, as MCP clients expect (tests/test_mcp_http.py)
     Case("mcp-wrong-method", "GET", "/mcp", 405, "method_not_allowed"),

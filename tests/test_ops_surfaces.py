@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ class World:
     http: httpx.Client
     root: Path
     imports: Path
+    llm: LLMServer
 
     def cli(self, *argv: str) -> None:
         code = cli_main([*argv, "--root", str(self.root)])
@@ -67,7 +69,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 json.dumps({"ts": f"2026-01-0{i}T00:00:00Z", "head": f"c{i}", "counts": {
                     "by_severity": {"warn": 2}, "by_check": {"todo": 2}}}) + "\n" for i in (1, 2)))
             with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=30) as http:
-                yield World(lake, http, lake.root, imports)
+                yield World(lake, http, lake.root, imports, llm)
         finally:
             lake.close()
 
@@ -89,6 +91,43 @@ def _pathway(w: World) -> str:
 def _delta(n: int) -> bytes:
     return f"id,name,role,state\n{n},X{n},Welder,OH\n".encode()
 
+
+TINY = "name: tiny\nnodes: [{id: a, mode: dataset.list}]\n"
+
+
+def _run_id(w: World) -> str:
+    """A run to look up (through the Python surface: it records a workflow.run, not a workflow.get)."""
+    return w.lake.ops.call("workflow.run", workflow=TINY)["run_id"]
+
+
+def _tiny(w: World) -> str:
+    (w.root / "workflows").mkdir(exist_ok=True)
+    (w.root / "workflows" / "tiny.yaml").write_text(TINY)
+    return "tiny"
+
+
+def _repo(w: World) -> str:
+    """A git repository of one commit (an audit of HEAD..HEAD asks no reviewer)."""
+    path = w.imports / "repo"
+    if not path.exists():
+        path.mkdir()
+        for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"]):
+            (path / "a.py").write_text("x = 1\n")
+            subprocess.run(["git", "-C", str(path), "-c", "user.email=t@t", "-c", "user.name=t", *args], check=True)
+    return str(path)
+
+
+def _extractor(w: World) -> str:
+    w.llm.model_replies["extractor"] = lambda messages: json.dumps(
+        {"facts": [{"claim": "Ann drives forklifts.", "sources": ["1"]}], "entities": [], "relations": []})
+    return "ollama/extractor"
+
+
+ROWS = [{"id": "1", "text": "Ann drives forklifts."}]
+FACTS = [{"n": 1, "claim": "Ann drives forklifts.", "sources": ["1"]}]
+GROUPS = [{"topic": "Ann", "facts": FACTS}]
+CHUNKS = [{"id": "1", "file": "a.py", "text": "forklift"}]
+VERDICT = {"verdict": "approve", "reason": "nothing", "findings": [], "counts": {}}
 
 # op -> surface -> call. Calls that change the lake use their own names, so the order of the table is free.
 Call = Callable[[World], Any]
@@ -409,6 +448,79 @@ CALLS: dict[str, dict[str, Call]] = {
         "http": lambda w: w.http.post("/v1/truth/check", json={"rules": TRUTH}),
         "cli": lambda w: w.cli("truth", "check", str(w.imports / "truth.toml")),
         "mcp": lambda w: w.mcp("truth_check", {"rules": TRUTH}),
+    },
+    "workflow.run": {
+        "python": lambda w: w.lake.ops.call("workflow.run", workflow=TINY),
+        "http": lambda w: w.http.post("/v1/observer/workflow/run", json={"workflow": TINY}),
+        "cli": lambda w: w.cli("workflow", "run", _tiny(w)),
+        "mcp": lambda w: w.mcp("workflow_run", {"workflow": TINY}),
+    },
+    "workflow.list": {
+        "python": lambda w: w.lake.ops.call("workflow.list"),
+        "http": lambda w: w.http.get("/v1/observer/workflow/list"),
+        "cli": lambda w: w.cli("workflow", "list"),
+        "mcp": lambda w: w.mcp("workflow_list"),
+    },
+    "workflow.get": {
+        "python": lambda w: w.lake.ops.call("workflow.get", run_id=_run_id(w)),
+        "http": lambda w: w.http.get(f"/v1/observer/workflow/runs/{_run_id(w)}"),
+        "cli": lambda w: w.cli("workflow", "get", _run_id(w)),
+        "mcp": lambda w: w.mcp("workflow_get", {"run_id": _run_id(w)}),
+    },
+    "audit.diff": {
+        "python": lambda w: w.lake.ops.call("audit.diff", repo=_repo(w), base="HEAD"),
+        "mcp": lambda w: w.mcp("audit_diff", {"repo": _repo(w), "base": "HEAD"}),
+    },
+    "scrum.chunks": {
+        "python": lambda w: w.lake.ops.call("scrum.chunks", folder=str(w.imports / "docs"), corpus="ch_py"),
+        "mcp": lambda w: w.mcp("scrum_chunks", {"folder": "docs", "corpus": "ch_mcp"}),
+    },
+    "audit.context": {
+        "python": lambda w: w.lake.ops.call("audit.context", corpora=["people_c"], chunks=CHUNKS),
+        "mcp": lambda w: w.mcp("audit_context", {"corpora": ["people_c"], "chunks": CHUNKS}),
+    },
+    "audit.review": {
+        "python": lambda w: w.lake.ops.call("audit.review", chunks=[], reviewers=["ollama/m"]),
+        "mcp": lambda w: w.mcp("audit_review", {"chunks": [], "reviewers": ["ollama/m"]}),
+    },
+    "scrum.review": {
+        "python": lambda w: w.lake.ops.call("scrum.review", chunks=[], ladder=["ollama/m"]),
+        "mcp": lambda w: w.mcp("scrum_review", {"chunks": [], "ladder": ["ollama/m"]}),
+    },
+    "audit.verdict": {
+        "python": lambda w: w.lake.ops.call("audit.verdict", reviewers=[]),
+        "mcp": lambda w: w.mcp("audit_verdict", {"reviewers": []}),
+    },
+    "audit.record": {
+        "python": lambda w: w.lake.ops.call("audit.record", label="py", kind="scrum", verdict=VERDICT),
+        "mcp": lambda w: w.mcp("audit_record", {"label": "mcp", "kind": "scrum", "verdict": VERDICT}),
+    },
+    "audit.run": {
+        "python": lambda w: w.lake.ops.call("audit.run", repo=_repo(w), base="HEAD", reviewers=["ollama/m"]),
+        "cli": lambda w: w.cli("audit", "--repo", _repo(w), "--base", "HEAD", "--reviewer", "ollama/m"),
+        "mcp": lambda w: w.mcp("audit_run", {"repo": _repo(w), "base": "HEAD", "reviewers": ["ollama/m"]}),
+    },
+    "knowledge.extract": {
+        "python": lambda w: w.lake.ops.call("knowledge.extract", topic="t", rows=ROWS, model=_extractor(w)),
+        "mcp": lambda w: w.mcp("knowledge_extract", {"topic": "t", "rows": ROWS, "model": _extractor(w)}),
+    },
+    "knowledge.check": {
+        "python": lambda w: w.lake.ops.call("knowledge.check", corpus="people_c", facts=[], model="ollama/m"),
+        "mcp": lambda w: w.mcp("knowledge_check", {"corpus": "people_c", "facts": [], "model": "ollama/m"}),
+    },
+    "knowledge.consensus": {
+        "python": lambda w: w.lake.ops.call("knowledge.consensus", topic="t", rows=ROWS, model=_extractor(w),
+                                            first={"facts": FACTS}, facts=FACTS, max_passes=2),
+        "mcp": lambda w: w.mcp("knowledge_consensus", {"topic": "t", "rows": ROWS, "model": _extractor(w),
+                                                       "first": {"facts": FACTS}, "facts": FACTS, "max_passes": 2}),
+    },
+    "knowledge.pipeline": {
+        "python": lambda w: w.lake.ops.call("knowledge.pipeline", facts=FACTS),
+        "mcp": lambda w: w.mcp("knowledge_pipeline", {"facts": FACTS}),
+    },
+    "knowledge.publish": {
+        "python": lambda w: w.lake.ops.call("knowledge.publish", dataset="k_py", title="T", groups=GROUPS, rows=ROWS),
+        "mcp": lambda w: w.mcp("knowledge_publish", {"dataset": "k_mcp", "title": "T", "groups": GROUPS, "rows": ROWS}),
     },
 }
 CASES = [(op, surface) for op, calls in CALLS.items() for surface in calls]

@@ -19,12 +19,15 @@ if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
 
 # Callers on the local machine (a Python program, the CLI) may read any file they can; callers from
-# elsewhere (HTTP, MCP, the web UI, a workflow whose YAML may have come over HTTP) only inside import_dirs.
+# elsewhere (HTTP, MCP, the web UI) only inside import_dirs. A workflow node is as local as whoever started
+# its workflow (`initiator`); a node whose initiator is unknown is remote.
 LOCAL_ORIGINS = frozenset({"python", "cli"})
 
 
 def remote() -> bool:
-    return current().origin not in LOCAL_ORIGINS
+    caller = current()
+    origin = caller.initiator if caller.origin == "workflow" else caller.origin
+    return origin not in LOCAL_ORIGINS
 
 
 def check_sql_size(lake: Lake, sql: str, field: str = "sql") -> None:
