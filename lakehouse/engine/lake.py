@@ -270,6 +270,7 @@ class Lake:
         self.observer.close()
         if self._exporter is not None:
             self._exporter.close()
+        self.ctx.clock.watch.close()
         self._db.close()
 
     def __enter__(self) -> Lake:
