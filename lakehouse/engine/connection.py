@@ -177,7 +177,8 @@ def sandbox(con: duckdb.DuckDBPyConnection, loc: Location, temp_dir: str) -> Non
     folder `temp_dir` (DuckDB adds its temp directory to the allowed ones itself). Not the rest of the
     root: staging uploads, index sidecars, lakehouse.toml. DuckDB also adds the files of attached
     databases (the catalog) when external access goes off; only the allow list keeps those from its
-    file functions. No replacement scans of Python variables, no extension loading, no setting changes.
+    file functions. With external access off, Python variables are not tables (no replacement scans);
+    no extension is installed or loaded; no setting changes.
     """
     allowed = [str(loc.root / folder) + "/" for folder in VIEW_FOLDERS]
     if loc.is_local_data:
@@ -185,7 +186,6 @@ def sandbox(con: duckdb.DuckDBPyConnection, loc: Location, temp_dir: str) -> Non
     listing = ", ".join(sql_string(a) for a in allowed)
     for statement in (f"SET temp_directory = {sql_string(temp_dir)}",
                       f"SET allowed_directories = [{listing}]",
-                      "SET python_enable_replacements = false",
                       "SET autoinstall_known_extensions = false",
                       "SET autoload_known_extensions = false",
                       "SET enable_external_access = false",

@@ -119,12 +119,12 @@ def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool 
     cur = ctx.query_cursor()
     try:
         with time_limit(ctx, cur, ctx.settings.query_timeout_s):
-            res = _execute(cur, sql, params)
-            tbl = res.arrow()
+            tbl = _execute(cur, sql, params).arrow()
+            tbl = tbl if isinstance(tbl, pa.Table) else tbl.read_all()  # before the cursor runs anything else
     finally:
         if check and _check(sql):
             _drop_pivot_types(cur)
-    return tbl if isinstance(tbl, pa.Table) else tbl.read_all()
+    return tbl
 
 
 def _execute(cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> duckdb.DuckDBPyConnection:

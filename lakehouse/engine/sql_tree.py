@@ -95,7 +95,13 @@ def statements(sql: str) -> list[duckdb.Statement]:
     try:
         return duckdb.extract_statements(sql)
     except duckdb.Error as exc:
-        raise InvalidInput(clean_duckdb_message(exc), code="sql_syntax") from None
+        raise _unreadable(clean_duckdb_message(exc)) from None
+
+
+def _unreadable(message: str) -> InvalidInput:
+    if "expression depth" in message:  # DuckDB's hint (SET max_expression_depth) is not the caller's to follow
+        return InvalidInput("the query nests expressions more than 1000 levels deep", code="sql_too_deep")
+    return InvalidInput(message, code="sql_syntax")
 
 
 def parse(sql: str) -> Parsed:
@@ -166,7 +172,7 @@ def _serialise(text: str) -> dict[str, Any]:
         if doc.get("error_type") == "not implemented":  # PRAGMA x reads as a SELECT, but is not one
             raise Forbidden("only queries are allowed here (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE, "
                             "PIVOT)", code="statement_not_allowed")
-        raise InvalidInput(message, code="sql_syntax")
+        raise _unreadable(message)
     trees = doc["statements"]
     if len(trees) != 1:
         raise Forbidden(f"exactly one statement is allowed, got {len(trees)}", code="multiple_statements")
@@ -187,7 +193,7 @@ def _tokens(sql: str) -> list[tuple[int, str]]:
     try:
         found = duckdb.tokenize(sql)
     except duckdb.Error as exc:
-        raise InvalidInput(clean_duckdb_message(exc), code="sql_syntax") from None
+        raise _unreadable(clean_duckdb_message(exc)) from None
     data = sql.encode()
     out: list[tuple[int, str]] = []
     chars, last = 0, 0
