@@ -1,4 +1,4 @@
-"""`lakehouse` command line: every command but `demo` and `serve` is one operation of the catalog, run with
+"""`lakehouse` command line: every command but `demo`, `serve` and `mcp` is one operation of the catalog, run with
 origin `cli` (so it is validated and recorded like the same call over HTTP or SQL)."""
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--replace", action="store_true", help="rebuild an existing corpus")
     ls = csub.add_parser("list", help="list corpora")
     _root_arg(ls)
-    for name, what in (("rebuild", "build a new index generation and swap it in"),
+    for name, what in (("sync", "bring a corpus that follows its dataset up to date"),
+                       ("rebuild", "build a new index generation and swap it in"),
                        ("rollback", "re-activate an earlier index generation"), ("drop", "drop a corpus")):
         x = csub.add_parser(name, help=what)
         _root_arg(x)
@@ -130,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3100)
     p.add_argument("--threads", type=int, default=8)
+
+    p = sub.add_parser("mcp", help="serve the lake to an MCP client over stdio (needs lakehouse[mcp])")
+    _root_arg(p)
     return parser
 
 
@@ -160,11 +164,19 @@ def _run(args: argparse.Namespace) -> int:
 
         run_demo(args.root, rows=args.rows, seed=args.seed, corpus_rows=args.corpus_rows)
         return 0
+    if args.command == "mcp":
+        from lakehouse.mcp import require_sdk
+
+        require_sdk()  # before the lake is opened (or created)
     with lakehouse.open(args.root) as lake:
         if args.command == "serve":
             from lakehouse.http.serve import serve
 
             serve(lake, host=args.host, port=args.port, threads=args.threads)
+        elif args.command == "mcp":
+            from lakehouse.mcp.stdio import serve_stdio
+
+            serve_stdio(lake)
         elif args.command == "corpus":
             _corpus(lake, args)
         elif args.command == "ops":
@@ -228,6 +240,9 @@ def _corpus(lake: Any, args: argparse.Namespace) -> None:
         rows = [[c["name"], c["kind"], c["builder"], c["embedder"], c["rows"], c["active_generation"]]
                 for c in lake.corpora()]
         _print_result(["name", "kind", "builder", "embedder", "rows", "generation"], rows, "table")
+    elif cmd == "sync":
+        out = lake.sync_corpus(args.name)
+        print(f"{args.name}: +{out['added']} -{out['removed']} rows, snapshot {out['to']}")
     elif cmd == "rebuild":
         out = lake.rebuild_index(args.name)
         print(f"{args.name}: generation {out['generation']} ({out['rows']} rows, recall@10 {out['recall_at_10']})")

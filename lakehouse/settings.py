@@ -29,6 +29,10 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("max_rows", int, 10_000, "Row cap for read-only queries (Lake.query, /sql)."),
     Setting("query_timeout_s", float, 30.0, "Seconds before a read-only query is interrupted."),
+    Setting("fast_reads", bool, True, "Read-only queries read datasets' Parquet files at the latest snapshot "
+            "(checked before each query) instead of paying DuckLake's catalog reads per query."),
+    Setting("sync_interval_s", float, 1.0, "PostgreSQL/DuckDB catalogs: seconds within which other processes' "
+            "commits reach this process's in-memory mirrors (SQLite catalogs: at once)."),
     Setting("max_sql_chars", int, 100_000, "Longest SQL text accepted (queries, corpus definitions, where, rules)."),
     Setting("threads", int, 0, "DuckDB worker threads; 0 lets DuckDB choose."),
     Setting("memory_limit", str, "", "DuckDB memory limit such as '4GB'; empty lets DuckDB choose."),

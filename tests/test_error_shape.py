@@ -266,6 +266,7 @@ CASES = [
     # corpora: one, add, build, drop
     Case("corpus-describe-unknown", "GET", "/v1/corpora/nope", 404, "corpus_not_found"),
     Case("corpus-drop-unknown", "DELETE", "/v1/corpora/nope", 404, "corpus_not_found"),
+    Case("corpus-sync-not-following", "POST", "/v1/corpora/sql_c/sync", 404, "corpus_not_following"),
     Case("corpus-add-bad-row", "POST", "/v1/corpora/sql_c/add", 400, "invalid_row", json={"rows": [{"id": 1}]}),
     Case("corpus-add-unknown", "POST", "/v1/corpora/nope/add", 404, "corpus_not_found",
          json={"rows": [{"id": 1, "text": "x"}]}),
@@ -281,6 +282,11 @@ CASES = [
     Case("observer-stats-internal", "GET", "/v1/observer/stats", 500, "internal", boom="observer.stats"),
     Case("storage-errors-bad-kind", "GET", "/storage/errors", 400, "invalid_kind", params={"kind": "fire"}),
     Case("hnsw-trials-bad-corpus", "GET", "/hnsw/trials", 400, "invalid_corpus_name", params={"corpus": "A-B"}),
+    # /mcp: what the app refuses before the MCP SDK reads the body has this shape; the protocol's own errors
+    # are JSON-RPC errors, as MCP clients expect (tests/test_mcp_http.py)
+    Case("mcp-wrong-method", "GET", "/mcp", 405, "method_not_allowed"),
+    Case("mcp-not-json", "POST", "/mcp", 415, "unsupported_media_type", files=csv_file()),
+    Case("mcp-too-large", "POST", "/mcp", 413, "payload_too_large", content=b" " * (UPLOAD_LIMIT_MB * 2**20 + 1)),
     # upstream failures keep their own message (a 502 explains the provider's error, not ours)
     Case("chat-upstream-unreachable", "POST", "/v1/chat", 502, "provider_error",
          json={"model": "ollama/no-such-model", "prompt": "hi"}),

@@ -209,7 +209,9 @@ def test_query_cursor_resolves_builtins_before_the_lake(lake, write):
     no_lake = "SELECT to_json(list(id)) FROM picks WHERE u < 0.7"
     assert qc.execute(no_lake).fetchall() == [("[1]",)]
     assert _catalog_reads(qc, no_lake) == 0
-    assert _catalog_reads(qc, "SELECT count(*) FROM workers") > 0  # lake tables still resolve unqualified
+    # a dataset reads through the read path's view over its files: no catalog read either (engine/read_path.py)
+    assert _catalog_reads(qc, "SELECT count(*) FROM workers") == 0
+    assert _catalog_reads(qc, "SELECT count(*) FROM lake.main.workers") > 0  # the lake itself still resolves
     assert qc.execute("SELECT list(name ORDER BY id) FROM workers").fetchone() == (["a", "b"],)
     assert qc.execute("SELECT count(*) FROM lakehouse_datasets()").fetchone() == (1,)  # and the macros
     rw = lake.cursor()

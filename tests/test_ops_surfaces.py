@@ -1,6 +1,6 @@
-"""Every operation of the catalog, through every surface that exposes it (Python, SQL, HTTP, CLI): each call
-lands exactly one ObservedOp of that operation, with the right origin; and no surface reaches the engine
-except through the catalog."""
+"""Every operation of the catalog, through every surface that exposes it (Python, SQL, HTTP, CLI, and MCP, where
+every op is a tool): each call lands exactly one ObservedOp of that operation, with the right origin; and no
+surface reaches the engine except through the catalog."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import httpx
 import pytest
 from http_server import LiveServer
 from llm_servers import LLMServer, provider_settings
+from mcp_client import call, http_target
 
 import lakehouse
 from lakehouse.cli import build_parser
@@ -36,6 +37,11 @@ class World:
     def cli(self, *argv: str) -> None:
         code = cli_main([*argv, "--root", str(self.root)])
         assert code == 0, argv
+
+    def mcp(self, tool: str, arguments: dict[str, Any] | None = None) -> None:
+        """One tool call with the SDK's client, over streamable HTTP to the app's /mcp."""
+        result = call(http_target(str(self.http.base_url).rstrip("/")), tool, arguments)
+        assert not result.is_error, result.content[0].text
 
 
 @pytest.fixture(scope="module")
@@ -67,153 +73,192 @@ CALLS: dict[str, dict[str, Call]] = {
         "python": lambda w: w.lake.query("SELECT count(*) FROM people"),
         "http": lambda w: w.http.post("/sql", json={"sql": "SELECT 1"}),
         "cli": lambda w: w.cli("sql", "SELECT 1"),
+        "mcp": lambda w: w.mcp("sql_query", {"sql": "SELECT 1"}),
     },
     "dataset.ingest": {
         "python": lambda w: w.lake.ingest(CSV, "ing_py", filename="p.csv"),
         "http": lambda w: w.http.post("/ingest", params={"dataset": "ing_http"}, files={"file": ("p.csv", CSV)}),
         "cli": lambda w: w.cli("ingest", str(w.imports / "people.csv"), "--dataset", "ing_cli"),
+        "mcp": lambda w: w.mcp("ingest_path", {"source": "people.csv", "dataset": "ing_mcp"}),
     },
     "dataset.list": {
         "python": lambda w: w.lake.datasets(),
         "sql": lambda w: w.lake.sql("SELECT * FROM lakehouse_datasets()").fetchall(),
         "http": lambda w: w.http.get("/datasets"),
         "cli": lambda w: w.cli("datasets"),
+        "mcp": lambda w: w.mcp("list_datasets"),
     },
     "dataset.describe": {
         "python": lambda w: w.lake.dataset("people"),
         "sql": lambda w: w.lake.sql("SELECT lakehouse_dataset('people')").fetchall(),
         "http": lambda w: w.http.get("/datasets/people"),
         "cli": lambda w: w.cli("dataset", "people"),
+        "mcp": lambda w: w.mcp("describe_dataset", {"name": "people"}),
     },
     "dataset.drop": {
         "python": lambda w: (w.lake.ingest(CSV, "drop_py", filename="p.csv"), w.lake.drop_dataset("drop_py")),
         "http": lambda w: (w.lake.ingest(CSV, "drop_http", filename="p.csv"), w.http.delete("/datasets/drop_http")),
         "cli": lambda w: (w.lake.ingest(CSV, "drop_cli", filename="p.csv"), w.cli("drop", "drop_cli")),
+        "mcp": lambda w: (w.lake.ingest(CSV, "drop_mcp", filename="p.csv"),
+                          w.mcp("dataset_drop", {"name": "drop_mcp"})),
     },
     "dataset.compact": {
         "python": lambda w: (w.lake.ingest(_delta(7), "people", mode="delta", key="id"), w.lake.compact("people")),
         "http": lambda w: (w.lake.ingest(_delta(8), "people", mode="delta", key="id"),
                            w.http.post("/datasets/people/compact")),
         "cli": lambda w: (w.lake.ingest(_delta(9), "people", mode="delta", key="id"), w.cli("compact", "people")),
+        "mcp": lambda w: (w.lake.ingest(_delta(10), "people", mode="delta", key="id"),
+                          w.mcp("dataset_compact", {"name": "people"})),
     },
     "corpus.create": {
         "python": lambda w: w.lake.create_corpus("c_py", dataset="people", text="name"),
         "http": lambda w: w.http.post("/v1/corpora", json={"name": "c_http", "dataset": "people", "text": "name"}),
         "cli": lambda w: w.cli("corpus", "create", "c_cli", "--dataset", "people", "--text", "name"),
+        "mcp": lambda w: w.mcp("corpus_create", {"name": "c_mcp", "dataset": "people", "text": "name"}),
     },
     "corpus.build": {
         "python": lambda w: w.lake.build_corpus("b_py", w.imports / "docs", "docs"),
         "http": lambda w: w.http.post("/v1/corpora/build", json={"name": "b_http", "folder": "docs", "kind": "docs"}),
         "cli": lambda w: w.cli("corpus", "build", "b_cli", "--from", str(w.imports / "docs"), "--kind", "docs"),
+        "mcp": lambda w: w.mcp("corpus_build", {"name": "b_mcp", "folder": "docs", "kind": "docs"}),
     },
     "corpus.add": {
         "python": lambda w: w.lake.add_to_corpus("people_c", [{"id": 90, "text": "crane operator"}]),
         "http": lambda w: w.http.post("/v1/corpora/people_c/add", json={"rows": [{"id": 91, "text": "baker"}]}),
+        "mcp": lambda w: w.mcp("corpus_add", {"name": "people_c", "rows": [{"id": 92, "text": "welder"}]}),
     },
     "corpus.list": {
         "python": lambda w: w.lake.corpora(),
         "sql": lambda w: w.lake.sql("SELECT * FROM lakehouse_corpora()").fetchall(),
         "http": lambda w: w.http.get("/v1/corpora"),
         "cli": lambda w: w.cli("corpus", "list"),
+        "mcp": lambda w: w.mcp("corpus_list"),
     },
     "corpus.describe": {
         "python": lambda w: w.lake.corpus("people_c"),
         "http": lambda w: w.http.get("/v1/corpora/people_c"),
+        "mcp": lambda w: w.mcp("corpus_describe", {"name": "people_c"}),
+    },
+    "corpus.sync": {
+        "python": lambda w: w.lake.sync_corpus("people_c"),
+        "http": lambda w: w.http.post("/v1/corpora/people_c/sync"),
+        "cli": lambda w: w.cli("corpus", "sync", "people_c"),
+        "mcp": lambda w: w.mcp("corpus_sync", {"name": "people_c"}),
     },
     "corpus.rebuild": {
         "python": lambda w: w.lake.rebuild_index("people_c"),
         "http": lambda w: w.http.post("/v1/corpora/people_c/rebuild"),
         "cli": lambda w: w.cli("corpus", "rebuild", "people_c"),
+        "mcp": lambda w: w.mcp("corpus_rebuild", {"name": "people_c"}),
     },
     "corpus.rollback": {
         "python": lambda w: (w.lake.rebuild_index("people_c"), w.lake.rollback_index("people_c")),
         "http": lambda w: (w.lake.rebuild_index("people_c"), w.http.post("/v1/corpora/people_c/rollback")),
         "cli": lambda w: (w.lake.rebuild_index("people_c"), w.cli("corpus", "rollback", "people_c")),
+        "mcp": lambda w: (w.lake.rebuild_index("people_c"), w.mcp("corpus_rollback", {"name": "people_c"})),
     },
     "corpus.drop": {
         "python": lambda w: (w.lake.create_corpus("d_py", rows=[{"id": 1, "text": "a"}]), w.lake.drop_corpus("d_py")),
         "http": lambda w: (w.lake.create_corpus("d_http", rows=[{"id": 1, "text": "a"}]),
                            w.http.delete("/v1/corpora/d_http")),
         "cli": lambda w: (w.lake.create_corpus("d_cli", rows=[{"id": 1, "text": "a"}]), w.cli("corpus", "drop", "d_cli")),
+        "mcp": lambda w: (w.lake.create_corpus("d_mcp", rows=[{"id": 1, "text": "a"}]),
+                          w.mcp("corpus_drop", {"name": "d_mcp"})),
     },
     "embed": {
         "python": lambda w: w.lake.embed(["forklift"]),
         "sql": lambda w: w.lake.sql("SELECT embed('forklift')").fetchall(),
         "http": lambda w: w.http.post("/v1/embed", json={"texts": ["forklift"]}),
+        "mcp": lambda w: w.mcp("embed", {"texts": ["forklift"]}),
     },
     "vectors.search": {
         "python": lambda w: w.lake.vector_search("people_c", "forklift", 2),
         "sql": lambda w: w.lake.sql("SELECT * FROM vector_search('people_c', 'forklift', 2)").fetchall(),
         "http": lambda w: w.http.post("/vectors/search", json={"corpus": "people_c", "query": "forklift", "k": 2}),
         "cli": lambda w: w.cli("search", "people_c", "forklift", "-k", "2"),
+        "mcp": lambda w: w.mcp("vector_search", {"corpus": "people_c", "query": "forklift", "k": 2}),
     },
     "vectors.hybrid": {
         "python": lambda w: w.lake.hybrid_where("people_c", "forklift", 2, where="state = 'IL'"),
         "http": lambda w: w.http.post("/vectors/hybrid", json={"corpus": "people_c", "query": "forklift",
                                                                "where": "state = 'IL'"}),
+        "mcp": lambda w: w.mcp("vectors_hybrid", {"corpus": "people_c", "query": "forklift", "where": "state = 'IL'"}),
     },
     "text.search": {
         "python": lambda w: w.lake.text_search("people_c", "forklift", 2),
         "sql": lambda w: w.lake.sql("SELECT * FROM text_search('people_c', 'forklift', 2)").fetchall(),
         "http": lambda w: w.http.post("/v1/text/search", json={"corpus": "people_c", "query": "forklift"}),
+        "mcp": lambda w: w.mcp("text_search", {"corpus": "people_c", "query": "forklift"}),
     },
     "hybrid.search": {
         "python": lambda w: w.lake.hybrid_search("people_c", "forklift", 2),
         "sql": lambda w: w.lake.sql("SELECT * FROM hybrid_search('people_c', 'forklift', 2)").fetchall(),
         "http": lambda w: w.http.post("/v1/hybrid/search", json={"corpus": "people_c", "query": "forklift"}),
+        "mcp": lambda w: w.mcp("hybrid_search", {"corpus": "people_c", "query": "forklift"}),
     },
     "matrix.search": {
         "python": lambda w: w.lake.matrix_search("forklift", ["people_c"]),
         "sql": lambda w: w.lake.sql("SELECT * FROM matrix_search('forklift', corpora := ['people_c'])").fetchall(),
         "http": lambda w: w.http.post("/v1/matrix/search", json={"query": "forklift", "corpora": ["people_c"]}),
         "cli": lambda w: w.cli("matrix", "forklift", "--corpora", "people_c"),
+        "mcp": lambda w: w.mcp("matrix_search", {"query": "forklift", "corpora": ["people_c"]}),
     },
     "matrix.relevance": {
         "python": lambda w: w.lake.relevance("forklift", [{"id": 1, "text": "forklift operator"}]),
         "http": lambda w: w.http.post("/v1/matrix/relevance", json={"query": "forklift",
                                                                     "candidates": [{"id": 1, "text": "forklift"}]}),
+        "mcp": lambda w: w.mcp("matrix_relevance", {"query": "forklift", "candidates": [{"id": 1, "text": "forklift"}]}),
     },
     "playbook.record": {
         "python": lambda w: w.lake.record_playbooks([{"query": "q", "corpus": "people_c", "answer_id": 1}]),
         "http": lambda w: w.http.post("/v1/matrix/playbooks/bulk",
                                       json={"entries": [{"query": "q", "corpus": "people_c", "answer_id": 2}]}),
+        "mcp": lambda w: w.mcp("record_playbook", {"entries": [{"query": "q", "corpus": "people_c", "answer_id": 3}]}),
     },
     "playbook.lookup": {
         "python": lambda w: w.lake.playbook_lookup("q", 3),
         "sql": lambda w: w.lake.sql("SELECT * FROM playbook_lookup('q', 3)").fetchall(),
         "http": lambda w: w.http.get("/v1/matrix/playbooks", params={"query": "q", "k": "3"}),
+        "mcp": lambda w: w.mcp("playbook_lookup", {"query": "q", "k": 3}),
     },
     "chat": {
         "python": lambda w: w.lake.chat("ollama/m", prompt="hi"),
         "sql": lambda w: w.lake.sql("SELECT chat('ollama/m', 'hi')").fetchall(),
         "http": lambda w: w.http.post("/v1/chat", json={"model": "ollama/m", "prompt": "hi"}),
+        "mcp": lambda w: w.mcp("chat", {"model": "ollama/m", "prompt": "hi"}),
     },
     "chat.models": {
         "python": lambda w: w.lake.chat_models(),
         "http": lambda w: w.http.get("/v1/models"),
+        "mcp": lambda w: w.mcp("chat_models"),
     },
     "rag.ask": {
         "python": lambda w: w.lake.ask("who drives a forklift", corpora="people_c"),
         "http": lambda w: w.http.post("/rag", json={"question": "who drives a forklift", "corpora": "people_c"}),
         "cli": lambda w: w.cli("ask", "who drives a forklift", "--corpora", "people_c"),
+        "mcp": lambda w: w.mcp("ask", {"question": "who drives a forklift", "corpora": "people_c"}),
     },
     "observer.ops": {
         "python": lambda w: w.lake.observed_ops(limit=5),
         "http": lambda w: w.http.get("/v1/observer/ops", params={"limit": "5"}),
         "cli": lambda w: w.cli("ops", "tail", "--limit", "5"),
+        "mcp": lambda w: w.mcp("observer_ops", {"limit": 5}),
     },
     "observer.stats": {
         "python": lambda w: w.lake.op_stats("1h"),
         "http": lambda w: w.http.get("/v1/observer/stats", params={"window": "1h"}),
         "cli": lambda w: w.cli("ops", "stats"),
+        "mcp": lambda w: w.mcp("observer_stats", {"window": "1h"}),
     },
     "storage.errors": {
         "python": lambda w: w.lake.storage_errors(),
         "http": lambda w: w.http.get("/storage/errors"),
+        "mcp": lambda w: w.mcp("storage_errors"),
     },
     "hnsw.trials": {
         "python": lambda w: w.lake.hnsw_trials("people_c"),
         "http": lambda w: w.http.get("/hnsw/trials", params={"corpus": "people_c"}),
+        "mcp": lambda w: w.mcp("hnsw_trials", {"corpus": "people_c"}),
     },
 }
 CASES = [(op, surface) for op, calls in CALLS.items() for surface in calls]
@@ -222,7 +267,7 @@ CASES = [(op, surface) for op, calls in CALLS.items() for surface in calls]
 def test_the_table_covers_every_operation_and_every_declared_surface() -> None:
     assert set(CALLS) == set(CATALOG.names())
     for op in CATALOG:
-        declared = {"python"} | {s for s in ("http", "sql", "cli") if getattr(op, s)}
+        declared = {"python", "mcp"} | {s for s in ("http", "sql", "cli") if getattr(op, s)}  # every op is a tool
         assert set(CALLS[op.name]) == declared, op.name
 
 
@@ -238,7 +283,7 @@ def _records(w: World, op: str, surface: str) -> list[dict[str, Any]]:
 def test_each_call_is_recorded_once_with_its_origin(world: World, op: str, surface: str) -> None:
     before = {r["id"] for r in _records(world, op, surface)}
     out = CALLS[op][surface](world)
-    for resp in out if isinstance(out, tuple) else (out,):
+    for resp in out if isinstance(out, tuple) else (out,):  # World.mcp checks its own result
         if isinstance(resp, httpx.Response):
             assert resp.status_code < 400, resp.text
     new = [r for r in _records(world, op, surface) if r["id"] not in before]
@@ -262,7 +307,7 @@ def test_declared_surfaces_exist(world: World) -> None:
             parser.parse_args(words)  # SystemExit (a failed test) if the command does not exist
 
 
-SURFACES = ["lakehouse/http", "lakehouse/udfs", "lakehouse/cli.py"]
+SURFACES = ["lakehouse/http", "lakehouse/udfs", "lakehouse/cli.py", "lakehouse/mcp"]
 # what a surface may import from the engine: the catalog, and helpers that are not capabilities (rendering rows,
 # the demo job, decoding SQL's JSON id hand-over)
 ALLOWED = {"lakehouse.engine.ops", "lakehouse.engine.display", "lakehouse.engine.demo",

@@ -27,6 +27,7 @@ from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.names import sql_string
 from lakehouse.engine.observer import journal, ops
+from lakehouse.engine.read_path import ReadMirror
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -170,6 +171,17 @@ def prepare_cursor(cur: duckdb.DuckDBPyConnection, macro_db: str, *, macros_firs
     return cur
 
 
+def settle(cur: duckdb.DuckDBPyConnection) -> None:
+    """End whatever a half-read result left open on `cur`.
+
+    A relation fetched only in part (`lake.sql(...).fetchone()`) keeps its query, and so its transaction,
+    active on the cursor; a relation made afterwards binds inside that old transaction and cannot see tables
+    committed since ("Table with name b does not exist"). Running a statement ends the pending one
+    (~0.4 ms); relations already returned keep the rows they fetched and can still be read to the end.
+    """
+    cur.execute("SELECT 1")
+
+
 def sandbox(con: duckdb.DuckDBPyConnection, loc: Location, temp_dir: str) -> None:
     """DuckDB's own sandbox for the read-only query instance, set once and locked.
 
@@ -208,7 +220,9 @@ class Connections:
         self._ro: duckdb.DuckDBPyConnection | None = None
         self._ro_macro_db = ""
         self._ro_temp: str | None = None
+        self._mirror: ReadMirror | None = None
         self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
+        self.commit_lock = threading.Lock()  # a COMMIT, or a read of the SQLite catalog file (snapshots.CatalogWatch)
         self.closed = False
         try:
             self.macro_db = prepare_connection(self.db, lake)
@@ -222,6 +236,7 @@ class Connections:
             raise LakehouseError("this lake is closed", code="closed")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's read-write cursor, caught up with every commit made before the call (see `settle`)."""
         cur = getattr(self._local, "rw", None)
         if cur is None:
             self.check_open()
@@ -229,28 +244,39 @@ class Connections:
             self._local.rw = cur
             with self._cursor_lock:
                 self._cursors.append(cur)
+        else:
+            settle(cur)
         return cur
 
     def query_cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the sandboxed read-only instance, its views of the lake at the latest snapshot."""
         cur = getattr(self._local, "ro", None)
-        if cur is None:
-            self.check_open()
-            with self._cursor_lock:
-                if self._ro is None:
-                    ro = duckdb.connect()
-                    temp = tempfile.mkdtemp(prefix="lakehouse-query-")
-                    try:
-                        self._ro_macro_db = prepare_connection(ro, self._lake, read_only=True)
-                        with map_duckdb_errors():
-                            sandbox(ro, self.location, temp)
-                    except BaseException:
-                        ro.close()
-                        shutil.rmtree(temp, ignore_errors=True)
-                        raise
-                    self._ro, self._ro_temp = ro, temp
-                cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
-                self._cursors.append(cur)
-            self._local.ro = cur
+        if cur is not None:
+            if self._mirror is not None:
+                self._mirror.sync(self._ro)
+            return cur
+        self.check_open()
+        with self._cursor_lock:
+            if self._ro is None:
+                ro = duckdb.connect()
+                temp = tempfile.mkdtemp(prefix="lakehouse-query-")
+                try:
+                    self._ro_macro_db = prepare_connection(ro, self._lake, read_only=True)
+                    with map_duckdb_errors():
+                        sandbox(ro, self.location, temp)
+                except BaseException:
+                    ro.close()
+                    shutil.rmtree(temp, ignore_errors=True)
+                    raise
+                self._ro, self._ro_temp = ro, temp
+                watch = self._lake.ctx.clock.watch
+                if self._lake.settings.fast_reads and watch.available:
+                    self._mirror = ReadMirror(watch, self._ro_macro_db)
+            cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
+            self._cursors.append(cur)
+        self._local.ro = cur
+        if self._mirror is not None:
+            self._mirror.sync(self._ro)
         return cur
 
     @contextlib.contextmanager
@@ -263,7 +289,7 @@ class Connections:
             cur.close()
 
     def transaction(self, cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        return in_transaction(cur, body, lock=self.write_lock)
+        return in_transaction(cur, body, lock=self.write_lock, commit_lock=self.commit_lock)
 
     def close(self) -> None:
         if self.closed:

@@ -25,6 +25,7 @@ from lakehouse.engine.matrix.gate import check_modes
 from lakehouse.engine.observer import Observer, StorageJournal
 from lakehouse.engine.ops import CATALOG, Operations
 from lakehouse.engine.safe_sql import QueryResult
+from lakehouse.engine.snapshots import LakeClock
 from lakehouse.engine.sources import Source
 from lakehouse.errors import map_duckdb_errors
 from lakehouse.settings import Settings
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from lakehouse.engine.matrix.playbooks import Playbooks
     from lakehouse.engine.matrix.search import MatrixResult, Retrieval
     from lakehouse.engine.vectors.engine import VectorEngine
+    from lakehouse.engine.vectors.follow import Follower
     from lakehouse.engine.vectors.hits import Hit
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,8 @@ class Lake:
         journal = StorageJournal(self.root, s.observer_retention_days)  # before the connection: its SQL view reads it
         self.ops = Operations(self, CATALOG)
         self._db = Connections(self, connection)
-        self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db)
+        clock = LakeClock(self.location, self._db.fresh_cursor, s.sync_interval_s, self._db.commit_lock)
+        self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db, clock)
 
     # -- subsystems (assembled here, each on the narrow context) ---------------------------
     @functools.cached_property
@@ -84,6 +87,13 @@ class Lake:
         from lakehouse.engine.vectors.engine import VectorEngine
 
         return VectorEngine(self.ctx)
+
+    @functools.cached_property
+    def follower(self) -> Follower:
+        """Keeps dataset corpora in step with their dataset (engine/vectors/follow.py)."""
+        from lakehouse.engine.vectors.follow import Follower
+
+        return Follower(self.ctx, self.vectors)
 
     @functools.cached_property
     def playbooks(self) -> Playbooks:
@@ -129,10 +139,12 @@ class Lake:
         return self.ops.call("sql.query", sql=sql, params=params, max_rows=max_rows, timeout_s=timeout_s)
 
     def ingest(self, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
-               key: str | None = None, filename: str | None = None) -> IngestResult:
-        """Load a file, glob, bytes or binary file object into `dataset` (one transaction, idempotent)."""
+               key: str | None = None, filename: str | None = None, **options: Any) -> IngestResult:
+        """Load a file, glob, bytes or binary file object into `dataset` (one transaction, idempotent, exact).
+        Options: header, on_ragged ("error" | "pad" | "skip_and_report"), date_format, timestamp_format, widen
+        (see README, "Ingest rules")."""
         return self.ops.call("dataset.ingest", source=source, dataset=dataset, format=format, mode=mode, key=key,
-                             filename=filename)
+                             filename=filename, **options)
 
     def compact(self, dataset: str) -> dict[str, Any]:
         """Fold a merge-on-read dataset's deltas into its base."""
@@ -167,6 +179,10 @@ class Lake:
 
     def corpus(self, name: str) -> dict[str, Any]:
         return self.ops.call("corpus.describe", name=name)
+
+    def sync_corpus(self, name: str) -> dict[str, Any]:
+        """Bring a corpus that follows its dataset up to the dataset's latest snapshot."""
+        return self.ops.call("corpus.sync", name=name)
 
     def drop_corpus(self, name: str) -> None:
         self.ops.call("corpus.drop", name=name)

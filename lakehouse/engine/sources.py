@@ -1,4 +1,8 @@
-"""Turn an ingest source (path, glob, bytes, file object) into local files, hashed, with a format."""
+"""Turn an ingest source (path, glob, bytes, file object) into local files, hashed, with a format.
+
+Each file keeps the name the user knows it by (`Staged.names`): error messages quote that, never
+the uuid of a spooled copy in the staging folder.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from lakehouse.engine.ingest_formats import FORMATS, FileKind, recognise
 from lakehouse.errors import Forbidden, InvalidInput
 
 Source = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
-FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")
-_SUFFIX_FORMAT = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".ndjson": "ndjson",
-    ".jsonl": "ndjson", ".parquet": "parquet", ".pq": "parquet",
-}
 _CHUNK = 1 << 20
 
 
@@ -29,6 +29,14 @@ class Staged:
     format: str
     description: str
     temporary: list[Path] = dataclasses.field(default_factory=list)
+    names: list[str] = dataclasses.field(default_factory=list)  # the user's name for each of `paths`
+    compression: str | None = None  # "gzip" / "zstd" when the files are compressed
+
+    def retell(self, text: str) -> str:
+        """`text` (a DuckDB message) with staging paths replaced by the user's names for the files."""
+        for path, name in zip(self.paths, self.names):
+            text = text.replace(str(path), name)
+        return text
 
     def cleanup(self) -> None:
         for p in self.temporary:
@@ -45,29 +53,41 @@ def stage(source: Source, staging_dir: Path, *, format: str = "auto", filename: 
         path, digest = _spool([bytes(source)], staging_dir, filename)
         temporary.append(path)
         paths, digests, description = [path], [digest], filename or f"<{len(source)} bytes>"
+        names = [description]
     elif hasattr(source, "read"):
         name = filename or os.path.basename(str(getattr(source, "name", "") or "")) or None
         path, digest = _spool(iter(lambda: source.read(_CHUNK), b""), staging_dir, name)
         temporary.append(path)
         paths, digests, description = [path], [digest], name or "<upload>"
+        names = [description]
     elif isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         paths = _expand(text)
         digests = [_hash_file(p) for p in paths]
         description = text
+        names = [text] if len(paths) == 1 and not globlib.has_magic(text) else [str(p) for p in paths]
     else:
         raise InvalidInput(f"unsupported source type {type(source).__name__}; pass a path, glob, bytes or a binary file",
                            code="invalid_source")
     try:
         if all(p.stat().st_size == 0 for p in paths):
             raise InvalidInput(f"{description} is empty: nothing to ingest", code="empty_file")
-        fmt = format if format != "auto" else detect_format(paths[0], filename or description)
+        # `filename` names the content of a single file (its suffix may tell the format)
+        kinds = [recognise(p, filename if filename and len(paths) == 1 else n, format) for p, n in zip(paths, names)]
+        for kind, name in zip(kinds[1:], names[1:]):
+            if kind != kinds[0]:
+                raise InvalidInput(f"{name} holds {_kind_text(kind)} but {names[0]} holds {_kind_text(kinds[0])}: "
+                                   "ingest one format at a time", code="mixed_formats")
     except BaseException:
         for p in temporary:
             p.unlink(missing_ok=True)
         raise
     total = hashlib.sha256("".join(digests).encode()).hexdigest() if len(digests) > 1 else digests[0]
-    return Staged(paths, total, fmt, description, temporary)
+    return Staged(paths, total, kinds[0].format, description, temporary, names, kinds[0].compression)
+
+
+def _kind_text(kind: FileKind) -> str:
+    return f"{kind.compression}-compressed {kind.format}" if kind.compression else kind.format
 
 
 def _expand(text: str) -> list[Path]:
@@ -106,27 +126,6 @@ def _hash_file(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
-
-
-def detect_format(path: Path, name: str) -> str:
-    """By file suffix (ignoring .gz/.zst), else by the first bytes."""
-    suffixes = [s.lower() for s in Path(name).suffixes]
-    while suffixes and suffixes[-1] in (".gz", ".zst"):
-        suffixes.pop()
-    if suffixes and suffixes[-1] in _SUFFIX_FORMAT:
-        return _SUFFIX_FORMAT[suffixes[-1]]
-    with path.open("rb") as fh:
-        head = fh.read(4096)
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if stripped.startswith(b"["):
-        return "json"
-    if stripped.startswith(b"{"):
-        return "ndjson" if b"\n{" in stripped.replace(b"\r\n", b"\n") or b"\n" not in stripped.rstrip() else "json"
-    if b"\x00" in head:
-        raise InvalidInput(f"cannot tell the format of {name!r}: pass format=", code="unknown_format")
-    return "csv"
 
 
 def resolve_import_path(path: str, import_dirs: list[str]) -> Path:

@@ -72,12 +72,16 @@ TABLE_FUNCTIONS = {
 ENGINE_FUNCTIONS = {"chat": "the chat operation (recorded; keys stay on the server)",
                     "lakehouse_version": "the package version"}
 OTHER_CATALOGS = frozenset({"memory", "system", "temp"})
+# Where a function may be looked up: DuckDB's own and the macro database ("memory"), not macros a lake
+# might hold (the lake's owner writes those, and only names on the list are called anyway).
+FUNCTION_CATALOGS = frozenset({"", "system", "memory"})
+FUNCTION_SCHEMAS = frozenset({"", "main", "pg_catalog"})
 OTHER_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
 REFUSAL_CODES = frozenset({"forbidden", "statement_not_allowed", "multiple_statements", "function_not_allowed",
                            "relation_not_allowed", "where_not_allowed", "truth_rule_forbidden", "read_only"})
 _PATH_CHARS = re.compile(r"[./\\:~]")
 _SUGGESTION = re.compile(r'\n?Did you mean "([^"]*)"\?')
-_HIDDEN_CATALOG = re.compile(r'"?(__ducklake_metadata_\w+|__lh_meta_\w+)"?')
+_HIDDEN_CATALOG = re.compile(r"__ducklake_metadata_\w+|__lh_meta_\w+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Policy:
     internal: frozenset[str]  # DuckDB's own views and tables (sqlite_master, duckdb_tables, pg_class, ...)
 
     def function_problem(self, name: Name) -> str | None:
+        if name.catalog not in FUNCTION_CATALOGS or name.schema not in FUNCTION_SCHEMAS:
+            return f"function {name.qualified}() is not allowed here: only DuckDB's own and the engine's functions"
         allowed = self.tables if name.kind == "table_function" else self.scalars
         if name.name in allowed:
             return None
@@ -164,12 +170,12 @@ def policy() -> Policy:
     changed = True
     while changed:  # a macro may call another macro: admit them until nothing changes
         changed = False
-        for name, bodies in macros.items():
+        for name, overloads in macros.items():
             if name in admitted or not scalar_ok.get(name, True):
                 continue
             if all(calls is not None and all(c.name in (tables if c.kind == "table_function" else scalars)
-                                             for c in calls) for _kind, calls in bodies):
-                (tables if bodies[0][0] == "table_macro" else scalars).add(name)
+                                             for c in calls) for _kind, calls in overloads):
+                (tables if overloads[0][0] == "table_macro" else scalars).add(name)
                 admitted.add(name)
                 changed = True
     scalars -= {n for n in macros if n not in admitted}

@@ -107,7 +107,7 @@ def queries(draw: st.DrawFn) -> Sql:
     return body
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sql=queries())
 def test_forbidden_anywhere_is_refused_and_nothing_else_is(target: Target, sql: Sql) -> None:
     before = target.state()

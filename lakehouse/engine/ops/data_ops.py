@@ -59,6 +59,12 @@ class DatasetIngest(Input):
     mode: Literal["create", "append", "replace", "delta"] = "create"
     key: NonBlank | None = Field(None, description="the key column (mode delta)")
     filename: str | None = Field(None, description="the uploaded file's name (its format and the messages)")
+    header: bool | None = Field(None, description="CSV: line 1 is the header (true), data (false), or sniffed (null)")
+    on_ragged: Literal["error", "pad", "skip_and_report"] = Field(
+        "error", description="CSV lines with another field count: refuse, pad missing trailing fields, or skip")
+    date_format: str | None = Field(None, description="strptime format of day/month dates (else kept as text)")
+    timestamp_format: str | None = Field(None, description="strptime format of day/month timestamps")
+    widen: bool = Field(False, description="append/delta: widen a column whose type cannot hold the new values")
 
 
 def _ingest(lake: Lake, inp: DatasetIngest) -> IngestResult:
@@ -66,13 +72,24 @@ def _ingest(lake: Lake, inp: DatasetIngest) -> IngestResult:
     if isinstance(source, str) and remote():
         source = resolve_import_path(source, lake.settings.import_dirs)
     try:
-        return ingest.ingest(lake.ctx, source, inp.dataset, format=inp.format, mode=inp.mode, key=inp.key,
-                             filename=inp.filename)
+        result = ingest.ingest(lake.ctx, source, inp.dataset, format=inp.format, mode=inp.mode, key=inp.key,
+                               filename=inp.filename, header=inp.header, on_ragged=inp.on_ragged,
+                               date_format=inp.date_format, timestamp_format=inp.timestamp_format, widen=inp.widen)
     except Exception as exc:
         code, message = getattr(exc, "code", "internal"), getattr(exc, "message", str(exc))
         lake.ctx.journal.record("ingest_failed", inp.dataset, message, code=code, mode=inp.mode,
                                 file=inp.filename or (source if isinstance(source, str) else None))
         raise
+    if not result.skipped:  # the corpora built from the dataset follow it, in the same operation
+        result.followers = lake.follower.sync_dataset(inp.dataset)
+    return result
+
+
+def _compact(lake: Lake, inp: DatasetName_) -> dict[str, Any]:
+    out = ingest.compact(lake.ctx, inp.name)
+    if out["folded"]:
+        out["followers"] = lake.follower.sync_dataset(inp.name)
+    return out
 
 
 class DatasetName_(Input):
@@ -103,6 +120,6 @@ OPS = [
        lambda lake, inp: datasets.drop_dataset(lake.ctx, inp.name) or {"dropped": inp.name}, writes=True,
        http="DELETE /datasets/<name>", cli="lakehouse drop NAME"),
     Op("dataset.compact", "Fold a merge-on-read dataset's deltas into its base.", DatasetName_,
-       lambda lake, inp: ingest.compact(lake.ctx, inp.name), output=dict[str, Any], writes=True,
+       _compact, output=dict[str, Any], writes=True,
        http="POST /datasets/<name>/compact", cli="lakehouse compact NAME", count=lambda d: d["folded"]),
 ]

@@ -86,9 +86,13 @@ Ids = Annotated[Any, PlainValidator(_ids), WithJsonSchema({
 
 
 def _matrix(v: Any) -> Any:
+    """Vectors, one per row: a 2-D numpy array (Python) or rows of numbers (JSON: HTTP, MCP)."""
+    if isinstance(v, list) and v and len({len(row) if isinstance(row, list) else -1 for row in v}) == 1 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for row in v for x in row):
+        v = np.asarray(v, dtype=np.float32)
     if isinstance(v, np.ndarray) and v.ndim == 2:
         return v
-    raise InvalidInput("embeddings must be a 2-D array (rows x dimensions)", code="invalid_embeddings")
+    raise InvalidInput("embeddings must be a 2-D array (rows x dimensions) of numbers", code="invalid_embeddings")
 
 
 Matrix = Annotated[Any, PlainValidator(_matrix), WithJsonSchema({
