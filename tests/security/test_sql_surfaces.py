@@ -1,18 +1,21 @@
 """Every attack of sql_attacks.py through every surface that takes SQL, and the legitimate reads through them too.
 
-Statement surfaces: `Lake.query`, `POST /sql`, `lake.create_corpus(sql=...)`, `POST /v1/corpora`. Expression
-surfaces (`where`): `POST /vectors/hybrid`, `lake.matrix_search(where=)`, `lake.ask(where=)`, truth rules
-through `truth_check(toml, lake.query)`. After each attack: the refusal code expected, a 403 from the
-forbidden family over HTTP, nothing changed (snapshots, DuckLake options, files) and the process answering.
+Statement surfaces: `Lake.query`, `POST /sql`, `lake.create_corpus(sql=...)`, `POST /v1/corpora`, the MCP tool
+`sql_query` (streamable HTTP at /mcp). Expression surfaces (`where`): `POST /vectors/hybrid`,
+`lake.matrix_search(where=)`, `lake.ask(where=)`, the MCP tool `vectors_hybrid`, truth rules through
+`truth_check(toml, lake.query)`. After each attack: the refusal code expected, a 403 from the forbidden family
+over HTTP, nothing changed (snapshots, DuckLake options, files) and the process answering.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
 from typing import Any
 
 import pytest
 from conftest import Target
+from mcp_client import call, http_target
 from sql_attacks import ATTACKS, POSITIVE, POSITIVE_WHERE, Attack, Read
 
 from lakehouse.engine.sql_policy import REFUSAL_CODES
@@ -38,6 +41,13 @@ def _http(response: Any) -> tuple[int, str]:
     return response.status_code, body["error"]["code"]
 
 
+def _mcp(target: Target, tool: str, arguments: dict[str, Any]) -> tuple[int | None, str]:
+    """(None, code): a tool error carries the operation's code, not an HTTP status."""
+    result = call(http_target(str(target.http.base_url).rstrip("/")), tool, arguments)
+    assert result.is_error, result.content[0].text
+    return None, json.loads(result.content[0].text)["error"]["code"]
+
+
 # surface name -> (kind, how to send the attack's SQL or expression)
 SURFACES: dict[str, tuple[str, Callable[[Target, str], tuple[int, str]]]] = {
     "query": ("statement", lambda t, sql: _python(lambda: t.lake.query(sql))),
@@ -50,6 +60,9 @@ SURFACES: dict[str, tuple[str, Callable[[Target, str], tuple[int, str]]]] = {
     "matrix": ("where", lambda t, expr: _python(lambda: t.lake.matrix_search("forklift", corpora=["wc"], where=expr))),
     "ask": ("where", lambda t, expr: _python(lambda: t.lake.ask("forklift", corpora=["wc"], where=expr))),
     "truth": ("truth", lambda t, expr: _python(lambda: truth_check(_truth(expr), t.lake.query))),
+    "mcp-sql": ("statement", lambda t, sql: _mcp(t, "sql_query", {"sql": sql})),
+    "mcp-hybrid": ("where", lambda t, expr: _mcp(t, "vectors_hybrid", {"corpus": "wc", "query": "forklift",
+                                                                       "where": expr})),
 }
 
 
@@ -64,10 +77,9 @@ def test_attack_is_refused_and_changes_nothing(target: Target, surface: str, att
     before = target.state()
     status, code = send(target, target.fill(attack.sql if kind == "statement" else attack.where()))
     assert code == _expected(kind, attack), (surface, attack.id, code)
-    if code in REFUSAL_CODES:
-        assert status == 403
-    else:  # the truth file could not be read as a rule: a 400, and nothing ran
-        assert (status, code) == (400, "invalid_truth_rule")
+    if status is not None:
+        # a refusal is a 403; a truth file that could not be read as a rule is a 400, and nothing ran
+        assert status == (403 if code in REFUSAL_CODES else 400) and code in (*REFUSAL_CODES, "invalid_truth_rule")
     assert target.state() == before
     assert "evil" not in {c["name"] for c in target.lake.corpora()}
     target.healthy()
