@@ -9,8 +9,8 @@ over HTTP, nothing changed (snapshots, DuckLake options, files) and the process 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
