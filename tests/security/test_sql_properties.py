@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 import hypothesis.strategies as st
-from conftest import Target
 from hypothesis import HealthCheck, given, settings
+from secured_lake import Target
 
 from lakehouse.errors import Forbidden, LakehouseError
 

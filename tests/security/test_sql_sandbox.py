@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import Target
+from secured_lake import Target
 
 import lakehouse
 from lakehouse.engine.connection import VIEW_FOLDERS

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Target
 from mcp_client import call, http_target
+from secured_lake import Target
 from sql_attacks import ATTACKS, POSITIVE, POSITIVE_WHERE, Attack, Read
 
 from lakehouse.engine.sql_policy import REFUSAL_CODES
