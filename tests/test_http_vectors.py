@@ -20,7 +20,7 @@ WORKERS = b"""id,name,role,state
 
 @pytest.fixture
 def http(tmp_path):
-    with lakehouse.open(tmp_path / "lake", embedder="hash") as lake:
+    with lakehouse.open(tmp_path / "lake", embedder="hash", rebuild_interval_s=0) as lake:
         lake.ingest(WORKERS, "workers", filename="workers.csv")
         with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=60) as client:
             yield client

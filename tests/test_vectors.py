@@ -487,7 +487,7 @@ def test_corpora_lists_each_corpus_with_its_own_rows_and_generations(tmp_path):
         listed = lk.corpora()
         assert [(c["name"], c["rows"], c["active_generation"]) for c in listed] == [("a", 1, 1), ("b", 3, 2)]
         assert [g["generation"] for g in listed[1]["generations"]] == [1, 2] and len(listed[0]["generations"]) == 1
-        assert lk.vectors.describe("b") == listed[1]
+        assert listed[1] == {**lk.vectors.describe("b"), "follow": None}  # the listing adds whom it follows
         lk.drop_corpus("a")
         assert [c["name"] for c in lk.corpora()] == ["b"]
         with pytest.raises(NotFound):

@@ -23,7 +23,9 @@ HOSTILE_CSV = f'id,name,note\n1,Ann,"{SCRIPT}"\n2,"{IMG.replace(chr(34), chr(34)
 
 def build_staffing_lake(root: Path, rows: int = 300, **settings: object) -> lakehouse.Lake:
     """Open a lake at `root` holding the staffing demo data; the caller closes it."""
-    lake = lakehouse.open(root, embedder="hash", playbook_half_life_days=365.0, **settings)
+    # rebuild_interval_s=0: the UI tests rebuild corpora they have just built (tests/security/test_limits.py
+    # covers the rate limit)
+    lake = lakehouse.open(root, embedder="hash", playbook_half_life_days=365.0, **{"rebuild_interval_s": 0, **settings})
     try:
         for name, path in demo_data.write(demo_data.generate(rows, seed=7), root.parent / "demo-files").items():
             lake.ingest(path, name)

@@ -13,7 +13,7 @@ from lakehouse.engine.ops.base import Input, Op
 from lakehouse.engine.ops.context import current
 from lakehouse.engine.ops.data_ops import check_sql_size
 from lakehouse.engine.ops.types import MAX_RAG_K, CorpusName, NonBlank
-from lakehouse.errors import InvalidInput, LakehouseError
+from lakehouse.errors import InvalidInput, LakehouseError, ProviderError, QueryTimeout
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
@@ -105,9 +105,10 @@ def _chat(lake: Lake, inp: Chat) -> Any:
         raise InvalidInput("give 'messages' (an array of {role, content}) or 'prompt' (a string)", code="missing_field",
                            field="messages")
     messages = None if inp.messages is None else [m.model_dump(exclude_none=True) for m in inp.messages]
-    timeout = inp.timeout_s
+    timeout, limit = inp.timeout_s, None
     if current().origin == "sql":  # a chat() inside a query never outlives the query's own time limit
-        timeout = min(timeout or lake.llm.policy.timeout_s, lake.settings.query_timeout_s)
+        limit = lake.settings.query_timeout_s
+        timeout = min(timeout or lake.llm.policy.timeout_s, limit)
     options = dict(prompt=inp.prompt, system=inp.system, temperature=inp.temperature, max_tokens=inp.max_tokens,
                    think=inp.think, timeout_s=timeout)
     if inp.stream:
@@ -115,7 +116,13 @@ def _chat(lake: Lake, inp: Chat) -> Any:
             raise InvalidInput("tool calls are not streamed: leave out 'tools' or 'stream'", code="invalid_tools",
                                field="tools")
         return lake.llm.stream(inp.model, messages, **options)
-    return lake.llm.chat(inp.model, messages, tools=inp.tools, **options)
+    try:
+        return lake.llm.chat(inp.model, messages, tools=inp.tools, **options)
+    except ProviderError as exc:
+        if limit is not None and timeout == limit and exc.code == "provider_timeout":
+            raise QueryTimeout(f"{exc.message}: chat() in a query waits at most query_timeout_s ({limit:g} s)",
+                               code="timeout") from exc
+        raise
 
 
 def _chat_summary(out: Any) -> dict[str, Any]:
