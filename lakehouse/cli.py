@@ -125,6 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     _root_arg(st)
     st.add_argument("--window", default="1h", help="30s, 15m, 1h, 7d (default %(default)s)")
 
+    p = sub.add_parser("journal", help="the lake's history: what each snapshot changed, and who")
+    _root_arg(p)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--corpus", default=None)
+    p.add_argument("--op", default=None, help="e.g. dataset.ingest")
+    p.add_argument("--since-snapshot", type=int, default=None)
+    p.add_argument("--limit", type=int, default=20)
+
+    p = sub.add_parser("storage", help="buckets: move rescued files back to the primary")
+    ssub = p.add_subparsers(dest="storage_command", required=True)
+    d = ssub.add_parser("drain", help="move rows written to the rescue bucket back to the primary bucket")
+    _root_arg(d)
+
     p = sub.add_parser("serve", help="serve the HTTP API and web UI (waitress)")
     _root_arg(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -180,6 +193,8 @@ def _run(args: argparse.Namespace) -> int:
             _corpus(lake, args)
         elif args.command == "ops":
             _ops(lake, args)
+        elif args.command in ("journal", "storage"):
+            _history(lake, args)
         else:
             _data(lake, args)
     return 0
@@ -261,6 +276,19 @@ def _ops(lake: Any, args: argparse.Namespace) -> None:
         _print_result(["op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms"],
                       [[s[k] for k in ("op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms")]
                        for s in out["ops"]], "table")
+
+
+def _history(lake: Any, args: argparse.Namespace) -> None:
+    if args.command == "journal":
+        rows = lake.journal(dataset=args.dataset, corpus=args.corpus, op=args.op, since_snapshot=args.since_snapshot,
+                            limit=args.limit)
+        _print_result(["snapshot", "committed_at", "op", "dataset", "corpus", "added", "removed", "origin"],
+                      [[r["snapshot_id"], r["committed_at"], r["op"] or "", r["dataset"] or "", r["corpus"] or "",
+                        r["rows_added"], r["rows_removed"], r["origin"] or ""] for r in reversed(rows)], "table")
+    else:
+        out = lake.drain_storage()
+        print(f"moved {out['rows']} rows in {out['files']} rescued files back to the primary bucket "
+              f"({out['remaining']} still rescued)")
 
 
 def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lakehouse.engine import catalog, csv_check, exact_types, ingest_read
+from lakehouse.engine import catalog, csv_check, exact_types, ingest_read, journal
 from lakehouse.engine.ingest_read import Failure, Reading
 from lakehouse.engine.ingest_write import latest_delta, store_tables, widen_columns, write
 from lakehouse.engine.names import quote_ident
@@ -172,6 +172,7 @@ class _Job:
         existing, exists = self._existing(cur)
         earlier = _earlier_result(cur, self.dataset, self.mode, self.staged.sha256, exists)
         if earlier is not None:
+            journal.unchanged()
             return earlier
         if self.mode == "create" and exists:
             raise _exists(self.dataset)
@@ -185,10 +186,14 @@ class _Job:
             raise InvalidInput(f"key column {self.key!r} is not in the data (columns: "
                                f"{', '.join(c.name for c in self.reading.columns)})", code="missing_key")
         self._ingest_id = uuid.uuid4().hex
+        removed = cur.execute(f"SELECT count(*) FROM lake.main.{self.dataset}").fetchone()[0] \
+            if exists and mode == "replace" else 0
         rows, kind, columns = write(cur, self.dataset, mode, self.key, self.reading, existing if exists else None)
         skipped = ingest_read.rejected_lines(cur, self.reading) if self.reading.rejects else []
         self._check_count(rows, skipped)
         _record(cur, self._ingest_id, self.dataset, mode, self.key, self.staged, rows, columns, kind)
+        journal.note(dataset=self.dataset, rows_added=rows, rows_removed=removed, mode=mode,
+                     ingest_id=self._ingest_id, format=self.staged.format)
         cur.execute("CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
                     [f"ingest {mode} {self.dataset}", commit_info(self._ingest_id)])
         return IngestResult(self.dataset, rows, None, False, self.staged.sha256, mode, self.staged.format, columns,
@@ -402,6 +407,7 @@ def compact(ctx: EngineContext, dataset: str) -> dict[str, Any]:
                 cur.execute(f"DELETE FROM {base} WHERE {key} IN (SELECT {key} FROM {delta})")
                 cur.execute(f"INSERT INTO {base} {latest_delta(delta, cols, key)}")
                 cur.execute(f"DELETE FROM {delta}")
+            journal.note(dataset=dataset, folded=folded)  # the dataset's rows are the same before and after
             cur.execute("CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
                         [f"compact {dataset}", commit_info(op_id)])
             return folded

@@ -240,6 +240,14 @@ class Lake:
     def hnsw_trials(self, corpus: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return self.ops.call("hnsw.trials", corpus=corpus, limit=limit)
 
+    def journal(self, **filters: Any) -> list[dict[str, Any]]:
+        """The lake's history, newest first (dataset=, corpus=, op=, since_snapshot=, limit=)."""
+        return self.ops.call("journal", **filters)
+
+    def changes(self, dataset: str, since_snapshot: int = 0, **options: Any) -> dict[str, Any]:
+        """Rows inserted, deleted and updated in `dataset` after `since_snapshot` (until_snapshot=, limit=)."""
+        return self.ops.call("dataset.changes", dataset=dataset, since_snapshot=since_snapshot, **options)
+
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
         if self._db.closed:

@@ -25,6 +25,7 @@ class CallContext:
     run_id: str | None = None
     node: str | None = None
     read_only: bool = False  # the entrance may only read (UDFs of the sandboxed SQL instance)
+    op: str | None = None  # the operation running (set by Operations.call): what the change journal records
 
 
 _CURRENT: contextvars.ContextVar[CallContext] = contextvars.ContextVar("lakehouse_call", default=CallContext())  # noqa: B039 - frozen

@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from lakehouse.engine import journal
 from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.embedders.base import Embedder, l2_normalise
 from lakehouse.engine.vectors import fusion as fusion_mod
@@ -76,8 +77,8 @@ class VectorEngine:
                     "sha256": missing,
                     "embedding": store.list_array(fresh),
                 }))
-                self.ctx.transaction(cur, lambda c: c.execute(
-                    "INSERT INTO lake.lh.embedding_cache SELECT ?, sha256, embedding FROM lh_new", [emb.id]))
+                self.ctx.transaction(cur, lambda c: (journal.note(cached_embeddings=len(missing)), c.execute(
+                    "INSERT INTO lake.lh.embedding_cache SELECT ?, sha256, embedding FROM lh_new", [emb.id])))
                 cur.unregister("lh_new")
         return np.stack([found[s] for s in shas]).astype(np.float32, copy=False)
 
@@ -115,6 +116,7 @@ class VectorEngine:
                             [name, meta["embedder"], emb.id, emb.dim, metric, dtype, json.dumps(source, default=str),
                              kind, builder, json.dumps(meta["params"])])
                 cur.execute(f"INSERT INTO {store.table(name)} SELECT * FROM lh_batch")
+                journal.note(corpus=name, rows_added=len(batch.ids), replaced=existed)
 
             cur.register("lh_batch", batch.table)
             try:
@@ -144,6 +146,7 @@ class VectorEngine:
                         cur.execute(f"DELETE FROM {store.table(name)} WHERE key IN (SELECT unnest(?))",
                                     [replaced.tolist()])
                     cur.execute(f"INSERT INTO {store.table(name)} SELECT * FROM lh_batch")
+                    journal.note(corpus=name, rows_added=len(batch.ids), rows_removed=len(replaced))
 
                 cur.register("lh_batch", batch.table)
                 try:
@@ -204,7 +207,8 @@ class VectorEngine:
         with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
             if store.corpus_row(cur, name) is None:
                 raise NotFound(f"no corpus named {name!r}", code="corpus_not_found")
-            self.ctx.transaction(cur, lambda c: store.drop(c, name))
+            rows = store.row_counts(cur, [name])[name]
+            self.ctx.transaction(cur, lambda c: (journal.note(corpus=name, rows_removed=rows), store.drop(c, name)))
         self._forget(name)
 
     def _forget(self, name: str) -> None:
@@ -314,6 +318,7 @@ class VectorEngine:
                                                 max_key, len(keys)])
                     trials.record(cur, state.name, number, "build", rows=len(keys), params=params,
                                   build_s=build_s, recall=recall, sample=sample)
+                    journal.note(corpus=state.name, generation=number, event="build")
                     if stale:
                         cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ? AND generation <= ? "
                                     "AND NOT active", [state.name, number - KEEP_GENERATIONS])
@@ -361,6 +366,7 @@ class VectorEngine:
                 cur.execute("UPDATE lake.lh.index_generations SET active = (generation = ?) WHERE corpus = ?",
                             [target["generation"], name])
                 trials.record(cur, name, target["generation"], "rollback", rows=state.size, params=target["params"])
+                journal.note(corpus=name, generation=target["generation"], event="rollback")
 
             self.ctx.transaction(cur, flip)
             state.generation = Generation(target["generation"], index, target["max_key"], target["path"])
