@@ -30,7 +30,7 @@ from lakehouse.engine import catalog, csv_check, exact_types, ingest_read, journ
 from lakehouse.engine.ingest_read import Failure, Reading
 from lakehouse.engine.ingest_write import latest_delta, store_tables, widen_columns, write
 from lakehouse.engine.names import quote_ident
-from lakehouse.engine.sources import Source, Staged, stage
+from lakehouse.engine.sources import Source, SourceOptions, Staged, stage
 from lakehouse.errors import Conflict, InvalidInput, NotFound, StorageError, from_duckdb, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class IngestResult:
     skipped_lines: list[int] = dataclasses.field(default_factory=list)  # on_ragged="skip_and_report"
     widened: list[dict[str, str]] = dataclasses.field(default_factory=list)  # widen=True: {column, from, to}
     type_notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # columns not stored as sniffed
+    source_info: dict[str, Any] | None = None  # PDF, .xlsx, PostgreSQL: what was read (pages without text, ...)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -80,7 +81,8 @@ class Options:
 
 def ingest(ctx: EngineContext, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
            key: str | None = None, filename: str | None = None, header: bool | None = None, on_ragged: str = "error",
-           date_format: str | None = None, timestamp_format: str | None = None, widen: bool = False) -> IngestResult:
+           date_format: str | None = None, timestamp_format: str | None = None, widen: bool = False,
+           source_options: SourceOptions | None = None) -> IngestResult:
     """Load a file, glob, bytes or binary file object into `dataset`, exactly, or refuse.
 
     header: CSV line 1 is the header (True), data (False) or sniffed (None; one text column is refused).
@@ -88,12 +90,13 @@ def ingest(ctx: EngineContext, source: Source, dataset: str, *, format: str = "a
     NULL; too many fields are refused) or "skip_and_report" (stored without them; `skipped_lines`).
     date_format / timestamp_format: strptime formats for day/month dates, otherwise kept as text.
     widen: on append/delta, widen a column whose type cannot hold the new values (`widened`).
+    source_options: of a PostgreSQL source (table, query), a workbook (sheet) or a PDF (chunk_chars).
     """
     if mode == "delta" and not key:
         raise InvalidInput("mode='delta' needs key= (the column identifying a row)", code="missing_key")
     options = Options(header, on_ragged, date_format, timestamp_format, widen)
     t0 = time.perf_counter()
-    staged = stage(source, ctx.root / "staging", format=format, filename=filename)
+    staged = stage(source, ctx.root / "staging", format=format, filename=filename, options=source_options)
     try:
         with ctx.write_lock, ctx.fresh_cursor() as cur:
             result = _Job(cur, staged, dataset, mode, key, options).run()
@@ -193,12 +196,12 @@ class _Job:
         self._check_count(rows, skipped)
         _record(cur, self._ingest_id, self.dataset, mode, self.key, self.staged, rows, columns, kind)
         journal.note(dataset=self.dataset, rows_added=rows, rows_removed=removed, mode=mode,
-                     ingest_id=self._ingest_id, format=self.staged.format)
+                     ingest_id=self._ingest_id, format=self.staged.label)
         cur.execute("CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
                     [f"ingest {mode} {self.dataset}", commit_info(self._ingest_id)])
-        return IngestResult(self.dataset, rows, None, False, self.staged.sha256, mode, self.staged.format, columns,
+        return IngestResult(self.dataset, rows, None, False, self.staged.sha256, mode, self.staged.label, columns,
                             header=self.reading.header, skipped_lines=skipped, widened=widened,
-                            type_notes=self.reading.notes())
+                            type_notes=self.reading.notes(), source_info=self.staged.source_info)
 
     def _reading(self, stored: list[dict[str, str]] | None) -> Reading:
         o = self.options
@@ -295,7 +298,7 @@ def _record(cur: duckdb.DuckDBPyConnection, ingest_id: str, dataset: str, mode: 
     """Ledger row + registry row, inside the ingest's transaction."""
     cur.execute(
         "INSERT INTO lake.lh.ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-        [ingest_id, dataset, mode, key, staged.format, staged.description, staged.sha256, rows,
+        [ingest_id, dataset, mode, key, staged.label, staged.description, staged.sha256, rows,
          json.dumps(columns)],
     )
     catalog.upsert_dataset(cur, dataset, kind, key if kind == "merge" else None, columns)
