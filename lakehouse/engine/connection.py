@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 import duckdb
 
 from lakehouse import sqlviews, udfs
+from lakehouse.engine.buckets import Buckets
 from lakehouse.engine.catalog import ensure_engine_tables, in_transaction
 from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.extensions import load_extension
@@ -43,6 +44,7 @@ class Location:
     catalog: str  # "sqlite:<file>", "postgres:<libpq conninfo>" or "duckdb:<file>"
     data_path: str
     data_path_explicit: bool
+    buckets: Buckets = Buckets({})  # named storage locations (the primary is `data_path`)
 
     @classmethod
     def resolve(cls, root: str | Path, catalog: str | None, data_path: str | None) -> Location:
@@ -81,7 +83,7 @@ def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: boo
     load_extension(con, "ducklake")
     if loc.kind in ("sqlite", "postgres"):
         load_extension(con, loc.kind)
-    if not loc.is_local_data:
+    if not loc.is_local_data or any("://" in p for p in loc.buckets.paths()):
         load_extension(con, "httpfs")
     new_catalog = loc.catalog_exists() is False
     options = []
@@ -179,6 +181,7 @@ def sandbox(con: duckdb.DuckDBPyConnection, loc: Location) -> None:
     allowed = [str(loc.root) + "/"]
     if loc.is_local_data and not loc.data_path.startswith(allowed[0]):
         allowed.append(loc.data_path)
+    allowed += [p for p in loc.buckets.paths() if "://" not in p and not p.startswith(allowed[0])]  # rescued files
     if loc.kind in ("sqlite", "duckdb"):
         parent = str(Path(loc.catalog.split(":", 1)[1]).parent) + "/"
         if parent not in allowed:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from lakehouse.engine import catalog, csv_check, exact_types, ingest_read, journal
+from lakehouse.engine.buckets import DIRECT, InBucket, primary_failure
 from lakehouse.engine.ingest_read import Failure, Reading
 from lakehouse.engine.ingest_write import latest_delta, store_tables, widen_columns, write
 from lakehouse.engine.names import quote_ident
@@ -34,6 +35,8 @@ from lakehouse.engine.sources import Source, SourceOptions, Staged, stage
 from lakehouse.errors import Conflict, InvalidInput, NotFound, StorageError, from_duckdb, map_duckdb_errors
 
 if TYPE_CHECKING:
+    from lakehouse.engine.buckets import Sink
+    from lakehouse.engine.connection import Location
     from lakehouse.engine.context import EngineContext
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class IngestResult:
     widened: list[dict[str, str]] = dataclasses.field(default_factory=list)  # widen=True: {column, from, to}
     type_notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # columns not stored as sniffed
     source_info: dict[str, Any] | None = None  # PDF, .xlsx, PostgreSQL: what was read (pages without text, ...)
+    bucket: str | None = None  # the rescue bucket, when the primary could not be written (see buckets)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,11 +101,23 @@ def ingest(ctx: EngineContext, source: Source, dataset: str, *, format: str = "a
     options = Options(header, on_ragged, date_format, timestamp_format, widen)
     t0 = time.perf_counter()
     staged = stage(source, ctx.root / "staging", format=format, filename=filename, options=source_options)
+    job = None
     try:
         with ctx.write_lock, ctx.fresh_cursor() as cur:
-            result = _Job(cur, staged, dataset, mode, key, options).run()
+            job = _Job(cur, staged, dataset, mode, key, options, ctx.location)
+            result = job.run()
+    except BaseException:
+        if job is not None and isinstance(job.sink, InBucket):
+            job.sink.discard()  # files of the rescue attempts that never committed
+        raise
     finally:
         staged.cleanup()
+    if isinstance(job.sink, InBucket):  # committed to the rescue bucket: say so where storage failures are read
+        ctx.journal.record("rescued", dataset, f"the primary bucket could not be written ({job.rescued}); the "
+                           f"ingest's {result.rows} rows went to bucket {job.sink.bucket.name!r}: move them back "
+                           "with `lakehouse storage drain`", code="primary_unwritable", files=job.sink.files,
+                           rescue=job.sink.bucket.name, snapshot_id=result.snapshot_id)
+        result.bucket = job.sink.bucket.name
     result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 3)
     return result
 
@@ -110,8 +126,11 @@ class _Job:
     """One ingest: checks outside the transaction, then attempts until the plan holds every value."""
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, staged: Staged, dataset: str, mode: str, key: str | None,
-                 options: Options) -> None:
+                 options: Options, location: Location) -> None:
         self.cur, self.staged, self.dataset, self.mode, self.key, self.options = cur, staged, dataset, mode, key, options
+        self.location = location
+        self.sink: Sink = DIRECT  # the rescue bucket's, once the primary failed
+        self.rescued: str | None = None  # why
         self.dialects: list[csv_check.CsvDialect] | None = None
         self.typed: ingest_read.Typed | None = None
         self.counts: concurrent.futures.Future[list[int]] | None = None
@@ -154,6 +173,8 @@ class _Job:
             try:
                 result = catalog.in_transaction(cur, self._attempt)
             except duckdb.Error as exc:
+                if self._rescue(exc):
+                    continue
                 if exact_types.guard_tag(str(exc)) is None or self.reading is None:
                     raise self._explain(exc) from exc
                 self._after_guard()
@@ -163,6 +184,19 @@ class _Job:
             return result
         raise InvalidInput(f"could not find column types that hold every value of {self.staged.description}",
                            code="type_conflict")
+
+    def _rescue(self, exc: duckdb.Error) -> bool:
+        """Whether to attempt again into the rescue bucket: the primary failed, and there is a rescue bucket."""
+        rescue = self.location.buckets.rescue
+        if rescue is None or self.sink is not DIRECT:
+            return False
+        self.rescued = primary_failure(exc, self.location.data_path)
+        if self.rescued is None:
+            return False
+        log.warning("ingest %s: the primary bucket cannot be written (%s); writing to rescue bucket %r",
+                    self.dataset, self.rescued, rescue.name)
+        self.sink = InBucket(rescue)
+        return True
 
     def _existing(self, cur: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any] | None, bool]:
         existing = catalog.dataset_row(cur, self.dataset)
@@ -191,12 +225,16 @@ class _Job:
         self._ingest_id = uuid.uuid4().hex
         removed = cur.execute(f"SELECT count(*) FROM lake.main.{self.dataset}").fetchone()[0] \
             if exists and mode == "replace" else 0
-        rows, kind, columns = write(cur, self.dataset, mode, self.key, self.reading, existing if exists else None)
+        if isinstance(self.sink, InBucket):
+            self.sink.discard()  # an earlier attempt's files, rolled back with it
+        rows, kind, columns = write(cur, self.dataset, mode, self.key, self.reading, existing if exists else None,
+                                    self.sink)
         skipped = ingest_read.rejected_lines(cur, self.reading) if self.reading.rejects else []
         self._check_count(rows, skipped)
         _record(cur, self._ingest_id, self.dataset, mode, self.key, self.staged, rows, columns, kind)
         journal.note(dataset=self.dataset, rows_added=rows, rows_removed=removed, mode=mode,
-                     ingest_id=self._ingest_id, format=self.staged.label)
+                     ingest_id=self._ingest_id, format=self.staged.label,
+                     **({"bucket": self.sink.bucket.name} if isinstance(self.sink, InBucket) else {}))
         cur.execute("CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
                     [f"ingest {mode} {self.dataset}", commit_info(self._ingest_id)])
         return IngestResult(self.dataset, rows, None, False, self.staged.sha256, mode, self.staged.label, columns,

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from lakehouse.http.app import call, query_args
+from lakehouse.http.app import call, json_body, query_args
 
 bp = Blueprint("history", __name__)
 
@@ -21,3 +21,9 @@ def journal() -> dict[str, Any]:
 def changes(dataset: str) -> Any:
     """`?since_snapshot=&until_snapshot=&limit=` -> `{dataset, from_snapshot, to_snapshot, truncated, changes}`."""
     return call("dataset.changes", {**query_args(), "dataset": dataset}, text_args=True)
+
+
+@bp.post("/storage/drain")
+def drain() -> Any:
+    """`{}` -> `{files, rows, remaining, moved: [{dataset, file, rows}]}`."""
+    return call("storage.drain", json_body(optional=True))

@@ -8,10 +8,11 @@ nodes) are adapters over these operations; the rules (read-only entrances, impor
 live in the operations, and each call lands exactly one ObservedOp with its origin.
 """
 
-from lakehouse.engine.ops import data_ops, journal_ops, observer_ops, retrieval_ops, vector_ops
+from lakehouse.engine.ops import data_ops, journal_ops, observer_ops, retrieval_ops, storage_ops, vector_ops
 from lakehouse.engine.ops.base import Catalog, Input, Op, Operations
 from lakehouse.engine.ops.context import CallContext, current, entrance
 
-CATALOG = Catalog([*data_ops.OPS, *vector_ops.OPS, *retrieval_ops.OPS, *observer_ops.OPS, *journal_ops.OPS])
+CATALOG = Catalog([*data_ops.OPS, *vector_ops.OPS, *retrieval_ops.OPS, *observer_ops.OPS, *journal_ops.OPS,
+                   *storage_ops.OPS])
 
 __all__ = ["CATALOG", "CallContext", "Catalog", "Input", "Op", "Operations", "current", "entrance"]
