@@ -37,13 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--corpus-rows", type=int, default=2_000, help="workers embedded for vector search")
 
-    p = sub.add_parser("ingest", help="load a CSV/TSV/JSON/NDJSON/Parquet file or glob into a dataset")
+    p = sub.add_parser("ingest", help="load a CSV/TSV/JSON/NDJSON/Parquet/PDF/.xlsx file or glob, or a PostgreSQL "
+                       "table or query, into a dataset")
     _root_arg(p)
     p.add_argument("path")
     p.add_argument("--dataset", required=True)
     p.add_argument("--mode", default="create", choices=["create", "append", "replace", "delta"])
     p.add_argument("--key", default=None, help="key column (mode delta)")
-    p.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "json", "ndjson", "parquet"])
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "json", "ndjson", "parquet", "pdf", "xlsx"])
+    p.add_argument("--table", default=None, help="PostgreSQL source (postgres://...): the table to read")
+    p.add_argument("--query", default=None, help="PostgreSQL source: a SELECT to read")
+    p.add_argument("--sheet", default=None, help=".xlsx: the sheet to read (default: the first)")
+    p.add_argument("--corpus", default=None, help="PDF: also embed the chunks into this corpus")
 
     p = sub.add_parser("sql", help="run a read-only query")
     _root_arg(p)
@@ -203,7 +208,8 @@ def _run(args: argparse.Namespace) -> int:
 def _data(lake: Any, args: argparse.Namespace) -> None:
     cmd = args.command
     if cmd == "ingest":
-        res = lake.ingest(args.path, args.dataset, mode=args.mode, key=args.key, format=args.format)
+        extra = {k: getattr(args, k) for k in ("table", "query", "sheet", "corpus") if getattr(args, k) is not None}
+        res = lake.ingest(args.path, args.dataset, mode=args.mode, key=args.key, format=args.format, **extra)
         state = "skipped (identical content already ingested)" if res.skipped else f"{res.rows} rows"
         print(f"{res.dataset}: {state}, snapshot {res.snapshot_id}, sha256 {res.content_sha256[:12]}")
     elif cmd == "sql":

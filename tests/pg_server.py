@@ -67,7 +67,8 @@ class PgServer:
         (self.data / "pg_hba.conf").write_text(  # the lake's user needs its password over TCP; the admin uses the socket
             "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.dir / "log"), "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all",
+                  "start")
         try:
             self.sql(f"CREATE USER {USER} PASSWORD '{self.password}'", db="postgres")
             self.sql(f"CREATE DATABASE {DB} OWNER {USER}", db="postgres")
@@ -80,6 +81,10 @@ class PgServer:
         """Run SQL through psql over the socket (as the lake's user unless `user`): the rows, tab-separated."""
         return self._run("psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", str(self.dir),
                          "-p", str(self.port), "-U", user or (USER if db == DB else "postgres"), "-d", db, stdin=text)
+
+    def log(self) -> str:
+        """The server's log: with log_statement=all, every statement any client sent."""
+        return (self.dir / "log").read_text(errors="replace")
 
     def __exit__(self, *exc: object) -> None:
         try:

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _KEYS = {"path": str, "primary": bool, "rescue": bool}
-_FAILED_PATH = re.compile(r'"([^"]+\.parquet)"|(/\S+\.parquet)')
+_FAILED_PATH = re.compile(r'"([^"]+)"')  # DuckDB quotes the file or directory it could not write
 _META = "__ducklake_metadata_lake"
 
 
@@ -135,6 +135,12 @@ class Sink:
     def insert(self, cur: duckdb.DuckDBPyConnection, table: str, select: str) -> int:
         return cur.execute(f"INSERT INTO {table} BY NAME {select}").fetchone()[0]
 
+    def create_empty(self, cur: duckdb.DuckDBPyConnection, table: str, select: str, *, replace: bool = False) -> None:
+        """A table of `select`'s columns and no rows. Named columns rather than `AS ... LIMIT 0`: DuckLake creates
+        the table's folder in the data path for a CREATE TABLE AS, even of no rows."""
+        columns = ", ".join(f"{quote_ident(r[0])} {r[1]}" for r in cur.execute(f"DESCRIBE {select}").fetchall())
+        cur.execute(f"{'CREATE OR REPLACE TABLE' if replace else 'CREATE TABLE'} {table} ({columns})")
+
 
 DIRECT = Sink()
 
@@ -148,8 +154,7 @@ class InBucket(Sink):
         self.files: list[str] = []
 
     def create_as(self, cur: duckdb.DuckDBPyConnection, table: str, select: str, *, replace: bool = False) -> int:
-        create = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
-        cur.execute(f"{create} {table} AS SELECT * FROM ({select}) LIMIT 0")  # the table, and no file of its own
+        self.create_empty(cur, table, select, replace=replace)
         return self.insert(cur, table, select)
 
     def insert(self, cur: duckdb.DuckDBPyConnection, table: str, select: str) -> int:
@@ -179,8 +184,7 @@ def primary_failure(exc: BaseException, primary: str) -> str | None:
     if not isinstance(exc, duckdb.IOException):
         return None
     text = str(exc)
-    for quoted, bare in _FAILED_PATH.findall(text):
-        path = quoted or bare
+    for path in _FAILED_PATH.findall(text):
         if not path.startswith(primary) and not os.path.abspath(path).startswith(primary):
             continue
         if "://" in primary:

@@ -37,9 +37,8 @@ def write(cur: duckdb.DuckDBPyConnection, dataset: str, mode: str, key: str | No
         return sink.create_as(cur, target, reading.select(), replace=mode == "replace"), "table", columns
     if existing is None:  # delta into nothing: an empty base of the data's shape
         base, delta = store_tables(dataset)
-        cur.execute(f"CREATE TABLE {base} AS {reading.select()} LIMIT 0")
-        cur.execute(f"CREATE TABLE {delta} AS SELECT *, 0::BIGINT AS {SEQ}, 0::BIGINT AS {ROW} "
-                    f"FROM ({reading.select()}) LIMIT 0")
+        sink.create_empty(cur, base, reading.select())
+        sink.create_empty(cur, delta, f"SELECT *, 0::BIGINT AS {SEQ}, 0::BIGINT AS {ROW} FROM ({reading.select()})")
         merge_view(cur, dataset, key, columns)
         existing = {"kind": "merge", "key": key, "columns": columns}
         kind = "merge"
@@ -53,8 +52,7 @@ def write(cur: duckdb.DuckDBPyConnection, dataset: str, mode: str, key: str | No
     base, delta = store_tables(dataset)
     if kind == "table":  # first delta: the table becomes the base of a merge-on-read view
         sink.create_as(cur, base, f"SELECT * FROM {target}")
-        cur.execute(f"CREATE TABLE {delta} AS SELECT *, 0::BIGINT AS {SEQ}, 0::BIGINT AS {ROW} "
-                    f"FROM {target} LIMIT 0")
+        sink.create_empty(cur, delta, f"SELECT *, 0::BIGINT AS {SEQ}, 0::BIGINT AS {ROW} FROM {target}")
         cur.execute(f"DROP TABLE {target}")
         merge_view(cur, dataset, key, stored)
     seq = cur.execute(f"SELECT coalesce(max({SEQ}), 0) + 1 FROM {delta}").fetchone()[0]
