@@ -57,7 +57,7 @@ CASES = [
     Case("ingest-reserved-name", "POST", "/ingest", 400, "invalid_dataset_name", files=csv_file(),
          params={"dataset": "lh_x"}),
     Case("ingest-unknown-format", "POST", "/ingest", 400, "invalid_format", files=csv_file(),
-         params={"dataset": "x", "format": "xlsx"}),
+         params={"dataset": "x", "format": "xls"}),
     Case("ingest-unknown-mode", "POST", "/ingest", 400, "invalid_mode", files=csv_file(),
          params={"dataset": "x", "mode": "upsert"}),
     Case("ingest-delta-without-key", "POST", "/ingest", 400, "missing_key", files=csv_file(),
@@ -281,6 +281,15 @@ CASES = [
     Case("observer-stats-internal", "GET", "/v1/observer/stats", 500, "internal", boom="observer.stats"),
     Case("storage-errors-bad-kind", "GET", "/storage/errors", 400, "invalid_kind", params={"kind": "fire"}),
     Case("hnsw-trials-bad-corpus", "GET", "/hnsw/trials", 400, "invalid_corpus_name", params={"corpus": "A-B"}),
+    # history and buckets
+    Case("journal-bad-limit", "GET", "/v1/journal", 400, "invalid_limit", params={"limit": "0"}),
+    Case("journal-unknown-field", "GET", "/v1/journal", 400, "unknown_field", params={"who": "me"}),
+    Case("changes-bad-since", "GET", "/v1/datasets/people/changes", 400, "invalid_since_snapshot",
+         params={"since_snapshot": "-1"}),
+    Case("changes-unknown-dataset", "GET", "/v1/datasets/nobody/changes", 404, "dataset_not_found"),
+    Case("changes-internal", "GET", "/v1/datasets/people/changes", 500, "internal", boom="dataset.changes"),
+    Case("drain-unknown-field", "POST", "/storage/drain", 400, "unknown_field", json={"force": True}),
+    Case("drain-internal", "POST", "/storage/drain", 500, "internal", boom="storage.drain"),
     # /mcp: what the app refuses before the MCP SDK reads the body has this shape; the protocol's own errors
     # are JSON-RPC errors, as MCP clients expect (tests/test_mcp_http.py)
     Case("mcp-wrong-method", "GET", "/mcp", 405, "method_not_allowed"),
