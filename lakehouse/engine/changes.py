@@ -174,8 +174,8 @@ class _Feed:
     def _state(self, snapshot: int) -> str | None:
         """The SELECT of the dataset's visible rows at `snapshot`, or None where it did not exist."""
         base = next((v for v in self.bases if v.alive_at(snapshot)), None)
-        if base is not None:
-            delta = next(v for v in self.deltas if v.alive_at(snapshot))
+        delta = next((v for v in self.deltas if v.alive_at(snapshot)), None)
+        if base is not None and delta is not None:  # made and dropped together
             columns = [{"name": c[0]} for c in self.cur.execute(
                 f"DESCRIBE SELECT * FROM lake.lh_store.{quote_ident(base.table)} AT (VERSION => {int(snapshot)})"
             ).fetchall()]
