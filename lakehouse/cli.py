@@ -289,8 +289,9 @@ def _history(lake: Any, args: argparse.Namespace) -> None:
         rows = lake.journal(dataset=args.dataset, corpus=args.corpus, op=args.op, since_snapshot=args.since_snapshot,
                             limit=args.limit)
         _print_result(["snapshot", "committed_at", "op", "dataset", "corpus", "added", "removed", "origin"],
-                      [[r["snapshot_id"], r["committed_at"], r["op"] or "", r["dataset"] or "", r["corpus"] or "",
-                        r["rows_added"], r["rows_removed"], r["origin"] or ""] for r in reversed(rows)], "table")
+                      [[r["snapshot_id"], f"{r['committed_at']:%Y-%m-%d %H:%M:%S}", r["op"] or "", r["dataset"] or "",
+                        r["corpus"] or "", r["rows_added"], r["rows_removed"], r["origin"] or ""] for r in reversed(rows)],
+                      "table")
     else:
         out = lake.drain_storage()
         print(f"moved {out['rows']} rows in {out['files']} rescued files back to the primary bucket "
