@@ -10,9 +10,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import InvalidInput, LakehouseError
 
 log = logging.getLogger("lakehouse")
 
@@ -24,6 +25,17 @@ def _root_arg(p: argparse.ArgumentParser, default: str = "./lake") -> None:
 
 def _list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """`--input key=value`: the value as JSON when it parses (3, true, ["a"]), else as the text it is."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--replace", action="store_true", help="rebuild an existing corpus")
     ls = csub.add_parser("list", help="list corpora")
     _root_arg(ls)
-    for name, what in (("rebuild", "build a new index generation and swap it in"),
+    for name, what in (("sync", "bring a corpus that follows its dataset up to date"),
+                       ("rebuild", "build a new index generation and swap it in"),
                        ("rollback", "re-activate an earlier index generation"), ("drop", "drop a corpus")):
         x = csub.add_parser(name, help=what)
         _root_arg(x)
@@ -143,6 +156,43 @@ def build_parser() -> argparse.ArgumentParser:
     d = ssub.add_parser("drain", help="move rows written to the rescue bucket back to the primary bucket")
     _root_arg(d)
 
+    _drift_parsers(sub)
+    _distill_parsers(sub)
+    _pathway_parsers(sub)
+    _quality_parsers(sub)
+
+    p = sub.add_parser("workflow", help="run workflows: YAML DAGs of LLM prompts and operations")
+    wsub = p.add_subparsers(dest="workflow_command", required=True)
+    w = wsub.add_parser("run", help="run a workflow file or a named workflow, or resume a failed run")
+    _root_arg(w)
+    w.add_argument("workflow", metavar="FILE|NAME", help="a YAML file, or a shipped or <root>/workflows/ name")
+    w.add_argument("--input", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                   help="a run input, repeatable (VALUE is read as JSON when it parses, else as text)")
+    w.add_argument("--resume", default=None, metavar="RUN_ID", help="finish this failed run (same YAML and inputs)")
+    w.add_argument("--max-parallel", type=int, default=4)
+    w.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="live per-node progress (default: when stderr is a terminal)")
+    w.add_argument("--json", action="store_true", help="print the whole run as JSON")
+    ls = wsub.add_parser("list", help="the shipped workflows and the lake's own")
+    _root_arg(ls)
+    g = wsub.add_parser("get", help="one run: status and each node's outcome")
+    _root_arg(g)
+    g.add_argument("run_id")
+    g.add_argument("--json", action="store_true", help="print the whole run as JSON")
+
+    p = sub.add_parser("audit", help="audit a change between two commits with several reviewer models (pr-audit)")
+    _root_arg(p)
+    p.add_argument("--repo", required=True, help="a git repository")
+    p.add_argument("--base", required=True, help="the commit the change starts from (branch, tag, sha)")
+    p.add_argument("--head", default="HEAD", help="the commit of the change (default %(default)s)")
+    p.add_argument("--reviewer", action="append", dest="reviewers", default=None, metavar="MODEL",
+                   help="a reviewer model or tier:<name>, repeatable (default: the tiers named review*)")
+    p.add_argument("--corpora", type=_list, default=[], help="corpora of related code and docs, comma-separated")
+    p.add_argument("--quorum", type=int, default=2, help="reviewers that must agree before a finding blocks")
+    p.add_argument("--resume", default=None, metavar="RUN_ID", help="finish this failed audit run")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON")
+
     p = sub.add_parser("serve", help="serve the HTTP API and web UI (waitress)")
     _root_arg(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -152,6 +202,81 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mcp", help="serve the lake to an MCP client over stdio (needs lakehouse[mcp])")
     _root_arg(p)
     return parser
+
+
+def _group(sub: Any, name: str, help: str) -> Any:
+    """A command with subcommands; the chosen one lands in `args.<name>_command`."""
+    return sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _command(sub: Any, name: str, help: str, *positionals: str) -> argparse.ArgumentParser:
+    """A (sub)command taking --root and `positionals`."""
+    p = sub.add_parser(name, help=help)
+    _root_arg(p)
+    for arg in positionals:
+        p.add_argument(arg)
+    return p
+
+
+def _drift_parsers(sub: Any) -> None:
+    g = _group(sub, "drift", "measure drift: scorer, playbooks, embeddings, audit baselines")
+    d = _command(g, "scorer", "re-score stored evidence with today's scorer")
+    d.add_argument("--kind", default=None, help="only evidence of this kind")
+    d.add_argument("--entries", action="store_true", help="list each drifted record")
+    d = _command(g, "playbooks", "recorded answers no longer in today's top k")
+    d.add_argument("--corpus", default=None)
+    d.add_argument("-k", type=int, default=10)
+    d.add_argument("--limit", type=int, default=10_000, help="playbooks checked, oldest first")
+    d = _command(g, "embeddings", "drift between two samples of a corpus", "corpus")
+    for side, what in (("a", "reference"), ("b", "current")):
+        d.add_argument(f"--{side}", required=True,
+                       help=f"the {what} sample: a generation number, or JSON {{\"ids_sql\": ...}} / {{\"since\": ...}}")
+    d.add_argument("--tests", type=_list, default=None, help="ks,psi,mmd,classifier (default: all)")
+    d.add_argument("--seed", type=int, default=0)
+    d = _command(g, "audit", "the latest audit run against the mean of the runs before it")
+    d.add_argument("--previous", type=int, default=5)
+    d.add_argument("--threshold", type=float, default=0.5)
+    d.add_argument("--min-delta", type=float, default=1.0)
+
+
+def _distill_parsers(sub: Any) -> None:
+    g = _group(sub, "distill", "evidence for training: collect, score, export SFT JSONL")
+    d = _command(g, "collect", "build scored evidence from ops, playbooks and workflow runs")
+    d.add_argument("--sources", type=_list, default=["ops", "playbooks", "workflows"])
+    d.add_argument("--since", default=None, help="ISO 8601 time")
+    d.add_argument("--records", default=None, help="a JSONL file of evidence records to add")
+    d = _command(g, "score", "score evidence records with today's scorer")
+    src = d.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", default=None, help="a JSONL file of evidence records")
+    src.add_argument("--ids", type=_list, default=None, help="ids of stored evidence, comma-separated")
+    d = _command(g, "export", "stored evidence as SFT JSONL, through the contamination firewall")
+    d.add_argument("--out", required=True)
+    d.add_argument("--min-category", default="usable", choices=["gold", "usable", "weak", "reject"])
+    d.add_argument("--holdout", default=None, help="the held-out evaluation set (.jsonl, .csv, .txt)")
+    d.add_argument("--kind", default=None)
+    d.add_argument("--embed", action="store_true", help="also drop near-duplicates by embedding cosine")
+
+
+def _pathway_parsers(sub: Any) -> None:
+    g = _group(sub, "pathways", "pathway memory: record, look up and replay sequences of operations")
+    _command(g, "record", "remember the steps that reached a goal", "text").add_argument(
+        "--steps", required=True, help='a JSON file: [{"op": ..., "input": {...}}, ...]')
+    _command(g, "lookup", "pathways whose goal is most like a text", "text").add_argument("-k", type=int, default=5)
+    _command(g, "replay", "run a pathway's steps again (exit 1 when one fails)", "id").add_argument(
+        "--stop-on-failure", action="store_true")
+    _command(g, "fingerprint", "the 32-bucket fingerprint of a text", "text")
+
+
+def _quality_parsers(sub: Any) -> None:
+    g = _group(sub, "truth", "check TOML truth rules in the read-only sandbox")
+    _command(g, "check", "check a TOML file of [[rule]] tables (exit 1 when an error rule fails)", "file").add_argument(
+        "--sample", type=int, default=5)
+    g = _group(sub, "rules", "validation rules of datasets, checked by every ingest")
+    _command(g, "put", 'declare rules from a JSON file: [{"dataset", "name", "kind", "params", ...}]', "file")
+    _command(g, "list", "list rules").add_argument("--dataset", default=None)
+    _command(g, "delete", "delete a rule", "dataset", "name")
+    _command(g, "check", "run a dataset's rules now (exit 1 when an error rule fails)", "dataset").add_argument(
+        "--sample", type=int, default=5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,6 +325,8 @@ def _run(args: argparse.Namespace) -> int:
             _ops(lake, args)
         elif args.command in ("journal", "storage"):
             _history(lake, args)
+        elif args.command in _REPORTS:
+            return _REPORTS[args.command](lake, args)
         else:
             _data(lake, args)
     return 0
@@ -212,6 +339,8 @@ def _data(lake: Any, args: argparse.Namespace) -> None:
         res = lake.ingest(args.path, args.dataset, mode=args.mode, key=args.key, format=args.format, **extra)
         state = "skipped (identical content already ingested)" if res.skipped else f"{res.rows} rows"
         print(f"{res.dataset}: {state}, snapshot {res.snapshot_id}, sha256 {res.content_sha256[:12]}")
+        for w in res.warnings:  # failed `warn` validation rules: the ingest went ahead
+            print(f"warning: rule {w['rule']} ({w['kind']}): {w['message']}", file=sys.stderr)
     elif cmd == "sql":
         res = lake.query(args.query, max_rows=args.max_rows)
         _print_result([c["name"] for c in res.columns], res.rows, args.format)
@@ -260,6 +389,9 @@ def _corpus(lake: Any, args: argparse.Namespace) -> None:
         rows = [[c["name"], c["kind"], c["builder"], c["embedder"], c["rows"], c["active_generation"]]
                 for c in lake.corpora()]
         _print_result(["name", "kind", "builder", "embedder", "rows", "generation"], rows, "table")
+    elif cmd == "sync":
+        out = lake.sync_corpus(args.name)
+        print(f"{args.name}: +{out['added']} -{out['removed']} rows, snapshot {out['to']}")
     elif cmd == "rebuild":
         out = lake.rebuild_index(args.name)
         print(f"{args.name}: generation {out['generation']} ({out['rows']} rows, recall@10 {out['recall_at_10']})")
@@ -296,6 +428,180 @@ def _history(lake: Any, args: argparse.Namespace) -> None:
         out = lake.drain_storage()
         print(f"moved {out['rows']} rows in {out['files']} rescued files back to the primary bucket "
               f"({out['remaining']} still rescued)")
+
+
+def _drift(lake: Any, args: argparse.Namespace) -> int:
+    cmd, call = args.drift_command, lake.ops.call
+    if cmd == "scorer":
+        out = call("drift.scorer", kind=args.kind, entries=args.entries)
+    elif cmd == "playbooks":
+        out = call("drift.playbooks", corpus=args.corpus, k=args.k, limit=args.limit)
+    elif cmd == "embeddings":
+        out = call("drift.embeddings", corpus=args.corpus, a=_selection(args.a, "a"), b=_selection(args.b, "b"),
+                   tests=args.tests, seed=args.seed)
+    else:
+        out = call("drift.audit", previous=args.previous, threshold=args.threshold, min_delta=args.min_delta)
+    _print_json(out)
+    return 0
+
+
+def _selection(text: str, side: str) -> dict[str, Any]:
+    """`--a 3` is generation 3; anything else is a JSON object ({"ids_sql": ...}, {"since": ..., "until": ...})."""
+    if text.strip().isdigit():
+        return {"generation": int(text)}
+    value = _json(text, f"--{side}")
+    if not isinstance(value, dict):
+        raise InvalidInput(f"--{side} must be a generation number or a JSON object", code=f"invalid_{side}")
+    return value
+
+
+def _distill(lake: Any, args: argparse.Namespace) -> int:
+    cmd, call = args.distill_command, lake.ops.call
+    if cmd == "collect":
+        records = _jsonl(args.records) if args.records else None
+        out = call("distill.collect", sources=args.sources, since=args.since, records=records)
+    elif cmd == "score":
+        out = call("distillation.score", records=_jsonl(args.file)) if args.file else call(
+            "distillation.score", ids=args.ids)
+    else:
+        out = call("distill.export", out=args.out, min_category=args.min_category, holdout=args.holdout,
+                   kind=args.kind, embed=args.embed)
+    _print_json(out)
+    return 0
+
+
+def _pathways(lake: Any, args: argparse.Namespace) -> int:
+    cmd, call = args.pathways_command, lake.ops.call
+    if cmd == "record":
+        steps = _json(_read(args.steps), args.steps)
+        out = call("pathways.record", text=args.text, steps=steps if isinstance(steps, list) else [steps])
+    elif cmd == "lookup":
+        out = call("pathways.lookup", text=args.text, k=args.k)
+    elif cmd == "replay":
+        out = call("pathways.replay", id=args.id, stop_on_failure=args.stop_on_failure)
+        _print_json(out)
+        return 0 if out["ok"] else 1
+    else:
+        out = call("pathways.fingerprint", text=args.text)
+    _print_json(out)
+    return 0
+
+
+def _truth(lake: Any, args: argparse.Namespace) -> int:
+    out = lake.ops.call("truth.check", rules=_read(args.file), sample=args.sample)
+    _print_json(out)
+    return 0 if out["ok"] else 1
+
+
+def _rules(lake: Any, args: argparse.Namespace) -> int:
+    cmd, call = args.rules_command, lake.ops.call
+    if cmd == "put":
+        rules = _json(_read(args.file), args.file)
+        out = call("rules.put", rules=rules.get("rules") if isinstance(rules, dict) else rules)
+        print(f"{out['stored']} rules stored")
+    elif cmd == "list":
+        _print_result(["dataset", "name", "kind", "severity", "params"],
+                      [[r["dataset"], r["name"], r["kind"], r["severity"], json.dumps(r["params"])]
+                       for r in call("rules.list", dataset=args.dataset)], "table")
+    elif cmd == "delete":
+        call("rules.delete", dataset=args.dataset, name=args.name)
+        print(f"{args.dataset}.{args.name}: deleted")
+    else:
+        out = call("rules.check", dataset=args.dataset, sample=args.sample)
+        _print_json(out)
+        return 0 if out["passed"] else 1
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", code="invalid_file") from None
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{where} is not JSON: {exc}", code="invalid_json") from None
+
+
+def _jsonl(path: str) -> list[Any]:
+    return [_json(line, f"{path}, line {n}") for n, line in enumerate(_read(path).splitlines(), 1) if line.strip()]
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, default=str, indent=1, ensure_ascii=False))
+
+
+def _workflow(lake: Any, args: argparse.Namespace) -> int:
+    """0 when the run succeeded, 1 when it failed (a YAML that does not load is a LakehouseError: 2)."""
+    cmd = args.workflow_command
+    if cmd == "list":
+        _print_result(["name", "source", "inputs", "description"],
+                      [[w["name"], w["source"], ", ".join(w["inputs"]),
+                        w["description"] or f"error: {(w['error'] or {}).get('message', '')}"]
+                       for w in lake.ops.call("workflow.list")], "table")
+        return 0
+    if cmd == "get":
+        run = lake.ops.call("workflow.get", run_id=args.run_id)
+    else:
+        run = lake.ops.call("workflow.run", workflow=_workflow_source(args.workflow),
+                            input=dict(args.input) if args.input or not args.resume else None, resume=args.resume,
+                            max_parallel=args.max_parallel, progress=args.progress)
+    if args.json:
+        print(json.dumps(run, default=str, indent=1, ensure_ascii=False))
+    else:
+        rows = []
+        for node_id, n in run["nodes"].items():
+            problem = n["error"] or n["reason"] or {}
+            shown = problem.get("message") or json.dumps(n["output"], default=str, ensure_ascii=False)
+            rows.append([node_id, n["status"], n["attempts"], shown[:100]])
+        _print_result(["node", "status", "attempts", "output / error"], rows, "table")
+        print(f"run {run['run_id']}: {run['status']}")
+    if run["status"] == "failed" and cmd == "run":
+        print(f"resume with: lakehouse workflow run {args.workflow} --resume {run['run_id']}", file=sys.stderr)
+    return 1 if run["status"] == "failed" else 0
+
+
+def _audit(lake: Any, args: argparse.Namespace) -> int:
+    """0 when the change is approved; 1 when changes are requested or the run failed."""
+    out = lake.ops.call("audit.run", repo=str(Path(args.repo).expanduser().resolve()), base=args.base, head=args.head,
+                        reviewers=args.reviewers, corpora=args.corpora, quorum=args.quorum, resume=args.resume,
+                        progress=args.progress)
+    if args.json:
+        print(json.dumps(out, default=str, indent=1, ensure_ascii=False))
+    elif out["status"] == "failed":
+        print(f"error: the audit failed: {out['error']}", file=sys.stderr)
+        print(f"resume with: lakehouse audit --repo {args.repo} --base {args.base} --resume {out['run_id']}",
+              file=sys.stderr)
+    else:
+        print(f"{out['verdict']}: {out['reason']}")
+        _print_result(["severity", "place", "check", "reviewers", "rationale"],
+                      [[f["severity"], f"{f['file']}:{f['line']}", f["check"], ", ".join(f["reviewers"]),
+                        f["rationale"][:80]] for f in out["findings"]], "table")
+        print(f"report: {lake.root / out['report']['markdown']}")
+    return 0 if out["verdict"] == "approve" and out["status"] == "succeeded" else 1
+
+
+def _workflow_source(arg: str) -> str:
+    """A file's YAML text, or the argument itself as a workflow name."""
+    path = Path(arg).expanduser()
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read workflow file {arg!r}: {exc}", code="invalid_workflow") from None
+    if path.suffix in (".yaml", ".yml") or "/" in arg:
+        raise InvalidInput(f"no such workflow file: {arg!r}", code="file_not_found")
+    return arg
+
+
+# commands whose exit code is their answer (0 ok, 1 a finding or failure)
+_REPORTS = {"drift": _drift, "distill": _distill, "pathways": _pathways, "truth": _truth, "rules": _rules,
+            "workflow": _workflow, "audit": _audit}
 
 
 def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:

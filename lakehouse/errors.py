@@ -9,6 +9,7 @@
     ├── ProviderNotConfigured       503 provider_not_configured  no key (or base URL) for that provider here
     ├── Conflict                    409 conflict       exists already / concurrent change
     ├── Unprocessable               422 unprocessable  well-formed but cannot run (binder errors)
+    ├── TooManyRequests             429 too_many_requests  asked again too soon (index rebuilds)
     ├── QueryTimeout                504 timeout        + TimeoutError: interrupted by the timer
     ├── ProviderError               502 provider_error an LLM / embedding provider failed
     ├── ExtensionMissing            500 extension_missing  names the pip package to install
@@ -85,6 +86,11 @@ class ProviderNotConfigured(LakehouseError):
 class Conflict(LakehouseError):
     status = 409
     code = "conflict"
+
+
+class TooManyRequests(LakehouseError):
+    status = 429
+    code = "too_many_requests"
 
 
 class Unprocessable(LakehouseError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -24,38 +25,48 @@ class Setting:
     type: type
     default: Any
     help: str
+    minimum: float | None = None  # numbers: the least value allowed (floats must also be finite)
+    above: bool = False  # the value must be strictly above `minimum` (a timeout of 0 would disable the timer)
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("max_rows", int, 10_000, "Row cap for read-only queries (Lake.query, /sql)."),
-    Setting("query_timeout_s", float, 30.0, "Seconds before a read-only query is interrupted."),
+    Setting("max_rows", int, 10_000, "Row cap for read-only queries (Lake.query, /sql).", minimum=0),
+    Setting("query_timeout_s", float, 30.0, "Seconds before a read-only query is interrupted.", minimum=0, above=True),
     Setting("fast_reads", bool, True, "Read-only queries read datasets' Parquet files at the latest snapshot "
             "(checked before each query) instead of paying DuckLake's catalog reads per query."),
-    Setting("max_sql_chars", int, 100_000, "Longest SQL text accepted (queries, corpus definitions, where, rules)."),
-    Setting("threads", int, 0, "DuckDB worker threads; 0 lets DuckDB choose."),
+    Setting("sync_interval_s", float, 1.0, "PostgreSQL/DuckDB catalogs: seconds within which other processes' "
+            "commits reach this process's in-memory mirrors (SQLite catalogs: at once).", minimum=0, above=True),
+    Setting("max_sql_chars", int, 100_000, "Longest SQL text accepted (queries, corpus definitions, where, rules).", minimum=1),
+    Setting("threads", int, 0, "DuckDB worker threads; 0 lets DuckDB choose.", minimum=0),
     Setting("memory_limit", str, "", "DuckDB memory limit such as '4GB'; empty lets DuckDB choose."),
     Setting("import_dirs", list, [], "Server-side directories POST /ingest may read paths from."),
     Setting("allowed_sources", list, [], "Databases remote callers (HTTP, MCP, UI, workflows) may ingest from: "
             "postgres://host:port/db or postgres://host:port/* (none by default)."),
     Setting("buckets", dict, {}, "Named storage locations: name -> {path, primary?, rescue?} ([buckets.NAME] in TOML; "
             "see README, Buckets)."),
-    Setting("max_upload_mb", int, 1024, "Largest HTTP request body accepted, in MiB."),
-    Setting("max_response_mb", int, 64, "Largest HTTP response body sent, in MiB (larger results are a 413)."),
+    Setting("max_upload_mb", int, 1024, "Largest HTTP request body accepted, in MiB.", minimum=1),
+    Setting("max_json_mb", int, 16, "Largest JSON request body accepted, in MiB (uploads: max_upload_mb).",
+            minimum=1),
+    Setting("max_response_mb", int, 64, "Largest HTTP response body sent, in MiB (larger results are a 413).", minimum=1),
     Setting("allowed_hosts", list, [], "Host names the HTTP server answers besides its bind address and loopback."),
     Setting("api_key", str, "", "Key HTTP clients must send (Authorization: Bearer); required beyond loopback."),
-    Setting("observer_buffer", int, 10_000, "ObservedOps kept in memory (ring buffer)."),
+    Setting("observer_buffer", int, 10_000, "ObservedOps kept in memory (ring buffer).", minimum=1),
     Setting("observer_log", bool, True, "Append every ObservedOp to <root>/observer/ops-YYYY-MM-DD.jsonl."),
-    Setting("observer_retention_days", int, 30, "Days of op-log and storage-journal files kept (0: forever)."),
+    Setting("observer_retention_days", int, 30, "Days of op-log and storage-journal files kept (0: forever).", minimum=0),
     Setting("otlp_endpoint", str, "", "OTLP/HTTP collector URL: export every op as a span (needs lakehouse[otel])."),
-    Setting("hnsw_trial_sample", int, 100, "Corpus vectors queried to measure recall@10 of each new index (0: off)."),
+    Setting("keep_generations", int, 3, "Index generations kept on disk per corpus (the active one included).",
+            minimum=1),
+    Setting("rebuild_interval_s", float, 10.0, "Least seconds between two rebuilds of one corpus asked from outside "
+            "this machine's Python and CLI (HTTP, MCP, UI, workflows).", minimum=0),
+    Setting("hnsw_trial_sample", int, 100, "Corpus vectors queried to measure recall@10 of each new index (0: off).", minimum=0),
     Setting("embedder", str, "minilm", "Default embedder for embed() and new corpora."),
     Setting("relevance_filter", bool, True, "Drop retrieved chunks that are not about the query."),
     Setting("relevance_threshold", float, 0.3, "Minimum query-chunk cosine the relevance filter keeps."),
-    Setting("relevance_margin", float, 0.25, "The relevance filter also drops chunks this far below the best hit."),
-    Setting("relevance_lexical_weight", float, 0.0, "Blend of lexical overlap into relevance (0 = cosine only)."),
+    Setting("relevance_margin", float, 0.25, "The relevance filter also drops chunks this far below the best hit.", minimum=0),
+    Setting("relevance_lexical_weight", float, 0.0, "Blend of lexical overlap into relevance (0 = cosine only).", minimum=0),
     Setting("playbook_threshold", float, 0.75, "Query similarity at which recorded playbook outcomes apply."),
-    Setting("playbook_half_life_days", float, 30.0, "Age at which a playbook outcome counts half."),
-    Setting("playbook_boost", float, 0.25, "Score added per unit of (similarity x outcome x decay)."),
+    Setting("playbook_half_life_days", float, 30.0, "Age at which a playbook outcome counts half.", minimum=0, above=True),
+    Setting("playbook_boost", float, 0.25, "Score added per unit of (similarity x outcome x decay).", minimum=0),
     Setting("modes", dict, {}, "Matrix modes: name -> {primary, corpora, isolation} ([modes] table in TOML)."),
     Setting("ollama_base", str, "http://127.0.0.1:11434", "Base URL of the local Ollama server."),
     Setting("ollama_cloud_base", str, "https://ollama.com", "Base URL of Ollama Cloud."),
@@ -87,6 +98,11 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
         )
     if t is list:
         value = [str(v) for v in value]
+    if t in (int, float) and (not math.isfinite(value) or (setting.minimum is not None and (
+            value < setting.minimum or (setting.above and value == setting.minimum)))):
+        bound = "above" if setting.above else "at least"
+        raise SettingsError(f"setting {setting.name!r} from {origin} must be a finite number {bound} "
+                            f"{setting.minimum:g}, got {value!r}", setting=setting.name)
     return value
 
 

@@ -7,14 +7,17 @@ Fixtures, for test modules to import (`from http_server import client_fixture  #
 the `_fixture` suffix keeps linters from reading test arguments as shadowed imports), built on
 tests/conftest.py's `lake`: `make_lake(**settings)` opens extra lakes closed after the test,
 `app`, `client` (Flask's test client), `live_url` (the app over loopback on waitress) and
-`http` (an httpx.Client on it).
+`http` (an httpx.Client on it). For tables of failure cases: `routes_without_cases` (which routes a table
+misses) and `break_op` (an operation that raises).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,9 +27,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from waitress import wasyncore
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 import lakehouse
 from lakehouse.http import create_app
+from lakehouse.http.app import BLUEPRINTS
 from lakehouse.http.serve import build_server
 
 
@@ -58,6 +63,37 @@ class LiveServer:
         self._stop.set()
         self._thread.join(timeout=10)
         assert not self._thread.is_alive(), "test HTTP server did not stop"
+
+
+def routes_without_cases(requests: Iterable[tuple[str, str]], wanted: Callable[[str], bool], *,
+                         refused_covers: bool = False) -> list[str]:
+    """The endpoints `wanted` selects that none of the (method, path) `requests` reaches. A 404 reaches none; a 405
+    covers the route that refused the method only with `refused_covers` (for routes whose one failure it is)."""
+    app = Flask(__name__)
+    for module in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(module).bp)
+    urls = app.url_map.bind("localhost")
+    covered = set()
+    for method, path in requests:
+        path = path.split("?")[0]
+        try:
+            covered.add(urls.match(path, method=method)[0])
+        except MethodNotAllowed as exc:
+            if refused_covers:
+                covered.add(urls.match(path, method=sorted(exc.valid_methods or ["GET"])[0])[0])
+        except NotFound:
+            pass
+    return sorted(rule.endpoint for rule in app.url_map.iter_rules() if wanted(rule.endpoint)
+                  and rule.endpoint not in covered)
+
+
+def break_op(monkeypatch: pytest.MonkeyPatch, lake: lakehouse.Lake, name: str) -> None:
+    """Make operation `name` raise RuntimeError("secret detail") until the test ends."""
+    def _raise(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret detail")
+
+    op = lake.ops.catalog.get(name)
+    monkeypatch.setitem(lake.ops.catalog._ops, name, dataclasses.replace(op, run=_raise))
 
 
 def free_port() -> int:

@@ -12,7 +12,8 @@ any message, else an echo of the last user message, so RAG tests can see what re
 
 Scripting: `srv.fail(429, headers={"Retry-After": "0.2"}, times=2)` queues canned failures
 served before success; `srv.delay_s` sleeps before answering; `srv.stream_error` makes a
-stream fail after its first delta; `srv.reply_fn` replaces `make_reply`.
+stream fail after its first delta; `srv.reply_fn` replaces `make_reply`; `srv.model_replies[model]`
+(the upstream id, e.g. "vendor/a" of "openrouter/vendor/a") answers for one model instead.
 
 Tool calls: a `reply_fn` may return `ToolCalls([{"name", "arguments": {...}}], content="")` instead
 of a string; the (non-streamed) answer then carries them in the wire's own shape: OpenAI
@@ -96,6 +97,7 @@ class LLMServer:
         self.delay_s = 0.0
         self.stream_error: str | None = None
         self.reply_fn: Callable[[list[dict[str, Any]]], str | ToolCalls] = make_reply
+        self.model_replies: dict[str, Callable[[list[dict[str, Any]]], str | ToolCalls]] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -109,6 +111,7 @@ class LLMServer:
         self.failures.clear()
         self.delay_s = 0.0
         self.reply_fn, self.stream_error = make_reply, None
+        self.model_replies = {}
 
     @property
     def url(self) -> str:
@@ -211,7 +214,7 @@ def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, body: dict[str, Any]) -> tuple[str, list[str], int, int, list[dict[str, Any]]]:
             messages = body.get("messages") or []
-            answer = server.reply_fn(messages)
+            answer = server.model_replies.get(body.get("model"), server.reply_fn)(messages)
             calls = answer.calls if isinstance(answer, ToolCalls) else []
             text = answer.content if isinstance(answer, ToolCalls) else answer
             prompt_tokens = sum(count_tokens(str(m.get("content") or "")) for m in messages)

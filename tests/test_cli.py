@@ -79,6 +79,8 @@ def test_demo_small(tmp_path, capsys):
     assert out["counts"]["workers"] == 5_000 and out["counts"]["workers_delta"] > 0
     assert out["counts"]["workers_corpus"] == 300
     assert "Forklift operators with OSHA-10 in IL" in text and "Chicago" in text
+    # a delta into the followed dataset reaches search in the same ingest: the updated worker ranks first
+    assert "A delta reaches search" in text and out["counts"]["followed_update_rank"] == 1
     hybrid = text[text.index("Hybrid SQL + vector"):]
     assert "Forklift Operator" in hybrid.split("\n", 6)[-1]  # the best hit is a forklift operator
     # a second run over the same lake works (replace + delta again) and answers the same

@@ -39,10 +39,11 @@ class _Run(Input):
 
 
 def test_an_operation_added_later_is_a_tool_too() -> None:
-    """workflow.run lands in another branch: the tools come from whatever the catalog holds."""
-    ops = [*CATALOG, Op("workflow.run", "Run a workflow.", _Run, lambda lake, inp: None, writes=True)]
-    spec = {s.op: s for s in tool_specs(Catalog(ops))}["workflow.run"]
-    assert (spec.name, spec.description, spec.writes) == ("workflow_run", "Run a workflow.", True)
+    """The tools come from whatever the catalog holds (workflow.run came from another branch this way)."""
+    assert {s.op: s.name for s in tool_specs(CATALOG)}["workflow.run"] == "workflow_run"
+    ops = [*CATALOG, Op("workflow.later", "Run a workflow later.", _Run, lambda lake, inp: None, writes=True)]
+    spec = {s.op: s for s in tool_specs(Catalog(ops))}["workflow.later"]
+    assert (spec.name, spec.description, spec.writes) == ("workflow_later", "Run a workflow later.", True)
     assert spec.input_schema["required"] == ["workflow"]
 
 

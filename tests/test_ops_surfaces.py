@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from lakehouse.http import create_app
 
 ROOT = Path(__file__).parents[1]
 CSV = b"id,name,role,state\n1,Ann,Forklift Operator,IL\n2,Bob,Pastry Chef,WI\n3,Cy,Welder,IL\n"
+JOBS = b"id,client,role,city,state,headcount,required_certifications,status\n1,Acme,Welder,Joliet,IL,2,[OSHA-10],open\n"
 
 
 @dataclasses.dataclass
@@ -33,6 +35,7 @@ class World:
     http: httpx.Client
     root: Path
     imports: Path
+    llm: LLMServer
 
     def cli(self, *argv: str) -> None:
         code = cli_main([*argv, "--root", str(self.root)])
@@ -51,20 +54,80 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     (imports / "docs").mkdir(parents=True)
     (imports / "docs" / "guide.md").write_text("# Forklifts\n\nForklift operators need OSHA-10.\n")
     (imports / "people.csv").write_bytes(CSV)
+    (imports / "evidence.jsonl").write_text(json.dumps(EVIDENCE) + "\n")
+    (imports / "truth.toml").write_text(TRUTH)
+    (imports / "steps.json").write_text(json.dumps(STEPS))
+    (imports / "rules.json").write_text(json.dumps([{**RULE, "dataset": "r_cli"}]))
     with LLMServer() as llm:
-        lake = lakehouse.open(base / "lake", embedder="hash", import_dirs=[str(imports)], **provider_settings(llm.url))
+        lake = lakehouse.open(base / "lake", embedder="hash", import_dirs=[str(imports)], rebuild_interval_s=0,
+                               **provider_settings(llm.url))
         try:
             lake.ingest(CSV, "people", filename="people.csv")
             lake.create_corpus("people_c", dataset="people", text=["name", "role"], metadata=["state"])
+            (lake.root / "auditor").mkdir()
+            (lake.root / "auditor" / "audit_baselines.jsonl").write_text("".join(
+                json.dumps({"ts": f"2026-01-0{i}T00:00:00Z", "head": f"c{i}", "counts": {
+                    "by_severity": {"warn": 2}, "by_check": {"todo": 2}}}) + "\n" for i in (1, 2)))
             with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=30) as http:
-                yield World(lake, http, lake.root, imports)
+                yield World(lake, http, lake.root, imports, llm)
         finally:
             lake.close()
+
+
+EVIDENCE = {"kind": "rag_answer", "query": "who drives a forklift?", "answer": "Ann does [1].", "retrieved_ids": ["1"],
+            "citations": ["1"], "model": "m", "outcome": 1}
+TRUTH = '[[rule]]\nname = "positive_ids"\ndataset = "people"\nassert = "id > 0"\n'
+STEPS = [{"op": "dataset.list", "input": {}}]
+RULE = {"name": "id_present", "kind": "not_null", "params": {"column": "id"}, "severity": "warn"}
+A_IDS, B_ALL = {"ids_sql": "SELECT id FROM people"}, {"since": "2000-01-01T00:00:00Z"}
+DRIFT_SQL = ("SELECT * FROM embedding_drift('people_c', {'ids_sql': 'SELECT id FROM people'}, "
+             "{'since': '2000-01-01T00:00:00Z'}, tests := ['ks'])")
+
+
+def _pathway(w: World) -> str:
+    return w.lake.ops.call("pathways.record", text="list the datasets", steps=STEPS)["id"]
 
 
 def _delta(n: int) -> bytes:
     return f"id,name,role,state\n{n},X{n},Welder,OH\n".encode()
 
+
+TINY = "name: tiny\nnodes: [{id: a, mode: dataset.list}]\n"
+
+
+def _run_id(w: World) -> str:
+    """A run to look up (through the Python surface: it records a workflow.run, not a workflow.get)."""
+    return w.lake.ops.call("workflow.run", workflow=TINY)["run_id"]
+
+
+def _tiny(w: World) -> str:
+    (w.root / "workflows").mkdir(exist_ok=True)
+    (w.root / "workflows" / "tiny.yaml").write_text(TINY)
+    return "tiny"
+
+
+def _repo(w: World) -> str:
+    """A git repository of one commit (an audit of HEAD..HEAD asks no reviewer)."""
+    path = w.imports / "repo"
+    if not path.exists():
+        path.mkdir()
+        for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"]):
+            (path / "a.py").write_text("x = 1\n")
+            subprocess.run(["git", "-C", str(path), "-c", "user.email=t@t", "-c", "user.name=t", *args], check=True)
+    return str(path)
+
+
+def _extractor(w: World) -> str:
+    w.llm.model_replies["extractor"] = lambda messages: json.dumps(
+        {"facts": [{"claim": "Ann drives forklifts.", "sources": ["1"]}], "entities": [], "relations": []})
+    return "ollama/extractor"
+
+
+ROWS = [{"id": "1", "text": "Ann drives forklifts."}]
+FACTS = [{"n": 1, "claim": "Ann drives forklifts.", "sources": ["1"]}]
+GROUPS = [{"topic": "Ann", "facts": FACTS}]
+CHUNKS = [{"id": "1", "file": "a.py", "text": "forklift"}]
+VERDICT = {"verdict": "approve", "reason": "nothing", "findings": [], "counts": {}}
 
 # op -> surface -> call. Calls that change the lake use their own names, so the order of the table is free.
 Call = Callable[[World], Any]
@@ -138,6 +201,12 @@ CALLS: dict[str, dict[str, Call]] = {
         "python": lambda w: w.lake.corpus("people_c"),
         "http": lambda w: w.http.get("/v1/corpora/people_c"),
         "mcp": lambda w: w.mcp("corpus_describe", {"name": "people_c"}),
+    },
+    "corpus.sync": {
+        "python": lambda w: w.lake.sync_corpus("people_c"),
+        "http": lambda w: w.http.post("/v1/corpora/people_c/sync"),
+        "cli": lambda w: w.cli("corpus", "sync", "people_c"),
+        "mcp": lambda w: w.mcp("corpus_sync", {"name": "people_c"}),
     },
     "corpus.rebuild": {
         "python": lambda w: w.lake.rebuild_index("people_c"),
@@ -272,6 +341,205 @@ CALLS: dict[str, dict[str, Call]] = {
         "python": lambda w: w.lake.hnsw_trials("people_c"),
         "http": lambda w: w.http.get("/hnsw/trials", params={"corpus": "people_c"}),
         "mcp": lambda w: w.mcp("hnsw_trials", {"corpus": "people_c"}),
+    },
+    "dataset.rows": {
+        "python": lambda w: w.lake.ops.call("dataset.rows", name="people", limit=2),
+        "mcp": lambda w: w.mcp("dataset_rows", {"name": "people", "limit": 2}),
+    },
+    "corpus.rows": {
+        "python": lambda w: w.lake.ops.call("corpus.rows", name="people_c", limit=2),
+        "mcp": lambda w: w.mcp("corpus_rows", {"name": "people_c", "limit": 2}),
+    },
+    "staffing.job_orders": {
+        "python": lambda w: (w.lake.ingest(JOBS, "job_orders", mode="replace", filename="j.csv"),
+                             w.lake.ops.call("staffing.job_orders", corpora=["people_c"])),
+        "mcp": lambda w: (w.lake.ingest(JOBS, "job_orders", mode="replace", filename="j.csv"),
+                          w.mcp("staffing_job_orders", {"corpora": ["people_c"]})),
+    },
+    "staffing.fill_probability": {
+        "python": lambda w: (w.lake.ingest(JOBS, "job_orders", mode="replace", filename="j.csv"),
+                             w.lake.ops.call("staffing.fill_probability", job_order_ids=[1], corpora=["people_c"])),
+        "mcp": lambda w: (w.lake.ingest(JOBS, "job_orders", mode="replace", filename="j.csv"),
+                          w.mcp("staffing_fill_probability", {"job_order_ids": [1], "corpora": ["people_c"]})),
+    },
+    "drift.scorer": {
+        "python": lambda w: w.lake.ops.call("drift.scorer"),
+        "sql": lambda w: w.lake.sql("SELECT * FROM scorer_drift()").fetchall(),
+        "http": lambda w: w.http.post("/v1/drift/scorer"),
+        "cli": lambda w: w.cli("drift", "scorer"),
+        "mcp": lambda w: w.mcp("drift_scorer"),
+    },
+    "drift.playbooks": {
+        "python": lambda w: w.lake.ops.call("drift.playbooks", k=3),
+        "sql": lambda w: w.lake.sql("SELECT * FROM playbook_drift(k := 3)").fetchall(),
+        "http": lambda w: w.http.post("/v1/drift/playbooks", json={"k": 3}),
+        "cli": lambda w: w.cli("drift", "playbooks", "-k", "3"),
+        "mcp": lambda w: w.mcp("drift_playbooks", {"k": 3}),
+    },
+    "drift.embeddings": {
+        "python": lambda w: w.lake.ops.call("drift.embeddings", corpus="people_c", a=A_IDS, b=B_ALL, tests=["ks"]),
+        "sql": lambda w: w.lake.sql(DRIFT_SQL).fetchall(),
+        "http": lambda w: w.http.post("/v1/drift/embeddings", json={"corpus": "people_c", "a": A_IDS, "b": B_ALL,
+                                                                    "tests": ["ks"]}),
+        "cli": lambda w: w.cli("drift", "embeddings", "people_c", "--a", json.dumps(A_IDS), "--b", json.dumps(B_ALL),
+                               "--tests", "ks"),
+        "mcp": lambda w: w.mcp("drift_embeddings", {"corpus": "people_c", "a": A_IDS, "b": B_ALL, "tests": ["ks"]}),
+    },
+    "drift.audit": {
+        "python": lambda w: w.lake.ops.call("drift.audit", previous=1),
+        "http": lambda w: w.http.post("/v1/drift/audit", json={"previous": 1}),
+        "cli": lambda w: w.cli("drift", "audit", "--previous", "1"),
+        "mcp": lambda w: w.mcp("drift_audit", {"previous": 1}),
+    },
+    "distill.collect": {
+        "python": lambda w: w.lake.ops.call("distill.collect", records=[EVIDENCE]),
+        "http": lambda w: w.http.post("/v1/distill/collect", json={"sources": ["playbooks"]}),
+        "cli": lambda w: w.cli("distill", "collect", "--records", str(w.imports / "evidence.jsonl")),
+        "mcp": lambda w: w.mcp("distill_collect", {"sources": ["workflows"]}),
+    },
+    "distillation.score": {
+        "python": lambda w: w.lake.ops.call("distillation.score", records=[EVIDENCE]),
+        "http": lambda w: w.http.post("/v1/distill/score", json={"records": [EVIDENCE]}),
+        "cli": lambda w: w.cli("distill", "score", "--file", str(w.imports / "evidence.jsonl")),
+        "mcp": lambda w: w.mcp("distillation_score", {"records": [EVIDENCE]}),
+    },
+    "distill.export": {
+        "python": lambda w: w.lake.ops.call("distill.export", out=str(w.root.parent / "sft_py.jsonl")),
+        "http": lambda w: w.http.post("/v1/distill/export", json={"out": "sft_http.jsonl"}),
+        "cli": lambda w: w.cli("distill", "export", "--out", str(w.root.parent / "sft_cli.jsonl")),
+        "mcp": lambda w: w.mcp("distill_export", {"out": "sft_mcp.jsonl"}),
+    },
+    "pathways.record": {
+        "python": lambda w: w.lake.ops.call("pathways.record", text="datasets please", steps=STEPS),
+        "http": lambda w: w.http.post("/v1/pathways", json={"text": "datasets please", "steps": STEPS}),
+        "cli": lambda w: w.cli("pathways", "record", "datasets please", "--steps", str(w.imports / "steps.json")),
+        "mcp": lambda w: w.mcp("pathways_record", {"text": "datasets please", "steps": STEPS}),
+    },
+    "pathways.lookup": {
+        "python": lambda w: w.lake.ops.call("pathways.lookup", text="datasets"),
+        "http": lambda w: w.http.post("/v1/pathways/lookup", json={"text": "datasets"}),
+        "cli": lambda w: w.cli("pathways", "lookup", "datasets"),
+        "mcp": lambda w: w.mcp("pathways_lookup", {"text": "datasets"}),
+    },
+    "pathways.replay": {
+        "python": lambda w: w.lake.ops.call("pathways.replay", id=_pathway(w)),
+        "http": lambda w: w.http.post(f"/v1/pathways/{_pathway(w)}/replay"),
+        "cli": lambda w: w.cli("pathways", "replay", _pathway(w)),
+        "mcp": lambda w: w.mcp("pathways_replay", {"id": _pathway(w)}),
+    },
+    "pathways.fingerprint": {
+        "python": lambda w: w.lake.ops.call("pathways.fingerprint", text="forklift"),
+        "http": lambda w: w.http.post("/v1/pathways/fingerprint", json={"text": "forklift"}),
+        "cli": lambda w: w.cli("pathways", "fingerprint", "forklift"),
+        "mcp": lambda w: w.mcp("pathways_fingerprint", {"text": "forklift"}),
+    },
+    "rules.put": {
+        "python": lambda w: w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "r_py"}]),
+        "http": lambda w: w.http.post("/v1/rules", json={"rules": [{**RULE, "dataset": "r_http"}]}),
+        "cli": lambda w: w.cli("rules", "put", str(w.imports / "rules.json")),
+        "mcp": lambda w: w.mcp("rules_put", {"rules": [{**RULE, "dataset": "r_mcp"}]}),
+    },
+    "rules.list": {
+        "python": lambda w: w.lake.ops.call("rules.list"),
+        "http": lambda w: w.http.get("/v1/rules", params={"dataset": "people"}),
+        "cli": lambda w: w.cli("rules", "list"),
+        "mcp": lambda w: w.mcp("rules_list", {"dataset": "people"}),
+    },
+    "rules.delete": {
+        "python": lambda w: (w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "d_py"}]),
+                             w.lake.ops.call("rules.delete", dataset="d_py", name=RULE["name"])),
+        "http": lambda w: (w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "d_http"}]),
+                           w.http.delete(f"/v1/rules/d_http/{RULE['name']}")),
+        "cli": lambda w: (w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "d_cli"}]),
+                          w.cli("rules", "delete", "d_cli", RULE["name"])),
+        "mcp": lambda w: (w.lake.ops.call("rules.put", rules=[{**RULE, "dataset": "d_mcp"}]),
+                          w.mcp("rules_delete", {"dataset": "d_mcp", "name": RULE["name"]})),
+    },
+    "rules.check": {
+        "python": lambda w: w.lake.ops.call("rules.check", dataset="people"),
+        "http": lambda w: w.http.post("/v1/rules/people/check"),
+        "cli": lambda w: w.cli("rules", "check", "people"),
+        "mcp": lambda w: w.mcp("rules_check", {"dataset": "people"}),
+    },
+    "truth.check": {
+        "python": lambda w: w.lake.ops.call("truth.check", rules=TRUTH),
+        "sql": lambda w: w.lake.sql("SELECT * FROM truth_check(?)", [TRUTH]).fetchall(),
+        "http": lambda w: w.http.post("/v1/truth/check", json={"rules": TRUTH}),
+        "cli": lambda w: w.cli("truth", "check", str(w.imports / "truth.toml")),
+        "mcp": lambda w: w.mcp("truth_check", {"rules": TRUTH}),
+    },
+    "workflow.run": {
+        "python": lambda w: w.lake.ops.call("workflow.run", workflow=TINY),
+        "http": lambda w: w.http.post("/v1/observer/workflow/run", json={"workflow": TINY}),
+        "cli": lambda w: w.cli("workflow", "run", _tiny(w)),
+        "mcp": lambda w: w.mcp("workflow_run", {"workflow": TINY}),
+    },
+    "workflow.list": {
+        "python": lambda w: w.lake.ops.call("workflow.list"),
+        "http": lambda w: w.http.get("/v1/observer/workflow/list"),
+        "cli": lambda w: w.cli("workflow", "list"),
+        "mcp": lambda w: w.mcp("workflow_list"),
+    },
+    "workflow.get": {
+        "python": lambda w: w.lake.ops.call("workflow.get", run_id=_run_id(w)),
+        "http": lambda w: w.http.get(f"/v1/observer/workflow/runs/{_run_id(w)}"),
+        "cli": lambda w: w.cli("workflow", "get", _run_id(w)),
+        "mcp": lambda w: w.mcp("workflow_get", {"run_id": _run_id(w)}),
+    },
+    "audit.diff": {
+        "python": lambda w: w.lake.ops.call("audit.diff", repo=_repo(w), base="HEAD"),
+        "mcp": lambda w: w.mcp("audit_diff", {"repo": _repo(w), "base": "HEAD"}),
+    },
+    "scrum.chunks": {
+        "python": lambda w: w.lake.ops.call("scrum.chunks", folder=str(w.imports / "docs"), corpus="ch_py"),
+        "mcp": lambda w: w.mcp("scrum_chunks", {"folder": "docs", "corpus": "ch_mcp"}),
+    },
+    "audit.context": {
+        "python": lambda w: w.lake.ops.call("audit.context", corpora=["people_c"], chunks=CHUNKS),
+        "mcp": lambda w: w.mcp("audit_context", {"corpora": ["people_c"], "chunks": CHUNKS}),
+    },
+    "audit.review": {
+        "python": lambda w: w.lake.ops.call("audit.review", chunks=[], reviewers=["ollama/m"]),
+        "mcp": lambda w: w.mcp("audit_review", {"chunks": [], "reviewers": ["ollama/m"]}),
+    },
+    "scrum.review": {
+        "python": lambda w: w.lake.ops.call("scrum.review", chunks=[], ladder=["ollama/m"]),
+        "mcp": lambda w: w.mcp("scrum_review", {"chunks": [], "ladder": ["ollama/m"]}),
+    },
+    "audit.verdict": {
+        "python": lambda w: w.lake.ops.call("audit.verdict", reviewers=[]),
+        "mcp": lambda w: w.mcp("audit_verdict", {"reviewers": []}),
+    },
+    "audit.record": {
+        "python": lambda w: w.lake.ops.call("audit.record", label="py", kind="scrum", verdict=VERDICT),
+        "mcp": lambda w: w.mcp("audit_record", {"label": "mcp", "kind": "scrum", "verdict": VERDICT}),
+    },
+    "audit.run": {
+        "python": lambda w: w.lake.ops.call("audit.run", repo=_repo(w), base="HEAD", reviewers=["ollama/m"]),
+        "cli": lambda w: w.cli("audit", "--repo", _repo(w), "--base", "HEAD", "--reviewer", "ollama/m"),
+        "mcp": lambda w: w.mcp("audit_run", {"repo": _repo(w), "base": "HEAD", "reviewers": ["ollama/m"]}),
+    },
+    "knowledge.extract": {
+        "python": lambda w: w.lake.ops.call("knowledge.extract", topic="t", rows=ROWS, model=_extractor(w)),
+        "mcp": lambda w: w.mcp("knowledge_extract", {"topic": "t", "rows": ROWS, "model": _extractor(w)}),
+    },
+    "knowledge.check": {
+        "python": lambda w: w.lake.ops.call("knowledge.check", corpus="people_c", facts=[], model="ollama/m"),
+        "mcp": lambda w: w.mcp("knowledge_check", {"corpus": "people_c", "facts": [], "model": "ollama/m"}),
+    },
+    "knowledge.consensus": {
+        "python": lambda w: w.lake.ops.call("knowledge.consensus", topic="t", rows=ROWS, model=_extractor(w),
+                                            first={"facts": FACTS}, facts=FACTS, max_passes=2),
+        "mcp": lambda w: w.mcp("knowledge_consensus", {"topic": "t", "rows": ROWS, "model": _extractor(w),
+                                                       "first": {"facts": FACTS}, "facts": FACTS, "max_passes": 2}),
+    },
+    "knowledge.pipeline": {
+        "python": lambda w: w.lake.ops.call("knowledge.pipeline", facts=FACTS),
+        "mcp": lambda w: w.mcp("knowledge_pipeline", {"facts": FACTS}),
+    },
+    "knowledge.publish": {
+        "python": lambda w: w.lake.ops.call("knowledge.publish", dataset="k_py", title="T", groups=GROUPS, rows=ROWS),
+        "mcp": lambda w: w.mcp("knowledge_publish", {"dataset": "k_mcp", "title": "T", "groups": GROUPS, "rows": ROWS}),
     },
 }
 CASES = [(op, surface) for op, calls in CALLS.items() for surface in calls]

@@ -35,6 +35,10 @@ def loaded(tmp_path_factory):
         "SELECT * FROM workers; ",
         "(SELECT 1) UNION ALL (SELECT 2)",
         "SELECT snapshot_id FROM ducklake_snapshots('lake')",
+        "PIVOT workers ON state USING count(*)",
+        "SELECT name FROM workers WHERE state = ?::VARCHAR",
+        "/* why */ EXPLAIN ANALYZE SELECT count(*) FROM workers",
+        "SELECT " + "(" * 50 + "1" + ")" * 50,
     ],
 )
 def test_read_only_statements_pass(loaded, sql):
@@ -81,12 +85,36 @@ def test_read_only_statements_pass(loaded, sql):
         "SELECT * FROM query('SELECT 1')",
         "SELECT * FROM sqlite_scan('/tmp/x.db', 't')",
         "SELECT * FROM duckdb_secrets()",
+        "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
+        "SELECT * FROM __ducklake_metadata_lake.ducklake_snapshot",
+        "SELECT * FROM duckdb_databases()",
+        "SHOW ALL TABLES",
     ],
 )
 def test_forbidden_statements(loaded, sql):
     with pytest.raises(Forbidden):
         loaded.query(sql)
     assert loaded.sql("SELECT count(*) FROM workers").fetchone() == (3,)
+
+
+@pytest.mark.parametrize(("sql", "code"), [
+    ("-- a comment and no statement", "invalid_sql"),
+    ("SELECT " + " + ".join(["1"] * 2000), "sql_too_deep"),
+    ("SELECT " + "(SELECT " * 400 + "1" + ")" * 400, "sql_too_deep"),
+    ("SELECT * FROM workers WHERE", "sql_syntax"),
+])
+def test_what_cannot_be_read_is_a_clear_400(loaded, sql, code):
+    """Formerly a 500 (sqlglot's recursion) or misreported ("2 statements" for a PIVOT, a `?::INTEGER`
+    that "could not be verified"): DuckDB's own parser reads what DuckDB runs."""
+    with pytest.raises(InvalidInput) as err:
+        loaded.query(sql)
+    assert err.value.code == code and err.value.status == 400
+
+
+def test_checks_are_cached_and_parameters_bind(loaded):
+    for _ in range(3):
+        assert loaded.query("SELECT name FROM workers WHERE id = ?::INTEGER", [3]).rows == [["Cy"]]
+    assert loaded.query("SELECT name FROM workers WHERE id = $id::INTEGER", {"id": 3}).rows == [["Cy"]]
 
 
 def test_sandbox_refuses_even_without_the_parser(loaded):

@@ -44,7 +44,7 @@ def audit_baseline_drift(path: str | Path, previous: int = 5, *, threshold: floa
         file = file / BASELINES
     runs = read_baselines(file)
     if not runs:
-        raise InvalidInput(f"{file} holds no audit runs", code="no_audit_runs")
+        raise InvalidInput(f"{file.name} holds no audit runs", code="no_audit_runs")
     latest, baseline = runs[-1], runs[-1 - previous:-1]
     out: dict[str, Any] = {
         "latest": {"ts": latest["ts"], "head": latest["head"]},

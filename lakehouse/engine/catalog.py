@@ -43,6 +43,8 @@ ENGINE_DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS lake.lh.hnsw_trials (
         recorded_at TIMESTAMP, corpus VARCHAR, generation INTEGER, event VARCHAR, rows BIGINT, params VARCHAR,
         build_s DOUBLE, recall_at_10 DOUBLE, sample INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS lake.lh.corpus_sync (
+        corpus VARCHAR, dataset VARCHAR, snapshot BIGINT, tables VARCHAR, error VARCHAR, synced_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS lake.lh.workflow_runs (
         run_id VARCHAR, workflow VARCHAR, yaml_sha256 VARCHAR, status VARCHAR, input VARCHAR,
         started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR)""",
@@ -128,23 +130,28 @@ _RETRYABLE = ("database is locked", "conflict", "database table is locked")
 
 
 def in_transaction(cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T], *,
-                   attempts: int = 8, lock: contextlib.AbstractContextManager[Any] | None = None) -> T:
+                   attempts: int = 8, lock: contextlib.AbstractContextManager[Any] | None = None,
+                   commit_lock: contextlib.AbstractContextManager[Any] | None = None) -> T:
     """Run `body` in one lake transaction (with its change-journal rows, see `journal`), retrying the whole
     of it when the commit collides with another writer (SQLite's write lock, or a DuckLake conflict).
     Anything else rolls back and raises.
     `lock` (the lake's write lock) is held throughout: writers of one process then queue instead of
-    colliding and sleeping through the backoff."""
+    colliding and sleeping through the backoff. `commit_lock` is held around the COMMIT alone: this
+    process's readers of the SQLite catalog file (`snapshots.CatalogWatch`) take it too, so they never
+    hold the file while a commit of this process needs it."""
     with lock if lock is not None else contextlib.nullcontext():
-        return _with_retries(cur, body, attempts)
+        return _with_retries(cur, body, attempts, commit_lock or contextlib.nullcontext())
 
 
-def _with_retries(cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T], attempts: int) -> T:
+def _with_retries(cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T], attempts: int,
+                  commit_lock: contextlib.AbstractContextManager[Any]) -> T:
     delay = 0.05
     for attempt in range(attempts):
         cur.execute("BEGIN")
         try:
             result = journal.journaled(cur, body)  # with the journal rows of what it changed
-            cur.execute("COMMIT")
+            with commit_lock:
+                cur.execute("COMMIT")
             return result
         except duckdb.Error as exc:
             rollback(cur)

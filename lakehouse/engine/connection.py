@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import secrets
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,13 +28,16 @@ from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.names import sql_string
 from lakehouse.engine.observer import journal, ops
-from lakehouse.engine.read_path import CatalogWatch, ReadMirror
+from lakehouse.engine.read_path import ReadMirror
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
 
 LAKE_ALIAS = "lake"
+# The folders the observer's views read (sqlviews/40_observer.sql): the only ones besides the lake's data
+# that the sandboxed instance may open (through those views: its allow list refuses file functions).
+VIEW_FOLDERS = ("observer", "_errors")
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -97,7 +103,9 @@ def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: boo
         if loc.is_local_data:
             Path(loc.data_path).mkdir(parents=True, exist_ok=True)
     if read_only:
-        options.append("READ_ONLY")
+        # The metadata catalog under a name no caller can guess (DuckLake's default is
+        # __ducklake_metadata_<alias>): the allow list refuses other catalogs, this is the second lock.
+        options += ["READ_ONLY", f"METADATA_CATALOG {sql_string('__lh_meta_' + secrets.token_hex(8))}"]
     opts = f" ({', '.join(options)})" if options else ""
     with map_duckdb_errors():
         con.execute(f"ATTACH {sql_string('ducklake:' + loc.catalog)} AS {LAKE_ALIAS}{opts}")
@@ -130,9 +138,9 @@ def macro_values(lake: Lake) -> dict[str, str]:
         return "{" + ", ".join(f"{name}: {sql_string(kind)}" for name, kind in cols) + "}"
 
     return {"embed_type": embed_type(lake.settings.embedder),
-            "observer_glob": sql_string(str(lake.root / "observer" / "ops-*.jsonl")),
+            "observer_glob": sql_string(str(lake.root / VIEW_FOLDERS[0] / "ops-*.jsonl")),
             "observer_columns": columns(ops.COLUMNS),
-            "journal_glob": sql_string(str(lake.root / "_errors" / "storage-*.jsonl")),
+            "journal_glob": sql_string(str(lake.root / VIEW_FOLDERS[1] / "storage-*.jsonl")),
             "journal_columns": columns(journal.COLUMNS)}
 
 
@@ -176,20 +184,28 @@ def settle(cur: duckdb.DuckDBPyConnection) -> None:
     cur.execute("SELECT 1")
 
 
-def sandbox(con: duckdb.DuckDBPyConnection, loc: Location) -> None:
-    """DuckDB's own sandbox for the read-only query instance: no files outside the lake, locked."""
-    allowed = [str(loc.root) + "/"]
-    if loc.is_local_data and not loc.data_path.startswith(allowed[0]):
-        allowed.append(loc.data_path)
-    allowed += [p for p in loc.buckets.paths() if "://" not in p and not p.startswith(allowed[0])]  # rescued files
-    if loc.kind in ("sqlite", "duckdb"):
-        parent = str(Path(loc.catalog.split(":", 1)[1]).parent) + "/"
-        if parent not in allowed:
-            allowed.append(parent)
+def sandbox(con: duckdb.DuckDBPyConnection, loc: Location, temp_dir: str) -> None:
+    """DuckDB's own sandbox for the read-only query instance, set once and locked.
+
+    Files: only the lake's data (Parquet), the observer's folders (VIEW_FOLDERS) and a private spill
+    folder `temp_dir` (DuckDB adds its temp directory to the allowed ones itself). Not the rest of the
+    root: staging uploads, index sidecars, lakehouse.toml. DuckDB also adds the files of attached
+    databases (the catalog) when external access goes off; only the allow list keeps those from its
+    file functions. With external access off, Python variables are not tables (no replacement scans);
+    no extension is installed or loaded; no setting changes.
+    """
+    allowed = [str(loc.root / folder) + "/" for folder in VIEW_FOLDERS]
+    if loc.is_local_data:
+        allowed.insert(0, loc.data_path)
+    allowed += [p for p in loc.buckets.paths() if "://" not in p and p not in allowed]  # rescued files
     listing = ", ".join(sql_string(a) for a in allowed)
-    con.execute(f"SET allowed_directories = [{listing}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
+    for statement in (f"SET temp_directory = {sql_string(temp_dir)}",
+                      f"SET allowed_directories = [{listing}]",
+                      "SET autoinstall_known_extensions = false",
+                      "SET autoload_known_extensions = false",
+                      "SET enable_external_access = false",
+                      "SET lock_configuration = true"):
+        con.execute(statement)
 
 
 class Connections:
@@ -206,8 +222,10 @@ class Connections:
         self._cursor_lock = threading.Lock()
         self._ro: duckdb.DuckDBPyConnection | None = None
         self._ro_macro_db = ""
+        self._ro_temp: str | None = None
         self._mirror: ReadMirror | None = None
         self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
+        self.commit_lock = threading.Lock()  # a COMMIT, or a read of the SQLite catalog file (snapshots.CatalogWatch)
         self.closed = False
         try:
             self.macro_db = prepare_connection(self.db, lake)
@@ -244,15 +262,17 @@ class Connections:
         with self._cursor_lock:
             if self._ro is None:
                 ro = duckdb.connect()
+                temp = tempfile.mkdtemp(prefix="lakehouse-query-")
                 try:
                     self._ro_macro_db = prepare_connection(ro, self._lake, read_only=True)
                     with map_duckdb_errors():
-                        sandbox(ro, self.location)
+                        sandbox(ro, self.location, temp)
                 except BaseException:
                     ro.close()
+                    shutil.rmtree(temp, ignore_errors=True)
                     raise
-                self._ro = ro
-                watch = CatalogWatch(self.location)
+                self._ro, self._ro_temp = ro, temp
+                watch = self._lake.ctx.clock.watch
                 if self._lake.settings.fast_reads and watch.available:
                     self._mirror = ReadMirror(watch, self._ro_macro_db)
             cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
@@ -272,7 +292,7 @@ class Connections:
             cur.close()
 
     def transaction(self, cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        return in_transaction(cur, body, lock=self.write_lock)
+        return in_transaction(cur, body, lock=self.write_lock, commit_lock=self.commit_lock)
 
     def close(self) -> None:
         if self.closed:
@@ -287,6 +307,8 @@ class Connections:
             self._cursors.clear()
         if self._ro is not None:
             self._ro.close()
+        if self._ro_temp is not None:
+            shutil.rmtree(self._ro_temp, ignore_errors=True)
         if self.owns_connection:
             self.db.close()
         else:

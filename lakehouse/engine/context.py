@@ -1,9 +1,9 @@
 """`EngineContext`: what an engine subsystem may use of the lake, and nothing more.
 
-Subsystems (ingest, datasets, vectors, playbooks, retrieval, rag) take this narrow context, not the
-`Lake`: settings, where the lake lives, its cursors and transactions, the parsed model table, the
-provider keys and the storage journal. `Lake` assembles the subsystems; the operations catalog
-(`engine/ops`) is the only caller that sees them all.
+Subsystems (ingest, datasets, vectors, playbooks, retrieval, rag) take this narrow context, not the `Lake`:
+settings, where the lake lives, its cursors and transactions, the parsed model table, the provider keys, the
+storage journal and the clock that says which snapshot the lake is at. `Lake` assembles the subsystems; the
+operations catalog (`engine/ops`) is the only caller that sees them all.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from lakehouse.engine.chat.routing import ModelTable
     from lakehouse.engine.connection import Connections, Location
     from lakehouse.engine.observer import StorageJournal
+    from lakehouse.engine.snapshots import LakeClock
     from lakehouse.settings import Settings
 
 T = TypeVar("T")
@@ -34,6 +35,7 @@ class EngineContext:
     keys: KeyRing
     journal: StorageJournal
     db: Connections
+    clock: LakeClock
 
     @property
     def root(self) -> Path:
@@ -58,4 +60,7 @@ class EngineContext:
     def transaction(self, cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """`body(cur)` as one lake transaction, one writer of this process at a time, retried when it
         collides with another process."""
-        return self.db.transaction(cur, body)
+        try:
+            return self.db.transaction(cur, body)
+        finally:
+            self.clock.bump()

@@ -76,4 +76,4 @@ def drop_dataset(ctx: EngineContext, name: str) -> None:
             cur.execute("DELETE FROM lake.lh.datasets WHERE name = ?", [name])
             cur.execute("DELETE FROM lake.lh.ingests WHERE dataset = ?", [name])
 
-        catalog.in_transaction(cur, drop)
+        ctx.transaction(cur, drop)

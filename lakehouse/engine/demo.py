@@ -94,6 +94,10 @@ def run_demo(root: str | Path, *, rows: int = 500_000, seed: int = 7, corpus_row
         recorded = demo_retrieval.record_placements(lake, limit=400)
         counts["playbook_outcomes"] = recorded["recorded"]
         demo_retrieval.matrix_for_open_job(lake, console)
+        followed = demo_retrieval.follow_update(lake, console)
+        after = followed.get("after", [])
+        counts["followed_update_rank"] = after.index(str(followed["worker"])) + 1 if str(followed.get("worker")) in after \
+            else 0
         demo_retrieval.grounded_answer(lake, console)
         timings["retrieval_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - started

@@ -3,9 +3,12 @@ search for an open job order, and a grounded answer (extractive when no LLM is c
 
 from __future__ import annotations
 
+import io
 import time
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
@@ -46,10 +49,22 @@ OPEN_JOB_SQL = (
 ASK = "find me a forklift operator with OSHA-10 in IL"
 
 
+PROFILE_ASK = "NCCCO certified tower crane operator for night work in Joliet, IL"
+
+
 def build_corpora(lake: Lake, console: Console, workers: int) -> dict[str, int]:
+    """The workers corpus follows a `worker_profiles` dataset (a sample of the workers, one profile text each),
+    so later ingests into it reach search; candidates and job orders are corpora of a query's rows."""
     counts = {}
+    sample = lake.sql(WORKER_SQL.format(n=workers)).arrow()
+    buf = io.BytesIO()
+    pq.write_table(sample if isinstance(sample, pa.Table) else sample.read_all(), buf)
+    lake.ingest(buf.getvalue(), "worker_profiles", mode="replace", filename="worker_profiles.parquet")
+    with console.status(f"embedding {workers:,} rows into the 'workers' corpus ({lake.settings.embedder})"):
+        info = lake.create_corpus("workers", dataset="worker_profiles", text="profile",
+                                  metadata=["role", "state", "city"], replace=True)
+    counts["workers_corpus"] = info["rows"]
     for name, sql, text, meta, n in (
-        ("workers", WORKER_SQL, "profile", ["role", "state", "city"], workers),
         ("candidates", CANDIDATE_SQL, "profile", ["role", "state", "city", "source"], max(workers // 6, 20)),
         ("job_orders", JOB_SQL, "posting", ["role", "state", "city", "status"], max(workers // 6, 20)),
     ):
@@ -83,6 +98,33 @@ def matrix_for_open_job(lake: Lake, console: Console) -> dict[str, Any]:
         table.add_row(str(h.rank), h.corpus, h.id, f"{h.score:.3f}", h.source, h.text[:90].replace("[", "\\["))
     console.print(table)
     return res.to_dict()
+
+
+def follow_update(lake: Lake, console: Console) -> dict[str, Any]:
+    """A delta into `worker_profiles` reaches the workers corpus in the same ingest: a worker who just got the
+    certification a client asks for moves to the top of the search."""
+    before = lake.vector_search("workers", PROFILE_ASK, 3)
+    chosen = lake.sql("SELECT id, role, state, city FROM worker_profiles WHERE state = 'IL' ORDER BY id "
+                      "LIMIT 1 OFFSET 3").fetchone()
+    if chosen is None:
+        return {}
+    profile = (f"Tower Crane Operator in Joliet, IL. Newly NCCCO certified for tower cranes, available for night "
+               f"work. Previously {chosen[1]} in {chosen[3]}.")
+    delta = pa.table({"id": [chosen[0]], "profile": [profile], "role": ["Tower Crane Operator"],
+                      "state": ["IL"], "city": ["Joliet"]})
+    buf = io.BytesIO()
+    pq.write_table(delta, buf)
+    res = lake.ingest(buf.getvalue(), "worker_profiles", mode="delta", key="id", filename="profile_update.parquet")
+    after = lake.vector_search("workers", PROFILE_ASK, 3)
+    synced = res.followers.get("workers", {})
+    console.print(f"\n[bold]A delta reaches search: \"{PROFILE_ASK}\"[/bold]  [dim](worker {chosen[0]}'s profile "
+                  f"updated by one delta ingest; the workers corpus re-embedded {synced.get('added', 0)} row in the "
+                  "same operation)[/dim]")
+    table = Table("", "1st", "2nd", "3rd")
+    table.add_row("before", *[f"{h.id} ({h.score:.3f})" for h in before])
+    table.add_row("after", *[f"{h.id} ({h.score:.3f})" for h in after])
+    console.print(table)
+    return {"worker": chosen[0], "before": [h.id for h in before], "after": [h.id for h in after]}
 
 
 def grounded_answer(lake: Lake, console: Console) -> dict[str, Any]:

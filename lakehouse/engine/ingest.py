@@ -22,11 +22,12 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lakehouse.engine import catalog, csv_check, exact_types, ingest_read, journal
+from lakehouse.engine import catalog, csv_check, exact_types, ingest_read, journal, validator
 from lakehouse.engine.buckets import DIRECT, InBucket, primary_failure
 from lakehouse.engine.ingest_read import Failure, Reading
 from lakehouse.engine.ingest_write import latest_delta, store_tables, widen_columns, write
@@ -67,6 +68,8 @@ class IngestResult:
     type_notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # columns not stored as sniffed
     source_info: dict[str, Any] | None = None  # PDF, .xlsx, PostgreSQL: what was read (pages without text, ...)
     bucket: str | None = None  # the rescue bucket, when the primary could not be written (see buckets)
+    followers: dict[str, Any] = dataclasses.field(default_factory=dict)  # corpus -> its sync (vectors/follow.py)
+    warnings: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # failed `warn` validation rules
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -104,7 +107,7 @@ def ingest(ctx: EngineContext, source: Source, dataset: str, *, format: str = "a
     job = None
     try:
         with ctx.write_lock, ctx.fresh_cursor() as cur:
-            job = _Job(cur, staged, dataset, mode, key, options, ctx.location)
+            job = _Job(cur, staged, dataset, mode, key, options, ctx.location, ctx.transaction)
             result = job.run()
     except BaseException:
         if job is not None and isinstance(job.sink, InBucket):
@@ -126,9 +129,9 @@ class _Job:
     """One ingest: checks outside the transaction, then attempts until the plan holds every value."""
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, staged: Staged, dataset: str, mode: str, key: str | None,
-                 options: Options, location: Location) -> None:
+                 options: Options, location: Location, transaction: Callable[..., Any]) -> None:
         self.cur, self.staged, self.dataset, self.mode, self.key, self.options = cur, staged, dataset, mode, key, options
-        self.location = location
+        self.location, self.transaction = location, transaction
         self.sink: Sink = DIRECT  # the rescue bucket's, once the primary failed
         self.rescued: str | None = None  # why
         self.dialects: list[csv_check.CsvDialect] | None = None
@@ -171,7 +174,7 @@ class _Job:
             raise self._explain(exc) from exc
         for _ in range(_ATTEMPTS):
             try:
-                result = catalog.in_transaction(cur, self._attempt)
+                result = self.transaction(cur, self._attempt)
             except duckdb.Error as exc:
                 if self._rescue(exc):
                     continue
@@ -231,6 +234,7 @@ class _Job:
                                     self.sink)
         skipped = ingest_read.rejected_lines(cur, self.reading) if self.reading.rejects else []
         self._check_count(rows, skipped)
+        warnings = validator.check_ingest(cur, self.dataset)  # a failing `error` rule raises: all of this rolls back
         _record(cur, self._ingest_id, self.dataset, mode, self.key, self.staged, rows, columns, kind)
         journal.note(dataset=self.dataset, rows_added=rows, rows_removed=removed, mode=mode,
                      ingest_id=self._ingest_id, format=self.staged.label,
@@ -239,7 +243,8 @@ class _Job:
                     [f"ingest {mode} {self.dataset}", commit_info(self._ingest_id)])
         return IngestResult(self.dataset, rows, None, False, self.staged.sha256, mode, self.staged.label, columns,
                             header=self.reading.header, skipped_lines=skipped, widened=widened,
-                            type_notes=self.reading.notes(), source_info=self.staged.source_info)
+                            type_notes=self.reading.notes(), source_info=self.staged.source_info,
+                            warnings=warnings)
 
     def _reading(self, stored: list[dict[str, str]] | None) -> Reading:
         o = self.options
@@ -453,5 +458,5 @@ def compact(ctx: EngineContext, dataset: str) -> dict[str, Any]:
                         [f"compact {dataset}", commit_info(op_id)])
             return folded
 
-        folded = catalog.in_transaction(cur, fold)
+        folded = ctx.transaction(cur, fold)
         return {"dataset": dataset, "folded": folded, "snapshot_id": snapshot_for(cur, op_id) if folded else None}

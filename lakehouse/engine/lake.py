@@ -22,13 +22,15 @@ from lakehouse.engine.chat.keys import KeyRing
 from lakehouse.engine.chat.routing import PROVIDERS, ModelTable
 from lakehouse.engine.connection import Connections, Location
 from lakehouse.engine.context import EngineContext
+from lakehouse.engine.housekeeping import tidy
 from lakehouse.engine.ingest import IngestResult
 from lakehouse.engine.matrix.gate import check_modes
 from lakehouse.engine.observer import Observer, StorageJournal
 from lakehouse.engine.ops import CATALOG, Operations
 from lakehouse.engine.safe_sql import QueryResult
+from lakehouse.engine.snapshots import LakeClock
 from lakehouse.engine.sources import Source
-from lakehouse.errors import map_duckdb_errors
+from lakehouse.errors import LakehouseError, map_duckdb_errors
 from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from lakehouse.engine.matrix.playbooks import Playbooks
     from lakehouse.engine.matrix.search import MatrixResult, Retrieval
     from lakehouse.engine.vectors.engine import VectorEngine
+    from lakehouse.engine.vectors.follow import Follower
     from lakehouse.engine.vectors.hits import Hit
 
 log = logging.getLogger(__name__)
@@ -82,7 +85,12 @@ class Lake:
         journal = StorageJournal(self.root, s.observer_retention_days)  # before the connection: its SQL view reads it
         self.ops = Operations(self, CATALOG)
         self._db = Connections(self, connection)
-        self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db)
+        clock = LakeClock(self.location, self._db.fresh_cursor, s.sync_interval_s, self._db.commit_lock)
+        self.ctx = EngineContext(s, self.location, self.models, self.keys, journal, self._db, clock)
+        try:
+            tidy(self.ctx)  # what an earlier crash left on disk
+        except LakehouseError as exc:  # a lake that opens is worth more than a tidy one
+            log.warning("could not tidy the lake: %s", exc)
 
     # -- subsystems (assembled here, each on the narrow context) ---------------------------
     @functools.cached_property
@@ -90,6 +98,13 @@ class Lake:
         from lakehouse.engine.vectors.engine import VectorEngine
 
         return VectorEngine(self.ctx)
+
+    @functools.cached_property
+    def follower(self) -> Follower:
+        """Keeps dataset corpora in step with their dataset (engine/vectors/follow.py)."""
+        from lakehouse.engine.vectors.follow import Follower
+
+        return Follower(self.ctx, self.vectors)
 
     @functools.cached_property
     def playbooks(self) -> Playbooks:
@@ -175,6 +190,10 @@ class Lake:
 
     def corpus(self, name: str) -> dict[str, Any]:
         return self.ops.call("corpus.describe", name=name)
+
+    def sync_corpus(self, name: str) -> dict[str, Any]:
+        """Bring a corpus that follows its dataset up to the dataset's latest snapshot."""
+        return self.ops.call("corpus.sync", name=name)
 
     def drop_corpus(self, name: str) -> None:
         self.ops.call("corpus.drop", name=name)
@@ -269,6 +288,7 @@ class Lake:
         self.observer.close()
         if self._exporter is not None:
             self._exporter.close()
+        self.ctx.clock.watch.close()
         self._db.close()
 
     def __enter__(self) -> Lake:

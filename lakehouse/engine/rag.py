@@ -57,6 +57,7 @@ def ask(
     model: str | None = None,
     metadata_filter: Any = None,
     where: str | None = None,
+    use_playbook: bool = True,
 ) -> dict[str, Any]:
     """Answer `question` from the top-`k` chunks of `corpora`; see the module docstring.
 
@@ -75,7 +76,7 @@ def ask(
     # one pipeline with matrix search: its relevance filter, and `model` drives its downgrade gate
     # (which may narrow the corpora: a strong model gets the isolated mode's primary corpus)
     result = retrieval.matrix_search(question, names, k_per_corpus=k, top=k, model=model,
-                                     metadata_filter=metadata_filter, where=where)
+                                     metadata_filter=metadata_filter, where=where, use_playbook=use_playbook)
     chunks = [_chunk(h) for h in result.results[:k]]
     mode = result.mode or ("vector" if len(names) == 1 else "matrix")
     names = result.corpora

@@ -21,82 +21,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-import sqlite3
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
 from lakehouse.engine.ingest_write import merge_select
 from lakehouse.engine.names import quote_ident, sql_string
-
-if TYPE_CHECKING:
-    from lakehouse.engine.connection import Location
+from lakehouse.engine.snapshots import CatalogWatch, Change
 
 log = logging.getLogger(__name__)
-
-_TABLE_REF = re.compile(r'(?:table|view):"(\w+)"\."(\w+)"|(?:table|into_table|from_table|insert|delete):(\d+)')
-
-
-class CatalogWatch:
-    """The lake's latest snapshot id, read from its SQLite catalog only when the catalog's files changed.
-
-    DuckDB's sqlite extension keeps its WAL index in memory (there is no -shm file), so another connection sees
-    new commits only when it opens afresh (~1 ms). A commit always writes the catalog's files, so their size,
-    mtime and inode (a stat, ~8 us) decide whether to look."""
-
-    def __init__(self, location: Location) -> None:
-        self.path = Path(location.catalog.split(":", 1)[1]) if location.kind == "sqlite" else None
-        self._lock = threading.Lock()
-        self._signature: tuple[Any, ...] | None = None
-        self._snapshot: int | None = None
-
-    @property
-    def available(self) -> bool:
-        return self.path is not None
-
-    def snapshot(self) -> int | None:
-        if self.path is None:
-            return None
-        with self._lock:
-            signature = self._signature_now()
-            if signature != self._signature:
-                self._snapshot = self._read("SELECT max(snapshot_id) FROM ducklake_snapshot")[0][0]
-                self._signature = signature
-            return self._snapshot
-
-    def changes(self, after: int) -> list[str]:
-        """The `changes_made` of every snapshot after `after` (DuckLake's own summary of what each commit did)."""
-        rows = self._read("SELECT changes_made FROM ducklake_snapshot_changes WHERE snapshot_id > ? "
-                          "ORDER BY snapshot_id", [after])
-        return [r[0] or "" for r in rows]
-
-    def tables(self) -> dict[tuple[str, str], int]:
-        """(schema, table) -> DuckLake table id, of the tables alive at the latest snapshot."""
-        rows = self._read("SELECT s.schema_name, t.table_name, t.table_id FROM ducklake_table t JOIN ducklake_schema s "
-                          "ON s.schema_id = t.schema_id WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL")
-        return {(schema, table): table_id for schema, table, table_id in rows}
-
-    def _signature_now(self) -> tuple[Any, ...]:
-        out: list[Any] = []
-        for path in (self.path, Path(f"{self.path}-wal")):
-            try:
-                st = os.stat(path)  # type: ignore[arg-type]
-                out.append((st.st_size, st.st_mtime_ns, st.st_ino))
-            except FileNotFoundError:
-                out.append(None)
-        return tuple(out)
-
-    def _read(self, sql: str, params: list[Any] | None = None) -> list[Any]:
-        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        try:
-            return con.execute(sql, params or []).fetchall()
-        finally:
-            con.close()
-
 
 class ReadMirror:
     """The views, kept at the latest snapshot (`sync` before each read-only query)."""
@@ -127,7 +61,7 @@ class ReadMirror:
                 cur.close()
             self._snapshot = snapshot
 
-    def _rebuild(self, cur: duckdb.DuckDBPyConnection, changes: list[str] | None) -> None:
+    def _rebuild(self, cur: duckdb.DuckDBPyConnection, changes: list[Change] | None) -> None:
         cur.execute("BEGIN")
         try:
             tables = self.watch.tables()
@@ -183,19 +117,12 @@ def _datasets(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     return {n: {"kind": k, "key": key, "columns": json.loads(cols)} for n, k, key, cols in rows if n in present}
 
 
-def _touched(changes: list[str], known: dict[str, frozenset[int]]) -> set[str]:
-    """Datasets whose files a run of commits may have changed: named in a create/drop, or whose table id appears
-    ("*" when a change could not be read: then every dataset is)."""
-    names: set[str] = set()
-    ids: set[int] = set()
-    for text in changes:
-        for schema, name, table_id in _TABLE_REF.findall(text):
-            if table_id:
-                ids.add(int(table_id))
-            elif schema in ("main", "lh_store"):
-                names.add(name.split("__")[0])
-    names |= {n for n, table_ids in known.items() if table_ids & ids}
-    return names if names or ids or not changes else {"*"}
+def _touched(changes: list[Change], known: dict[str, frozenset[int]]) -> set[str]:
+    """Datasets whose files a run of commits may have changed: named in a create/drop, or whose table id appears."""
+    names = {name.split(".", 1)[1].split("__")[0] for c in changes for name in c.names
+             if name.split(".", 1)[0] in ("main", "lh_store")}
+    ids = {i for c in changes for i in c.table_ids}
+    return names | {n for n, table_ids in known.items() if table_ids & ids}
 
 
 def _files_select(cur: duckdb.DuckDBPyConnection, schema: str, table: str) -> str | None:

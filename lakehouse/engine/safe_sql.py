@@ -1,8 +1,17 @@
-"""The read-only SQL path: parse-level checks (DuckDB's parser + sqlglot), then a sandboxed run.
+"""The read-only SQL path: every caller's SQL is checked against the allow list, then run on the sandbox.
 
-Both layers are needed: the sandboxed connection refuses files outside the lake and config
-changes, but would still run `COPY ... TO` inside it; the parser check refuses every statement
-that is not a query, and every function that reads files, whatever the spelling.
+Two walls, each enough for what it covers:
+1. the sandboxed instance (connection.sandbox): the lake attached READ_ONLY, no file outside the lake's
+   data and the observer's folders, a locked configuration, DuckLake's metadata catalog under a random
+   name; a write, a setting or a file elsewhere fails inside DuckDB whatever the SQL;
+2. the allow list (sql_policy), checked on DuckDB's own parse of the statement: one read-only
+   statement whose every function, table function and relation, in any position, is allowed. What
+   runs is the statement object of that parse (sql_tree.executable), never a second reading of the text.
+   This wall alone keeps `COPY ... TO` and `EXPORT` from writing inside the data folder, which DuckDB's
+   sandbox allows, and DuckDB's file functions from the catalog file (see sql_policy).
+
+Errors from the sandbox lose the suggestions that would name what the caller may not read, and the
+lake's folders (`<lake>`).
 """
 
 from __future__ import annotations
@@ -10,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,25 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
 
-from lakehouse.errors import Forbidden, InvalidInput, QueryTimeout, map_duckdb_errors
+from lakehouse.engine import sql_policy, sql_tree
+from lakehouse.errors import InvalidInput, LakehouseError, PayloadTooLarge, QueryTimeout, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.context import EngineContext
-
-_ALLOWED_TYPES = {"SELECT", "EXPLAIN"}
-_ALLOWED_ROOTS = (exp.Query, exp.Describe, exp.Show, exp.Summarize, exp.Values)
-# Table functions and scalars that reach files, other databases, secrets or arbitrary SQL.
-FORBIDDEN_FUNCS = re.compile(
-    r"^(read_\w+|\w+_scan|scan_\w+|glob|sniff_csv|parquet_\w+|query|query_table|getenv|"
-    r"duckdb_secrets|which_secret|load_aws_credentials|ducklake_(?!snapshots$|table_info$|"
-    r"current_snapshot$|last_committed_snapshot$)\w+|sqlite_\w+|postgres_\w+|mysql_\w+|"
-    r"http_\w+|iceberg_\w+|delta_\w+|fts_\w+_(create|drop)\w*)$",
-    re.IGNORECASE,
-)
-_EXPLAIN = re.compile(r"^\s*explain(\s+analyze)?\s+", re.IGNORECASE)
 
 
 @dataclasses.dataclass
@@ -52,65 +47,42 @@ class QueryResult:
 
 
 def check_read_only(sql: str) -> str:
-    """Return the statement if it is one read-only query; raise Forbidden / InvalidInput if not."""
+    """Return the statement if it is one read-only query on the allow list; raise Forbidden / InvalidInput if not."""
     if not isinstance(sql, str) or not sql.strip():
         raise InvalidInput("sql must be a non-empty string", code="invalid_sql")
-    return _check(sql)
-
-
-@functools.lru_cache(maxsize=1024)  # dashboards repeat the same statements; parsing costs ~1 ms
-def _check(sql: str) -> str:
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        with map_duckdb_errors():
-            raise exc
-    if len(statements) != 1:
-        raise Forbidden(f"exactly one statement is allowed, got {len(statements)}", code="multiple_statements")
-    kind = statements[0].type.name
-    if kind not in _ALLOWED_TYPES:
-        raise Forbidden(f"{kind} statements are not allowed here: read-only queries only "
-                        "(SELECT, WITH, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE)", code="statement_not_allowed")
-    body = _EXPLAIN.sub("", sql, count=1) if kind == "EXPLAIN" else sql
-    try:
-        trees = [t for t in sqlglot.parse(body, read="duckdb") if t is not None]
-    except sqlglot.errors.SqlglotError as exc:
-        raise InvalidInput(f"could not verify the query as read-only: {str(exc).splitlines()[0]}",
-                           code="sql_unverifiable") from exc
-    if len(trees) != 1 or not isinstance(trees[0], _ALLOWED_ROOTS):
-        what = type(trees[0]).__name__.upper() if trees else "empty"
-        raise Forbidden(f"{what} statements are not allowed here: read-only queries only", code="statement_not_allowed")
-    _check_tree(trees[0])
+    _check(sql)
     return sql
 
 
-def _check_tree(tree: exp.Expression) -> None:
-    for node in tree.walk():
-        if isinstance(node, (exp.Command, exp.Pragma, exp.Set, exp.Copy, exp.Attach, exp.Detach, exp.Install,
-                             exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Alter, exp.Use)):
-            raise Forbidden(f"{node.key.upper()} is not allowed in a read-only query", code="statement_not_allowed")
-        if isinstance(node, exp.Func):
-            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
-            if FORBIDDEN_FUNCS.match(name or ""):
-                raise Forbidden(f"function {name.lower()}() reads files or other databases and is not allowed here",
-                                code="function_not_allowed")
-        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
-            name = node.this.name
-            if any(ch in name for ch in "/\\:.") or isinstance(node.this, exp.Literal):
-                raise Forbidden(f"reading files by name ({name!r}) is not allowed here", code="function_not_allowed")
-        if isinstance(node, exp.Table) and isinstance(node.this, exp.Literal):
-            raise Forbidden(f"reading files by name ({node.this.name!r}) is not allowed here",
-                            code="function_not_allowed")
+@functools.lru_cache(maxsize=1024)  # dashboards repeat the same statements; parsing costs ~1 ms
+def _check(sql: str) -> bool:
+    """Whether DuckDB will run `sql` as more than one statement (a PIVOT without IN lists)."""
+    return sql_policy.check_query(sql).dynamic_pivot
 
 
 @contextlib.contextmanager
-def time_limit(cur: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[None]:
+def sandbox_errors(ctx: EngineContext) -> Iterator[None]:
+    """DuckDB's errors as Lakehouse ones, without hidden names or the lake's folders (module docstring)."""
+    try:
+        with map_duckdb_errors():
+            yield
+    except LakehouseError as exc:
+        message = sql_policy.clean_message(exc.message)
+        for folder in sorted({str(ctx.root), ctx.location.data_path.rstrip("/")}, key=len, reverse=True):
+            message = message.replace(folder, "<lake>")
+        exc.message = message
+        exc.args = (message,)
+        raise
+
+
+@contextlib.contextmanager
+def time_limit(ctx: EngineContext, cur: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[None]:
     """Interrupt what `cur` runs after `timeout_s` seconds (QueryTimeout naming the limit)."""
     timer = threading.Timer(timeout_s, cur.interrupt)
     timer.daemon = True
     timer.start()
     try:
-        with map_duckdb_errors():
+        with sandbox_errors(ctx):
             yield
     except QueryTimeout:
         raise QueryTimeout(f"query interrupted after {timeout_s:g} s (query_timeout_s)", code="timeout") from None
@@ -118,20 +90,59 @@ def time_limit(cur: duckdb.DuckDBPyConnection, timeout_s: float) -> Iterator[Non
         timer.cancel()
 
 
-def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int, timeout_s: float) -> QueryResult:
-    """`Lake.query`: a checked, sandboxed, row-capped and time-limited read."""
+def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int, timeout_s: float,
+              max_bytes: int | None = None) -> QueryResult:
+    """`Lake.query`: a checked, sandboxed, row-capped and time-limited read; with `max_bytes`, a result larger than
+    that (estimated while it is fetched, a chunk at a time) is refused before it is serialised anywhere."""
     check_read_only(sql)
     cur = ctx.query_cursor()
     t0 = time.perf_counter()
-    with time_limit(cur, timeout_s):
-        res = cur.execute(sql, params) if params is not None else cur.execute(sql)
-        names = [d[0] for d in res.description or []]
-        types = [str(t) for t in _types(res)]
-        rows = res.fetchmany(max_rows + 1) if res.description else []
+    try:
+        with time_limit(ctx, cur, timeout_s):
+            res = _execute(cur, sql, params)
+            names = [d[0] for d in res.description or []]
+            types = [str(d[1]) for d in res.description or []]
+            rows = _fetch(res, max_rows, max_bytes)
+    finally:
+        if _check(sql):
+            _drop_pivot_types(cur)
     truncated = len(rows) > max_rows
     rows = [list(r) for r in rows[:max_rows]]
     return QueryResult([{"name": n, "type": t} for n, t in zip(names, types)], rows, len(rows), truncated,
                        round((time.perf_counter() - t0) * 1000, 3))
+
+
+_CHUNK = 2048
+
+
+def _fetch(res: duckdb.DuckDBPyConnection, max_rows: int, max_bytes: int | None) -> list[Any]:
+    """Up to max_rows + 1 rows (the extra one says "truncated"), a chunk at a time so that a result over
+    `max_bytes` is refused before it is all in memory."""
+    rows: list[Any] = []
+    size = 0
+    while res.description and len(rows) <= max_rows:
+        chunk = res.fetchmany(min(_CHUNK, max_rows + 1 - len(rows)))
+        if not chunk:
+            break
+        rows.extend(chunk)
+        if max_bytes is not None:
+            size += sum(_size(v) for row in chunk for v in row)
+            if size > max_bytes:
+                raise PayloadTooLarge(f"the result is over {max_bytes / 2**20:g} MiB (max_response_mb) after "
+                                      f"{len(rows):,} rows; ask for fewer rows (max_rows) or columns",
+                                      code="response_too_large")
+    return rows
+
+
+def _size(value: Any) -> int:
+    """A cheap estimate of a value's weight in a response (what JSON will make of it, roughly)."""
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value) + 2
+    if isinstance(value, (list, tuple)):
+        return 2 + sum(_size(v) for v in value)
+    if isinstance(value, dict):
+        return 2 + sum(len(str(k)) + _size(v) for k, v in value.items())
+    return 16
 
 
 def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool = True) -> pa.Table:
@@ -141,11 +152,31 @@ def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool 
     if check:
         check_read_only(sql)
     cur = ctx.query_cursor()
-    with time_limit(cur, ctx.settings.query_timeout_s):
-        res = cur.execute(sql, params) if params is not None else cur.execute(sql)
-        tbl = res.arrow()
-    return tbl if isinstance(tbl, pa.Table) else tbl.read_all()
+    try:
+        with time_limit(ctx, cur, ctx.settings.query_timeout_s):
+            tbl = _execute(cur, sql, params).arrow()
+            tbl = tbl if isinstance(tbl, pa.Table) else tbl.read_all()  # before the cursor runs anything else
+    finally:
+        if check and _check(sql):
+            _drop_pivot_types(cur)
+    return tbl
 
 
-def _types(res: duckdb.DuckDBPyConnection) -> list[str]:
-    return [d[1] for d in res.description or []]
+def _execute(cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> duckdb.DuckDBPyConnection:
+    """Run the statement objects DuckDB made of `sql` (sql_tree.executable), the caller's parameters on the last."""
+    found = sql_tree.executable(sql)
+    for statement in found[:-1]:
+        cur.execute(statement)
+    return cur.execute(found[-1], params) if params is not None else cur.execute(found[-1])
+
+
+def _drop_pivot_types(cur: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB leaves the ENUM type of each PIVOT without IN lists in the cursor's temp catalog: drop them,
+    or a long-lived cursor keeps one per such query."""
+    try:
+        kinds = cur.execute("SELECT type_name FROM duckdb_types() WHERE database_name = 'temp' "
+                            "AND type_name LIKE '\\_\\_pivot\\_enum\\_%' ESCAPE '\\'").fetchall()
+        for (name,) in kinds:
+            cur.execute(f'DROP TYPE IF EXISTS temp.main."{name}"')
+    except duckdb.Error:  # the query's own error is the one to report
+        pass

@@ -15,9 +15,9 @@ rows, a sample `SELECT * ... ORDER BY ALL LIMIT 5`. A row where the assertion is
 (SQL CHECK semantics): write `x IS NOT NULL AND ...` to require a value.
 
 The assertion is parsed with sqlglot before anything runs, and refused unless it is one expression
-without statements, subqueries, tables, parameters, aggregates or window functions, and without
-functions that read files or other databases (safe_sql.FORBIDDEN_FUNCS) or call models per row
-(chat, embed, lh_*, *_search). The SQL that runs is regenerated from the checked tree (comments
+without statements, subqueries, tables, parameters, aggregates or window functions, whose functions are
+on the read-only allow list (sql_policy.check_expression, on DuckDB's own parse) and do not call models
+per row (chat, embed, lh_*, *_search). The SQL that runs is regenerated from the checked tree (comments
 dropped), never the raw text, and goes through the caller's sandboxed `query` callable, which refuses
 anything but a read again. A file with a refused rule runs nothing. A rule that fails at run time (an
 unknown column, a missing dataset) is listed in `errors` and the other rules still run.
@@ -36,7 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from lakehouse.engine.names import check_name, quote_ident
-from lakehouse.engine.safe_sql import FORBIDDEN_FUNCS
+from lakehouse.engine.sql_policy import check_expression
 from lakehouse.engine.validator import check_sample
 from lakehouse.errors import Forbidden, InvalidInput, LakehouseError
 
@@ -108,7 +108,7 @@ def check_assertion(text: Any, rule: str = "?") -> str:
         raise _bad(rule, "assert", "must be a non-empty SQL boolean expression")
     try:
         trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
-    except sqlglot.errors.SqlglotError as exc:
+    except (sqlglot.errors.SqlglotError, RecursionError) as exc:
         raise _bad(rule, "assert", f"is not a SQL expression: {str(exc).splitlines()[0]}") from None
     if len(trees) != 1:
         raise _forbidden(rule, f"must be one expression, got {len(trees)} statements")
@@ -121,8 +121,14 @@ def check_assertion(text: Any, rule: str = "?") -> str:
                 raise _forbidden(rule, f"may not contain {what} ({node.sql(dialect='duckdb')[:80]!r})")
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()) or ""
-            if FORBIDDEN_FUNCS.match(name) or _PER_ROW_MODELS.match(name):
+            if _PER_ROW_MODELS.match(name):
                 raise _forbidden(rule, f"may not call {name.lower()}()")
+    try:  # the functions, on DuckDB's own parse: sqlglot's names are not always DuckDB's
+        check_expression(text, what="assert", code="truth_rule_forbidden")
+    except Forbidden as exc:
+        raise _forbidden(rule, exc.message.removeprefix("assert ")) from None
+    except InvalidInput as exc:
+        raise _bad(rule, "assert", f"is not a SQL expression: {exc.message}") from None
     return tree.sql(dialect="duckdb", comments=False)
 
 

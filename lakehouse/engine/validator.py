@@ -267,13 +267,20 @@ def put_rules(cur: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> int:
     return len(rules)
 
 
-def load_rules(cur: duckdb.DuckDBPyConnection, dataset: str) -> list[Rule]:
-    """The dataset's rules, by name; each is checked again (the table may have been edited by hand)."""
-    check_name(dataset)
+def load_rules(cur: duckdb.DuckDBPyConnection, dataset: str | None) -> list[Rule]:
+    """The dataset's rules (every dataset's when None), by dataset and name; each is checked again (the table
+    may have been edited by hand)."""
+    if dataset is not None:
+        check_name(dataset)
     if not catalog.table_exists(cur, "lh", "validation_rules"):
         return []
+    return _select_rules(cur, dataset)
+
+
+def _select_rules(cur: duckdb.DuckDBPyConnection, dataset: str | None) -> list[Rule]:
+    where, params = ("", []) if dataset is None else ("WHERE dataset = ?", [dataset])
     rows = cur.execute("SELECT dataset, name, kind, params, severity FROM lake.lh.validation_rules "
-                       "WHERE dataset = ? ORDER BY name", [dataset]).fetchall()
+                       f"{where} ORDER BY dataset, name", params).fetchall()
     return [parse_rule(dict(zip(("dataset", "name", "kind", "params", "severity"), r))) for r in rows]
 
 
@@ -326,6 +333,19 @@ def raise_for_errors(results: Sequence[RuleResult]) -> None:
         names = ", ".join(f"{r.rule} ({r.count if r.count is not None else r.message})" for r in failed)
         raise Unprocessable(f"validation failed: {names}", code="validation_failed",
                             failures=[r.to_dict() for r in failed])
+
+
+def check_ingest(cur: duckdb.DuckDBPyConnection, dataset: str) -> list[dict[str, Any]]:
+    """Run the dataset's rules over its new state, inside the ingest's transaction: Unprocessable when an
+    `error` rule fails (the caller's transaction then rolls back), else the failed `warn` rules as dicts.
+    A writer's lake always has lh.validation_rules (ENGINE_DDL at open): no existence check, which would list
+    every table of the catalog (~40 ms over SQLite) on every ingest."""
+    rules = _select_rules(cur, dataset)
+    if not rules:
+        return []
+    results = validate(cur, f"lake.main.{dataset}", rules)
+    raise_for_errors(results)
+    return [r.to_dict() for r in results if not r.passed]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, current_app, request
 
 from lakehouse.engine.ops import entrance
-from lakehouse.errors import Forbidden, InvalidInput, LakehouseError
+from lakehouse.errors import Forbidden, InvalidInput, LakehouseError, PayloadTooLarge
 from lakehouse.http.errors import LakehouseRequest, register_error_handlers
 from lakehouse.http.json import LakehouseJSONProvider
 
@@ -38,7 +38,13 @@ BLUEPRINTS: tuple[str, ...] = (
     "lakehouse.http.routes_matrix",
     "lakehouse.http.routes_observer",
     "lakehouse.http.routes_history",
+    "lakehouse.http.routes_workflow",
     "lakehouse.mcp.http",  # POST /mcp: the MCP server over streamable HTTP (needs lakehouse[mcp])
+    "lakehouse.http.ui",
+    "lakehouse.http.routes_drift",
+    "lakehouse.http.routes_distill",
+    "lakehouse.http.routes_pathways",
+    "lakehouse.http.routes_quality",
 )
 
 
@@ -93,6 +99,10 @@ def query_args() -> dict[str, Any]:
 def json_body(*, optional: bool = False) -> dict[str, Any]:
     """The request body as a JSON object. Only `application/json` is read (415 otherwise): a browser sends a
     cross-site `text/plain` or form POST without asking first, so any other type could come from any page."""
+    limit = get_lake().settings.max_json_mb * 2**20
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"a JSON body is at most {limit / 2**20:g} MiB (max_json_mb); files go to /ingest as "
+                              "multipart uploads")
     if optional and not request.get_data(cache=True):
         return {}
     body = request.get_json()

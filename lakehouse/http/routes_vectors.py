@@ -86,6 +86,11 @@ def add(name: str) -> Any:
     return call("corpus.add", json_body(), name=name)
 
 
+@bp.post("/v1/corpora/<name>/sync")
+def sync(name: str) -> Any:
+    return call("corpus.sync", json_body(optional=True), name=name)
+
+
 @bp.post("/v1/corpora/<name>/rebuild")
 def rebuild(name: str) -> Any:
     return call("corpus.rebuild", json_body(optional=True), name=name)

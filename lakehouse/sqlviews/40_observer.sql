@@ -3,7 +3,7 @@
 CREATE OR REPLACE MACRO observer_ops() AS TABLE
     SELECT * FROM read_json(${observer_glob}, format = 'newline_delimited', columns = ${observer_columns});
 
--- Failures that touched storage: failed ingests, damaged sidecars (rebuilt), write errors.
+-- Failures that touched storage: failed ingests, damaged sidecars (rebuilt), write errors; and drift alerts.
 CREATE OR REPLACE MACRO storage_errors() AS TABLE
     SELECT * FROM read_json(${journal_glob}, format = 'newline_delimited', columns = ${journal_columns});
 

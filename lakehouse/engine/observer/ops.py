@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -105,7 +106,7 @@ class Observer:
             return
         by_day: dict[str, list[bytes]] = {}
         for item in pending:
-            by_day.setdefault(item.ts[:10], []).append(orjson.dumps(item.to_dict(), default=str))
+            by_day.setdefault(item.ts[:10], []).append(_line(item))
         try:
             for day, lines in by_day.items():
                 self.files.append(lines, day)
@@ -134,11 +135,13 @@ class Observer:
                 yield item
 
     def query(self, *, op: str | None = None, origin: str | None = None, status: str | None = None,
-              since: str | None = None, until: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+              since: str | None = None, until: str | None = None, limit: int = 100,
+              exclude_origin: str | None = None) -> list[dict[str, Any]]:
         """Ops matching every given filter, newest first (`since`/`until`: ISO timestamps, UTC)."""
         want_ok = None if status is None else status == "ok"
         out = [o for o in self._all(since, newest_first=True)
                if (op is None or o.get("op") == op) and (origin is None or o.get("origin") == origin)
+               and (exclude_origin is None or o.get("origin") != exclude_origin)
                and (want_ok is None or o.get("ok") is want_ok) and _within(o.get("ts"), since, until)]
         out.sort(key=lambda o: o.get("ts") or "", reverse=True)
         return out[:limit]
@@ -174,3 +177,12 @@ def _within(ts: str | None, since: str | None, until: str | None) -> bool:
     if ts is None:
         return False
     return (since is None or ts >= since) and (until is None or ts <= until)
+
+
+def _line(item: ObservedOp) -> bytes:
+    """One JSON line; a value orjson refuses (a summary is already plain data, so this is a last resort)
+    is written as its text rather than losing the record."""
+    try:
+        return orjson.dumps(item.to_dict(), default=str)
+    except TypeError:
+        return json.dumps(item.to_dict(), default=str, ensure_ascii=False).encode("utf-8", "backslashreplace")

@@ -8,11 +8,27 @@ nodes) are adapters over these operations; the rules (read-only entrances, impor
 live in the operations, and each call lands exactly one ObservedOp with its origin.
 """
 
-from lakehouse.engine.ops import data_ops, journal_ops, observer_ops, retrieval_ops, storage_ops, vector_ops
+from lakehouse.engine.ops import (
+    audit_ops,
+    data_ops,
+    distill_ops,
+    drift_ops,
+    journal_ops,
+    knowledge_ops,
+    observer_ops,
+    pathway_ops,
+    quality_ops,
+    retrieval_ops,
+    storage_ops,
+    ui_ops,
+    vector_ops,
+    workflow_ops,
+)
 from lakehouse.engine.ops.base import Catalog, Input, Op, Operations
 from lakehouse.engine.ops.context import CallContext, current, entrance
 
 CATALOG = Catalog([*data_ops.OPS, *vector_ops.OPS, *retrieval_ops.OPS, *observer_ops.OPS, *journal_ops.OPS,
-                   *storage_ops.OPS])
+                   *storage_ops.OPS, *ui_ops.OPS, *drift_ops.OPS, *distill_ops.OPS, *pathway_ops.OPS,
+                   *quality_ops.OPS, *workflow_ops.OPS, *audit_ops.OPS, *knowledge_ops.OPS])
 
 __all__ = ["CATALOG", "CallContext", "Catalog", "Input", "Op", "Operations", "current", "entrance"]

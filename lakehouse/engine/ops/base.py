@@ -101,9 +101,11 @@ class Operations:
         return self.catalog.describe()
 
     def call(self, name: str, args: Mapping[str, Any] | None = None, /, *, text_args: bool = False,
-             **kwargs: Any) -> Any:
+             on_record: Callable[[str], None] | None = None, **kwargs: Any) -> Any:
         """Validate, check, run and record one op. `args` (a mapping, e.g. a JSON body) and `kwargs` are its input;
-        `text_args`: every value arrived as text (a query string or a form) and is converted by the schema."""
+        `text_args`: every value arrived as text (a query string or a form) and is converted by the schema;
+        `on_record(op_id)`: called with the id of this call's ObservedOp once it is recorded (success or failure;
+        not for the calls the op makes itself), so a caller such as a workflow node can point at its record."""
         op = self.catalog.get(name)
         caller = current()
         started = dt.datetime.now(dt.UTC)
@@ -118,16 +120,17 @@ class Operations:
             with entrance(op=op.name):  # the lake's change journal names the op behind each write
                 out = op.run(self.lake, inp)
         except BaseException as exc:
-            self._record(op, caller, started, t0, inp, raw, None, exc)
+            self._record(op, caller, started, t0, inp, raw, None, exc, on_record)
             raise
         if op.deferred and hasattr(out, "on_finish"):
-            out.on_finish = lambda error: self._record(op, caller, started, t0, inp, raw, out, error)
+            out.on_finish = lambda error: self._record(op, caller, started, t0, inp, raw, out, error, on_record)
             return out
-        self._record(op, caller, started, t0, inp, raw, out, None)
+        self._record(op, caller, started, t0, inp, raw, out, None, on_record)
         return out
 
     def _record(self, op: Op, caller: Any, started: dt.datetime, t0: float, inp: Input | None,
-                raw: Mapping[str, Any], out: Any, error: BaseException | None) -> None:
+                raw: Mapping[str, Any], out: Any, error: BaseException | None,
+                on_record: Callable[[str], None] | None = None) -> None:
         observer = self.lake.observer
         if not observer.enabled:
             return
@@ -145,6 +148,8 @@ class Operations:
                 if isinstance(error, StorageError):
                     self.lake.ctx.journal.record("write_error", op.name, item.error or "", code=item.error_code)
             observer.record(item)
+            if on_record is not None:
+                on_record(item.id)
         except Exception:  # noqa: BLE001 - recording never fails the operation it records
             log.warning("could not record %s", op.name, exc_info=True)
 

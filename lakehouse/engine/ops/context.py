@@ -4,7 +4,8 @@
         lake.ops.call("vectors.search", {...})
 
 Origins: python (the default: `import lakehouse`), sql (UDFs), http, cli, mcp, ui, workflow. A workflow
-node also names its workflow, run and node; a request bound to a profile names the profile.
+node also names its workflow, run and node, and the origin that started the workflow (`initiator`): a node
+has the powers of whoever started its workflow, never more. A request bound to a profile names the profile.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class CallContext:
     workflow: str | None = None
     run_id: str | None = None
     node: str | None = None
+    initiator: str | None = None  # for origin workflow: the origin that started the run (None: unknown, remote)
     read_only: bool = False  # the entrance may only read (UDFs of the sandboxed SQL instance)
     op: str | None = None  # the operation running (set by Operations.call): what the change journal records
 

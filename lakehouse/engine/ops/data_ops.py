@@ -19,12 +19,15 @@ if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
 
 # Callers on the local machine (a Python program, the CLI) may read any file they can; callers from
-# elsewhere (HTTP, MCP, the web UI, a workflow whose YAML may have come over HTTP) only inside import_dirs.
+# elsewhere (HTTP, MCP, the web UI) only inside import_dirs. A workflow node is as local as whoever started
+# its workflow (`initiator`); a node whose initiator is unknown is remote.
 LOCAL_ORIGINS = frozenset({"python", "cli"})
 
 
 def remote() -> bool:
-    return current().origin not in LOCAL_ORIGINS
+    caller = current()
+    origin = caller.initiator if caller.origin == "workflow" else caller.origin
+    return origin not in LOCAL_ORIGINS
 
 
 def check_sql_size(lake: Lake, sql: str, field: str = "sql") -> None:
@@ -44,12 +47,13 @@ class SqlQuery(Input):
 def _sql_query(lake: Lake, inp: SqlQuery) -> QueryResult:
     s = lake.settings
     check_sql_size(lake, inp.sql)
-    max_rows, timeout = inp.max_rows, inp.timeout_s
+    max_rows, timeout, max_bytes = inp.max_rows, inp.timeout_s, None
     if remote():  # a remote caller may ask for less than the server's limits, never for more
         max_rows = s.max_rows if max_rows is None else min(max_rows, s.max_rows)
         timeout = s.query_timeout_s if timeout is None else min(timeout, s.query_timeout_s)
+        max_bytes = s.max_response_mb * 2**20
     return run_query(lake.ctx, inp.sql, inp.params, max_rows=s.max_rows if max_rows is None else max_rows,
-                     timeout_s=s.query_timeout_s if timeout is None else timeout)
+                     timeout_s=s.query_timeout_s if timeout is None else timeout, max_bytes=max_bytes)
 
 
 class DatasetIngest(Input):
@@ -95,6 +99,8 @@ def _ingest(lake: Lake, inp: DatasetIngest) -> IngestResult:
         code, message = getattr(exc, "code", "internal"), getattr(exc, "message", str(exc))
         lake.ctx.journal.record("ingest_failed", inp.dataset, message, code=code, mode=inp.mode, file=where)
         raise
+    if not result.skipped:  # the corpora built from the dataset follow it, in the same operation
+        result.followers = lake.follower.sync_dataset(inp.dataset)
     if inp.corpus is not None:
         chunks_into_corpus(lake, result, inp.corpus)
     return result
@@ -120,6 +126,13 @@ def chunks_into_corpus(lake: Lake, result: IngestResult, corpus: str) -> None:
     result.source_info = {**(result.source_info or {}), "corpus": {"name": corpus, "rows": out["rows"]}}
 
 
+def _compact(lake: Lake, inp: DatasetName_) -> dict[str, Any]:
+    out = ingest.compact(lake.ctx, inp.name)
+    if out["folded"]:
+        out["followers"] = lake.follower.sync_dataset(inp.name)
+    return out
+
+
 class DatasetName_(Input):
     name: DatasetName
 
@@ -137,7 +150,7 @@ OPS = [
        DatasetIngest, _ingest, output=IngestResult, writes=True, http="POST /ingest",
        cli="lakehouse ingest PATH --dataset NAME", count=lambda r: r.rows,
        summary=lambda r: {"dataset": r.dataset, "rows": r.rows, "skipped": r.skipped, "mode": r.mode,
-                          "snapshot_id": r.snapshot_id}),
+                          "snapshot_id": r.snapshot_id, "warnings": [w["rule"] for w in r.warnings]}),
     Op("dataset.list", "List datasets with their kind, key, row count and ingest count.", NoInput,
        lambda lake, inp: datasets.list_datasets(lake.ctx), output=list[dict[str, Any]], http="GET /datasets",
        sql="lakehouse_datasets()", cli="lakehouse datasets", count=len),
@@ -149,6 +162,6 @@ OPS = [
        lambda lake, inp: datasets.drop_dataset(lake.ctx, inp.name) or {"dropped": inp.name}, writes=True,
        http="DELETE /datasets/<name>", cli="lakehouse drop NAME"),
     Op("dataset.compact", "Fold a merge-on-read dataset's deltas into its base.", DatasetName_,
-       lambda lake, inp: ingest.compact(lake.ctx, inp.name), output=dict[str, Any], writes=True,
+       _compact, output=dict[str, Any], writes=True,
        http="POST /datasets/<name>/compact", cli="lakehouse compact NAME", count=lambda d: d["folded"]),
 ]

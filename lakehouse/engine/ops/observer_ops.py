@@ -46,6 +46,7 @@ Window = Annotated[str, AfterValidator(lambda v: (window_seconds(v), v)[1])]
 class OpsQuery(Input):
     op: str | None = Field(None, description="one op name, e.g. vectors.search")
     origin: str | None = Field(None, description="python, sql, http, cli, mcp, ui or workflow")
+    exclude_origin: str | None = Field(None, description="leave out this origin (the web UI's own polling: ui)")
     status: Literal["ok", "error"] | None = None
     since: Timestamp | None = None
     until: Timestamp | None = None
@@ -57,7 +58,7 @@ class StatsQuery(Input):
 
 
 class JournalQuery(Input):
-    kind: Literal["ingest_failed", "sidecar_missing", "sidecar_corrupt", "write_error", "rescued"] | None = None
+    kind: Literal["ingest_failed", "sidecar_missing", "sidecar_corrupt", "write_error", "rescued", "drift_alert"] | None = None
     since: Timestamp | None = None
     limit: int = Field(100, ge=1, le=10_000)
 
@@ -82,14 +83,15 @@ def _trials(lake: Lake, inp: TrialsQuery) -> list[dict[str, Any]]:
 OPS = [
     Op("observer.ops", "Recorded operations, newest first, filtered by op, origin, status and time.", OpsQuery,
        lambda lake, inp: lake.observer.query(op=inp.op, origin=inp.origin, status=inp.status, since=inp.since,
-                                             until=inp.until, limit=inp.limit),
+                                             until=inp.until, limit=inp.limit, exclude_origin=inp.exclude_origin),
        output=list[dict[str, Any]], http="GET /v1/observer/ops", cli="lakehouse ops tail",
        count=len),
     Op("observer.stats", "Per op and origin over a window: count, errors, error rate, p50/p95/p99 ms.", StatsQuery,
        lambda lake, inp: {"window": inp.window, "ops": lake.observer.stats(window_seconds(inp.window))},
        output=dict[str, Any], http="GET /v1/observer/stats", cli="lakehouse ops stats",
        count=lambda d: len(d["ops"])),
-    Op("storage.errors", "Failures that touched storage: failed ingests, damaged sidecars rebuilt, write errors.",
+    Op("storage.errors", "Failures that touched storage (failed ingests, damaged sidecars rebuilt, write errors) "
+       "and drift alerts.",
        JournalQuery, lambda lake, inp: lake.ctx.journal.recent(kind=inp.kind, since=inp.since, limit=inp.limit),
        output=list[dict[str, Any]], http="GET /storage/errors", count=len),
     Op("hnsw.trials", "Index builds, swaps and rollbacks with build seconds and measured recall@10.", TrialsQuery,

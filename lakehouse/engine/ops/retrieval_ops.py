@@ -10,6 +10,7 @@ from lakehouse.engine import rag
 from lakehouse.engine.chat import ChatResult, parse_model
 from lakehouse.engine.matrix.search import MatrixResult
 from lakehouse.engine.ops.base import Input, Op
+from lakehouse.engine.ops.context import current
 from lakehouse.engine.ops.data_ops import check_sql_size
 from lakehouse.engine.ops.types import MAX_RAG_K, CorpusName, NonBlank
 from lakehouse.errors import InvalidInput, LakehouseError
@@ -80,6 +81,8 @@ def _lookup(lake: Lake, inp: PlaybookLookup) -> dict[str, Any]:
 class Message(Input):
     role: str
     content: str
+    tool_calls: list[dict[str, Any]] | None = Field(None, description="an assistant turn's calls: [{id, name, arguments}]")
+    tool_call_id: str | None = Field(None, description="a tool turn: the id of the call it answers")
 
 
 class Chat(Input):
@@ -91,16 +94,28 @@ class Chat(Input):
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     timeout_s: float | None = Field(None, gt=0, le=3600, allow_inf_nan=False)
     stream: bool = Field(False, description="text deltas as they arrive (an iterator; HTTP: server-sent events)")
+    tools: list[dict[str, Any]] | None = Field(None, description=(
+        "functions the model may call instead of answering: [{type: 'function', function: {name, description, "
+        "parameters}}]; the answer's tool_calls lists the calls it asked for"))
+    think: bool | None = Field(None, description="ask a reasoning model to think first (or not)")
 
 
 def _chat(lake: Lake, inp: Chat) -> Any:
     if inp.messages is None and inp.prompt is None:
         raise InvalidInput("give 'messages' (an array of {role, content}) or 'prompt' (a string)", code="missing_field",
                            field="messages")
-    messages = None if inp.messages is None else [m.model_dump() for m in inp.messages]
-    call = lake.llm.stream if inp.stream else lake.llm.chat
-    return call(inp.model, messages, prompt=inp.prompt, system=inp.system, temperature=inp.temperature,
-                max_tokens=inp.max_tokens, timeout_s=inp.timeout_s)
+    messages = None if inp.messages is None else [m.model_dump(exclude_none=True) for m in inp.messages]
+    timeout = inp.timeout_s
+    if current().origin == "sql":  # a chat() inside a query never outlives the query's own time limit
+        timeout = min(timeout or lake.llm.policy.timeout_s, lake.settings.query_timeout_s)
+    options = dict(prompt=inp.prompt, system=inp.system, temperature=inp.temperature, max_tokens=inp.max_tokens,
+                   think=inp.think, timeout_s=timeout)
+    if inp.stream:
+        if inp.tools:
+            raise InvalidInput("tool calls are not streamed: leave out 'tools' or 'stream'", code="invalid_tools",
+                               field="tools")
+        return lake.llm.stream(inp.model, messages, **options)
+    return lake.llm.chat(inp.model, messages, tools=inp.tools, **options)
 
 
 def _chat_summary(out: Any) -> dict[str, Any]:
@@ -136,13 +151,15 @@ class Ask(Input):
     model: NonBlank | None = None
     metadata_filter: Filter = None
     where: NonBlank | None = None
+    use_playbook: bool = Field(True, description="answers recorded as worked (or failed) for similar questions steer "
+                                                 "retrieval; their text reaches the model as quoted data")
 
 
 def _ask(lake: Lake, inp: Ask) -> dict[str, Any]:
     if inp.where is not None:
         check_sql_size(lake, inp.where, "where")
     return rag.ask(lake.retrieval, lake.llm, inp.question, corpora=inp.corpora, k=inp.k, model=inp.model,
-                   metadata_filter=inp.metadata_filter, where=inp.where)
+                   metadata_filter=inp.metadata_filter, where=inp.where, use_playbook=inp.use_playbook)
 
 
 OPS = [

@@ -32,12 +32,14 @@ def _size(v: Any) -> str:
 
 
 def _value(v: Any, depth: int) -> Any:
-    if v is None or isinstance(v, (bool, int)):
+    if v is None or isinstance(v, bool):
         return v
+    if isinstance(v, int):  # JSON readers (and orjson) stop at 64 bits; a bigger number is kept as its digits
+        return v if -(2**63) <= v < 2**64 else str(v)
     if isinstance(v, float):
         return v if v == v and abs(v) != float("inf") else str(v)
     if isinstance(v, str):
-        v = scrub(v)
+        v = _clean(v)
         return v if len(v) <= TEXT else f"{v[:TEXT]}… ({len(v)} chars)"
     if isinstance(v, (bytes, bytearray, memoryview)):
         return f"<{len(v)} bytes>"
@@ -54,7 +56,7 @@ def _value(v: Any, depth: int) -> Any:
     if isinstance(v, pydantic.BaseModel):
         return _value(v.__dict__, depth)
     if hasattr(v, "read"):
-        return f"<file {scrub(str(getattr(v, 'name', '') or ''))[:TEXT]}>"
+        return f"<file {_clean(str(getattr(v, 'name', '') or ''))[:TEXT]}>"
     if hasattr(v, "__len__"):
         return f"<{type(v).__name__} of {len(v)}>"
     return f"<{type(v).__name__}>"
@@ -66,5 +68,11 @@ def summarise_error(exc: BaseException) -> tuple[str, str]:
         code, message = exc.code, exc.message
     else:
         code, message = "internal", f"{type(exc).__name__}: {exc}"
-    message = scrub(message)
+    message = _clean(message)
     return code, message if len(message) <= ERROR else message[:ERROR] + "…"
+
+
+def _clean(text: str) -> str:
+    """Scrubbed of keys, and valid UTF-8: a lone surrogate a caller sent is kept as its escape, so the record
+    can be written at all."""
+    return scrub(text).encode("utf-8", "backslashreplace").decode("utf-8")

@@ -14,6 +14,7 @@ from lakehouse.engine.safe_sql import check_read_only, read_arrow
 from lakehouse.engine.sources import resolve_import_path
 from lakehouse.engine.vectors import hnsw
 from lakehouse.engine.vectors.filters import ids_where, with_rows
+from lakehouse.engine.vectors.follow import rows_from_table
 from lakehouse.engine.vectors.hits import Hit
 from lakehouse.errors import Conflict, InvalidInput
 
@@ -35,12 +36,16 @@ class CorpusCreate(Input):
     metric: Literal["cos", "ip", "l2sq"] = "cos"
     dtype: Literal["i8", "f16", "f32"] | None = None
     replace: bool = False
+    follow: bool | None = Field(None, description="keep the corpus in step with its dataset (default: true for "
+                                                  "dataset corpora; only dataset corpora can follow)")
     progress: bool | None = Field(None, description="a progress bar on a terminal (Python, CLI)")
 
     @model_validator(mode="after")
     def _one_source(self) -> CorpusCreate:
         if sum(x is not None for x in (self.dataset, self.sql, self.rows)) != 1:
             raise InvalidInput("give exactly one of dataset, sql or rows", code="invalid_corpus_source")
+        if self.follow and self.dataset is None:
+            raise InvalidInput("only a corpus built from a dataset can follow it", code="invalid_follow")
         if self.dtype is not None:
             hnsw.check_dtype(self.metric, self.dtype)
         return self
@@ -50,6 +55,7 @@ def _create(lake: Lake, inp: CorpusCreate) -> dict[str, Any]:
     if not inp.replace and lake.vectors.exists(inp.name):  # before any work: the answer will be a 409 anyway
         raise Conflict(f"corpus {inp.name!r} exists; drop it or pass replace=True", code="corpus_exists")
     texts = [inp.text] if isinstance(inp.text, str) else list(inp.text)
+    read_at = lake.ctx.clock.latest()  # the rows are read at this snapshot or a later one: following starts here
     if inp.rows is not None:
         rows, builder = inp.rows, "rows"
     else:
@@ -60,10 +66,19 @@ def _create(lake: Lake, inp: CorpusCreate) -> dict[str, Any]:
         else:
             source_sql = f"SELECT * FROM lake.main.{inp.dataset}"
         tbl = read_arrow(lake.ctx, f"SELECT * FROM ({source_sql})")
-        rows, builder = _rows_from_table(tbl, inp.id, texts, inp.metadata), "dataset" if inp.dataset else "sql"
+        rows, builder = rows_from_table(tbl, inp.id, texts, inp.metadata), "dataset" if inp.dataset else "sql"
     source = {"dataset": inp.dataset, "sql": inp.sql, "id": inp.id, "text": texts, "metadata": inp.metadata}
-    return lake.vectors.create_corpus(inp.name, rows=rows, source=source, embedder=inp.embedder, metric=inp.metric,
-                                      dtype=inp.dtype, builder=builder, replace=inp.replace, progress=inp.progress)
+    out = lake.vectors.create_corpus(inp.name, rows=rows, source=source, embedder=inp.embedder, metric=inp.metric,
+                                     dtype=inp.dtype, builder=builder, replace=inp.replace, progress=inp.progress)
+    if inp.dataset is not None and inp.follow is not False:
+        lake.follower.start(inp.name, inp.dataset, read_at)
+    return _with_follow(lake, out)
+
+
+def _with_follow(lake: Lake, corpus: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A corpus's description with `follow`: {dataset, synced_snapshot, lag, error} when it follows a dataset."""
+    status = lake.follower.status() if status is None else status
+    return {**corpus, "follow": status.get(corpus["name"])}
 
 
 class CorpusBuild(Input):
@@ -159,20 +174,9 @@ def _hits(out: Any) -> int:
     return len(out["results"]) if isinstance(out, dict) else len(out)
 
 
-def _rows_from_table(tbl: Any, id_col: str, text_cols: list[str], meta_cols: list[str]) -> list[dict[str, Any]]:
-    names = {n.lower(): n for n in tbl.column_names}
-    for col in [id_col, *text_cols, *meta_cols]:
-        if col.lower() not in names:
-            raise InvalidInput(f"column {col!r} is not in the corpus source (columns: {', '.join(tbl.column_names)})",
-                               code="missing_column")
-    ids = tbl.column(names[id_col.lower()]).to_pylist()
-    parts = [tbl.column(names[c.lower()]).to_pylist() for c in text_cols]
-    metas = {c: tbl.column(names[c.lower()]).to_pylist() for c in meta_cols}
-    out = []
-    for i, ident in enumerate(ids):
-        text = ". ".join(str(p[i]) for p in parts if p[i] not in (None, ""))
-        out.append({"id": ident, "text": text, "metadata": {c: metas[c][i] for c in meta_cols}})
-    return out
+def _list(lake: Lake, inp: NoInput) -> list[dict[str, Any]]:
+    status = lake.follower.status()
+    return [_with_follow(lake, c, status) for c in lake.vectors.corpora()]
 
 
 def _describe_out(d: dict[str, Any]) -> dict[str, Any]:
@@ -191,14 +195,21 @@ OPS = [
        CorpusAdd, lambda lake, inp: lake.vectors.add_to_corpus(inp.name, inp.rows, inp.embeddings, progress=inp.progress),
        output=dict[str, Any], writes=True, http="POST /v1/corpora/<name>/add", count=lambda d: d["added"],
        summary=lambda d: d),
-    Op("corpus.list", "List corpora with their embedder, rows and index generations.", NoInput,
-       lambda lake, inp: lake.vectors.corpora(), output=list[dict[str, Any]], http="GET /v1/corpora",
+    Op("corpus.list", "List corpora with their embedder, rows, index generations and how far they follow their "
+       "dataset.", NoInput, _list, output=list[dict[str, Any]], http="GET /v1/corpora",
        sql="lakehouse_corpora()", cli="lakehouse corpus list", count=len),
-    Op("corpus.describe", "One corpus: embedder, metric, rows, source and index generations.", CorpusName_,
-       lambda lake, inp: lake.vectors.describe(inp.name), output=dict[str, Any], http="GET /v1/corpora/<name>",
+    Op("corpus.describe", "One corpus: embedder, metric, rows, source, index generations and follow state.",
+       CorpusName_, lambda lake, inp: _with_follow(lake, lake.vectors.describe(inp.name)), output=dict[str, Any],
+       http="GET /v1/corpora/<name>",
        count=lambda d: d["rows"], summary=_describe_out),
+    Op("corpus.sync", "Bring a corpus that follows its dataset up to the dataset's latest snapshot.", CorpusName_,
+       lambda lake, inp: lake.follower.sync(inp.name), output=dict[str, Any], writes=True,
+       http="POST /v1/corpora/<name>/sync", cli="lakehouse corpus sync NAME",
+       count=lambda d: d["added"] + d["removed"], summary=lambda d: d),
     Op("corpus.rebuild", "Build a new index generation and swap it in (searches never stop).", CorpusName_,
-       lambda lake, inp: lake.vectors.rebuild_index(inp.name), output=dict[str, Any], writes=True,
+       lambda lake, inp: lake.vectors.rebuild_index(
+           inp.name, min_interval_s=lake.settings.rebuild_interval_s if remote() else 0.0),
+       output=dict[str, Any], writes=True,
        http="POST /v1/corpora/<name>/rebuild", cli="lakehouse corpus rebuild NAME", summary=lambda d: d),
     Op("corpus.rollback", "Re-activate an earlier index generation (default: the one before the active one).",
        CorpusRollback, lambda lake, inp: lake.vectors.rollback_index(inp.name, inp.generation),

@@ -66,6 +66,9 @@ class CorpusState:
         self._changes = 0  # put/kill count: an integer index built across a change is not kept
         self._live_counts: dict[int, int] = {}  # prefix length -> live rows in it; cleared when `live` changes
         self.loaded = False
+        self.built_at = float("-inf")  # monotonic time of this process's last index build of the corpus
+        self.synced: int | None = None  # the lake snapshot the state mirrors (None: it wrote every row itself)
+        self.table_id: int | None = None  # its DuckLake table: another id means the corpus was replaced
         self._next_key = 0
 
     # -- state ---------------------------------------------------------------------------
@@ -231,7 +234,8 @@ class CorpusState:
         if k <= 0 or n_live == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if allowed is None:
-            found = None if gen is None else self._hnsw(gen, query, k, None, n_live)
+            # a corpus small enough for exact search gets exact answers (a graph of near-duplicates can miss one)
+            found = None if gen is None or n_live <= EXACT_MIN_ROWS else self._hnsw(gen, query, k, None, n_live)
             return found if found is not None else exact_top_k(self.vectors, np.flatnonzero(self.live), query, k,
                                                                self.metric)
         allowed = allowed[self.live[allowed]] if len(allowed) else allowed
@@ -318,6 +322,10 @@ class CorpusState:
         found = self._hnsw(gen, query, k, None, self.size)
         return found if found is not None else exact_top_k(self.vectors, np.flatnonzero(self.live), query, k,
                                                            self.metric)
+
+    def ids_alive(self) -> list[str]:
+        """The ids of the live rows."""
+        return self.ids[np.flatnonzero(self.live)].tolist()
 
     def live_after(self, max_key: int) -> np.ndarray:
         """Live keys above `max_key`: rows added after a generation was built."""

@@ -29,7 +29,7 @@ from lakehouse.engine.vectors import fusion as fusion_mod
 from lakehouse.engine.vectors import hnsw, store, text_index, trials
 from lakehouse.engine.vectors.corpus import CorpusState, Generation
 from lakehouse.engine.vectors.hits import Hit, to_hits
-from lakehouse.errors import Conflict, InvalidInput, NotFound, map_duckdb_errors
+from lakehouse.errors import Conflict, InvalidInput, NotFound, TooManyRequests, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.context import EngineContext
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BULK_ROWS = 10_000  # an add this large (and larger than the index) builds a new generation in parallel
-KEEP_GENERATIONS = 3  # index generations kept on disk per corpus (the active one and the latest before it)
+PARALLEL_ADD_ROWS = 2_000  # from this many rows, an add inserts into the graph on every core
 
 
 class VectorEngine:
@@ -101,6 +101,7 @@ class VectorEngine:
         state = CorpusState(meta)
         state.loaded = True
         batch = self._batch(state, rows, None, progress)
+        before = self.ctx.clock.latest()
         with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
             existed = store.corpus_row(cur, name) is not None
             if existed and not replace:
@@ -125,6 +126,9 @@ class VectorEngine:
                 cur.unregister("lh_batch")
         if existed:
             self._forget(name)
+        with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
+            state.table_id = store.table_id(cur, name)
+        state.synced = _synced_after(self.ctx.clock.latest(), before)
         state.put(batch.keys, batch.vectors, batch.ids, batch.texts, batch.metas)
         with self._states_lock:
             self._states[name] = state
@@ -133,34 +137,44 @@ class VectorEngine:
 
     def add_to_corpus(self, name: str, rows: Sequence[dict[str, Any]] | pa.Table,
                       embeddings: np.ndarray | None = None, *, progress: bool | None = None) -> dict[str, Any]:
-        """Add or replace rows `{id, text, metadata?}` (same id: the new row wins)."""
+        """Add or replace rows `{id, text, metadata?}` (same id: the new row wins).
+
+        Keys come from the lake, inside the write's transaction: the transaction also touches the corpus's
+        registry row, so two processes adding at once conflict, and the one that retries reads the keys the
+        other took. Rows replaced by id are deleted in the same transaction, whatever this process knew of them."""
         state = self.state(name)
         batch = self._batch(state, rows, embeddings, progress)
+        table = store.table(name)
         with state.lock:
+            self._follow(state)
+            before = state.synced
             replaced = state.keys_of_texts(batch.ids)
-            keys = np.arange(state.next_key, state.next_key + len(batch.ids), dtype=np.int64)
-            batch.set_keys(keys)
             with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
-                def write(cur: duckdb.DuckDBPyConnection) -> None:
-                    if len(replaced):
-                        cur.execute(f"DELETE FROM {store.table(name)} WHERE key IN (SELECT unnest(?))",
-                                    [replaced.tolist()])
-                    cur.execute(f"INSERT INTO {store.table(name)} SELECT * FROM lh_batch")
-                    journal.note(corpus=name, rows_added=len(batch.ids), rows_removed=len(replaced))
+                def write(cur: duckdb.DuckDBPyConnection) -> int:
+                    cur.execute("UPDATE lake.lh.corpora SET updated_at = now()::TIMESTAMP WHERE name = ?", [name])
+                    top = cur.execute(f"SELECT coalesce(max(key), -1) + 1 FROM {table}").fetchone()[0]
+                    base = max(int(top), state.next_key)
+                    removed = cur.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM lh_batch)").fetchone()[0]
+                    cur.execute(f"INSERT INTO {table} SELECT key + ?, id, text, metadata, embedding FROM lh_batch",
+                                [base])
+                    journal.note(corpus=name, rows_added=len(batch.ids), rows_removed=int(removed))
+                    return base
 
                 cur.register("lh_batch", batch.table)
                 try:
-                    self.ctx.transaction(cur, write)
+                    base = self.ctx.transaction(cur, write)
                 finally:
                     cur.unregister("lh_batch")
+            keys = batch.keys + base
             state.kill(replaced)
             state.put(keys, batch.vectors, batch.ids, batch.texts, batch.metas)
+            state.synced = _synced_after(self.ctx.clock.latest(), before)
             gen = state.generation
             if gen is not None and len(keys) > max(BULK_ROWS, len(gen.index)):
                 self._build_generation(state)  # a bulk load: one parallel build beats incremental inserts
             elif gen is not None:
-                # one thread for ordinary batches, so adds to several corpora use the cores in parallel
-                threads = 1 if len(keys) < BULK_ROWS else (self.ctx.settings.threads or 0)
+                # one thread for small batches, so adds to several corpora use the cores in parallel
+                threads = 1 if len(keys) < PARALLEL_ADD_ROWS else (self.ctx.settings.threads or 0)
                 gen.index.add(keys, batch.vectors, threads=threads)
         return {"corpus": name, "added": len(batch.ids), "replaced": int(len(replaced)), "rows": state.size}
 
@@ -267,12 +281,40 @@ class VectorEngine:
             with state.lock:
                 if not state.loaded:
                     self._load(state)
+        if not self._follow(state):  # the corpus was dropped or replaced by another process: load it afresh
+            with self._states_lock:
+                if self._states.get(name) is state:
+                    del self._states[name]
+            return self.state(name)
         return state
 
+    def _follow(self, state: CorpusState) -> bool:
+        """Bring the state to the lake's latest snapshot (rows another process added or removed since it was
+        synced; ~8 us when nothing was committed). False when the corpus's table itself is gone or new."""
+        latest = self.ctx.clock.latest()
+        if state.synced == latest:
+            return True
+        with state.lock:
+            if state.synced is not None and state.synced >= latest:
+                return True
+            since = -1 if state.synced is None else state.synced
+            changes = [c for c in self.ctx.clock.changes(since) if c.snapshot <= latest]
+            if any(f"{store.SCHEMA}.{state.name}" in c.names for c in changes):
+                return False
+            if any(state.table_id in c.table_ids for c in changes):
+                with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
+                    found = store.changes(cur, state.name, since + 1, latest, state.dim)
+                _apply(state, *found)
+            state.synced = latest
+        return True
+
     def _load(self, state: CorpusState) -> None:
+        synced = self.ctx.clock.latest()  # before reading: what committed meanwhile is replayed (idempotently)
         with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
             keys, vectors, rows = store.load_rows(cur, state.name, state.dim)
             active = store.active_generation(cur, state.name)
+            state.table_id = store.table_id(cur, state.name)
+        state.synced = synced
         state.put(keys, vectors, rows.column("id"), rows.column("text"), rows.column("metadata"))
         state.loaded = True
         if active is None:
@@ -308,7 +350,8 @@ class VectorEngine:
                 path = self._folder(state.name) / f"{number}.usearch"
                 digest = hnsw.save(index, path)
                 snapshot = cur.execute("SELECT id FROM lake.current_snapshot()").fetchone()[0]
-                stale = [g for g in gens if g["generation"] <= number - KEEP_GENERATIONS and not g["active"]]
+                keep = self.ctx.settings.keep_generations
+                stale = [g for g in gens if g["generation"] <= number - keep and not g["active"]]
 
                 def activate(cur: duckdb.DuckDBPyConnection) -> None:
                     cur.execute("UPDATE lake.lh.index_generations SET active = false WHERE corpus = ? AND active",
@@ -321,7 +364,7 @@ class VectorEngine:
                     journal.note(corpus=state.name, generation=number, event="build")
                     if stale:
                         cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ? AND generation <= ? "
-                                    "AND NOT active", [state.name, number - KEEP_GENERATIONS])
+                                    "AND NOT active", [state.name, number - keep])
 
                 try:
                     self.ctx.transaction(cur, activate)
@@ -329,6 +372,7 @@ class VectorEngine:
                     path.unlink(missing_ok=True)
                     raise
             state.generation = Generation(number, index, max_key, str(path))
+            state.built_at = time.monotonic()
             for g in stale:  # after the commit: a crash before it leaves the files the catalog still names
                 Path(g["path"]).unlink(missing_ok=True)
             log.info("corpus %s: built index generation %d (%d rows, %.1f s, recall@10 %s)", state.name, number,
@@ -336,8 +380,25 @@ class VectorEngine:
             return {"corpus": state.name, "generation": number, "rows": len(keys), "snapshot_id": snapshot,
                     "build_s": round(build_s, 3), "recall_at_10": recall}
 
-    def rebuild_index(self, name: str) -> dict[str, Any]:
-        return self._build_generation(self.state(name))
+    def rebuild_index(self, name: str, *, min_interval_s: float = 0.0) -> dict[str, Any]:
+        """A new index generation, swapped in. With `min_interval_s` (asked from outside: HTTP, MCP ...), a
+        rebuild already running is a Conflict and one asked again too soon a TooManyRequests, rather than a
+        queue of builds that would hold the cores."""
+        state = self.state(name)
+        if not min_interval_s:
+            return self._build_generation(state)
+        if not state.lock.acquire(blocking=False):
+            raise Conflict(f"an index of corpus {name!r} is being built; ask again when it is done",
+                           code="rebuild_in_progress")
+        try:
+            wait = state.built_at + min_interval_s - time.monotonic()
+            if wait > 0:
+                raise TooManyRequests(f"corpus {name!r} was indexed {min_interval_s - wait:.0f} s ago; rebuilds are "
+                                      f"at most one every {min_interval_s:g} s (rebuild_interval_s)",
+                                      code="rebuild_too_soon", retry_after_s=round(wait, 1))
+            return self._build_generation(state)
+        finally:
+            state.lock.release()
 
     def rollback_index(self, name: str, generation: int | None = None) -> dict[str, Any]:
         """Re-activate `generation` (default: the one before the active one)."""
@@ -435,6 +496,30 @@ class _Batch:
         self.keys = keys
         self.table = pa.table({"key": keys, "id": self.ids, "text": self.texts, "metadata": self.metas,
                                "embedding": store.list_array(self.vectors)})
+
+
+def _synced_after(latest: int, before: int | None) -> int | None:
+    """The snapshot a state mirrors after its own commit: the new one if that commit was the only one since
+    `before`; else `before`, so the next sync replays what others committed meanwhile (idempotently)."""
+    return latest if before is not None and latest == before + 1 else before
+
+
+def _apply(state: CorpusState, deleted: np.ndarray, keys: np.ndarray, vectors: np.ndarray, rows: pa.Table) -> None:
+    """Rows another process added or removed (`store.changes`), applied to the state and its graph. Idempotent:
+    a replay of changes the state already has (its own writes among them) changes nothing."""
+    if len(deleted):
+        state.kill(deleted)
+    if not len(keys):
+        return
+    fresh = keys >= len(state.live)
+    fresh[~fresh] = ~state.live[keys[~fresh]]
+    keys, vectors, rows = keys[fresh], vectors[fresh], rows.filter(pa.array(fresh))
+    if not len(keys):
+        return
+    state.put(keys, vectors, rows.column("id"), rows.column("text"), rows.column("metadata"))
+    gen = state.generation
+    if gen is not None:
+        gen.index.add(keys, vectors, threads=1)
 
 
 def _catch_up(state: CorpusState, index: Any, max_key: int) -> None:

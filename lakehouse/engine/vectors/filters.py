@@ -1,20 +1,19 @@
 """Hybrid search with a SQL `where` over the corpus's source dataset, and source rows for hits.
 
-`where` comes from users: it is parsed with sqlglot as ONE boolean expression, with no subqueries
-and no functions that read files or other databases, then run on the sandboxed read-only instance
-within `query_timeout_s`.
+`where` comes from users: DuckDB's parser must read it as ONE expression whose functions are on the
+read-only allow list (sql_policy.check_expression: no subqueries, no tables, none of the engine's
+per-row model calls); the statement around it is checked again as a whole, then run on the sandboxed
+read-only instance within `query_timeout_s`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
-
 from lakehouse.engine.names import check_name, quote_ident
-from lakehouse.engine.safe_sql import FORBIDDEN_FUNCS, read_arrow
-from lakehouse.errors import Forbidden, InvalidInput
+from lakehouse.engine.safe_sql import read_arrow
+from lakehouse.engine.sql_policy import check_expression
+from lakehouse.errors import InvalidInput
 
 if TYPE_CHECKING:
     from lakehouse.engine.vectors.engine import VectorEngine
@@ -22,22 +21,8 @@ if TYPE_CHECKING:
 
 
 def check_where(where: str) -> str:
-    """The expression, normalised by sqlglot, if it is a single safe boolean expression."""
-    if not isinstance(where, str) or not where.strip():
-        raise InvalidInput("where must be a non-empty SQL expression", code="invalid_where")
-    try:
-        tree = sqlglot.parse_one(where, read="duckdb", into=exp.Condition)
-    except (sqlglot.errors.SqlglotError, RecursionError) as exc:
-        raise InvalidInput(f"where is not a single SQL expression: {str(exc).splitlines()[0][:200]}",
-                           code="invalid_where") from exc
-    for node in tree.walk():
-        if isinstance(node, (exp.Subquery, exp.Select, exp.Query, exp.Table)):
-            raise Forbidden("where may not contain subqueries or table references", code="where_not_allowed")
-        if isinstance(node, exp.Func):
-            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
-            if FORBIDDEN_FUNCS.match(name or ""):
-                raise Forbidden(f"function {name.lower()}() is not allowed in where", code="where_not_allowed")
-    return tree.sql(dialect="duckdb")
+    """The expression, if it is a single allowed SQL expression (module docstring)."""
+    return check_expression(where, what="where", code="where_not_allowed")
 
 
 def source_dataset(vectors: VectorEngine, corpus: str) -> tuple[str, str]:
@@ -52,8 +37,8 @@ def source_dataset(vectors: VectorEngine, corpus: str) -> tuple[str, str]:
 
 def ids_where(vectors: VectorEngine, corpus: str, where: str) -> list[Any]:
     dataset, id_col = source_dataset(vectors, corpus)
-    cond = check_where(where)
-    tbl = read_arrow(vectors.ctx, f"SELECT list({quote_ident(id_col)}) AS ids FROM lake.main.{dataset} WHERE {cond}")
+    cond = check_where(where)  # on lines of its own: a `--` comment in it ends with it
+    tbl = read_arrow(vectors.ctx, f"SELECT list({quote_ident(id_col)}) AS ids FROM lake.main.{dataset} WHERE (\n{cond}\n)")
     return tbl.column("ids")[0].as_py() or []
 
 

@@ -100,7 +100,35 @@ def list_array(vectors: np.ndarray) -> pa.Array:
 
 
 def drop(cur: duckdb.DuckDBPyConnection, name: str) -> None:
-    """The corpus's table, registry row and generation rows (inside the caller's transaction)."""
+    """The corpus's table, registry row, generation rows and follow record (inside the caller's transaction)."""
     cur.execute(f"DROP TABLE IF EXISTS {table(name)}")
     cur.execute("DELETE FROM lake.lh.corpora WHERE name = ?", [name])
     cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ?", [name])
+    cur.execute("DELETE FROM lake.lh.corpus_sync WHERE corpus = ?", [name])  # a new corpus follows anew
+
+
+def table_id(cur: duckdb.DuckDBPyConnection, corpus: str) -> int | None:
+    """The DuckLake table id of a corpus's table (it changes when the corpus is dropped or replaced), from the
+    catalog's metadata, which DuckLake attaches beside the lake whatever the catalog database is."""
+    row = cur.execute("SELECT t.table_id FROM __ducklake_metadata_lake.ducklake_table t "
+                      "JOIN __ducklake_metadata_lake.ducklake_schema s ON s.schema_id = t.schema_id "
+                      "WHERE s.schema_name = ? AND t.table_name = ? AND t.end_snapshot IS NULL "
+                      "AND s.end_snapshot IS NULL", [SCHEMA, corpus]).fetchone()
+    return None if row is None else int(row[0])
+
+
+def changes(cur: duckdb.DuckDBPyConnection, corpus: str, start: int, end: int,
+            dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Table]:
+    """(deleted keys, inserted keys, their vectors, their id/text/metadata) of the corpus's table in snapshots
+    start..end, from DuckLake's change feed; a key inserted and deleted within the range counts as deleted."""
+    tbl = fetch_table(cur, "SELECT change_type, key, id, text, metadata, embedding FROM "
+                      "ducklake_table_changes('lake', ?, ?, ?, ?) ORDER BY snapshot_id, rowid",
+                      [SCHEMA, corpus, start, end])
+    kinds = np.asarray(tbl.column("change_type").to_pylist(), dtype=object)
+    all_keys = tbl.column("key").to_numpy().astype(np.int64)
+    gone = (kinds == "delete") | (kinds == "update_preimage")
+    deleted = np.unique(all_keys[gone])
+    added = ~gone & ~np.isin(all_keys, deleted)
+    inserted = tbl.filter(pa.array(added))
+    return (deleted, all_keys[added], matrix(inserted.column("embedding"), dim),
+            inserted.select(["id", "text", "metadata"]))

@@ -7,7 +7,14 @@
 
 spec.py (the YAML shape and its validation), refs.py (`$node.output.field`, `$input.name`),
 conditions.py (`when:`), tools.py (operations as LLM tools), store.py (lh.workflow_runs,
-lh.workflow_nodes), runner.py (scheduling, retries, resume, and the two interfaces).
+lh.workflow_nodes), runner.py (scheduling, retries, resume, and the two interfaces), replies.py (JSON
+in a model's answer), modes.py (extra modes: `llm.chat`, `register_mode`), library.py (workflows by
+name: shipped and the lake's own), progress.py (live progress on a terminal).
+
+The two interfaces over the operations catalog live in engine/ops/workflow_nodes.py; the operations
+workflow.run / list / get in engine/ops/workflow_ops.py. The engine side of the shipped workflows:
+gitdiff.py, chunks.py, findings.py and reviews.py (pr-audit, scrum-review; ops in audit_ops.py) and
+knowledge.py (knowledge-pipeline; ops in knowledge_ops.py).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
     run = runner.run(yaml_text, {"text": "..."}, max_parallel=4)
     run.status, run.nodes["classify"].output, run.error
     runner.run(yaml_text, resume=run.run_id)          # after a failure: finished nodes are reused
+    runner.run(yaml_text, inputs, on_node=show)       # show(NodeRecord) at each node's start and end
 
 The runner knows operations and models only through two interfaces, implemented over the
 operations catalog (which records one ObservedOp per call and hands back its id):
@@ -14,7 +15,9 @@ operations catalog (which records one ObservedOp per call and hands back its id)
         -> LLMReply(content, tool_calls, model, provider, op_id)
 
 Scheduling: the nodes of one layer (see spec.Workflow.layers) run concurrently on a pool of
-`max_parallel` threads; the next layer starts when the layer is done. Before a node runs, its
+`max_parallel` threads; the next layer starts when the layer is done. Each node runs in a copy of the
+caller's context variables (`lakehouse.engine.ops.entrance`): a node started for an HTTP request
+keeps that caller, whatever thread it runs on. Before a node runs, its
 `trigger_rule` is checked against its upstream nodes' states (not met: skipped), then its `when`
 (false: skipped). A node that fails does not stop the others: nodes that do not need it still
 run, and `resume` has less to redo. The run fails when any node failed.
@@ -23,13 +26,12 @@ run, and `resume` has less to redo. The run fails when any node failed.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import dataclasses
 import datetime as dt
 import decimal
 import json
 import logging
-import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +42,7 @@ import jsonschema
 from lakehouse.engine.workflows import tools as tools_mod
 from lakehouse.engine.workflows.conditions import ConditionError
 from lakehouse.engine.workflows.refs import Scope
+from lakehouse.engine.workflows.replies import json_reply
 from lakehouse.engine.workflows.spec import Node, Workflow, load_workflow
 from lakehouse.engine.workflows.store import NodeRecord, RunRecord, RunStore
 from lakehouse.errors import (
@@ -57,7 +60,6 @@ log = logging.getLogger(__name__)
 
 # Errors that may pass on a second try; `retry.on_error: all` retries any error.
 TRANSIENT: tuple[type[LakehouseError], ...] = (ProviderError, QueryTimeout, Conflict, StorageError)
-_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 
 
 # -- the interfaces the operations catalog implements ------------------------------------------
@@ -114,6 +116,15 @@ class _Run:
     max_tool_rounds: int
     records: dict[str, NodeRecord]
     outputs: dict[str, Any]  # of succeeded nodes; written between layers only
+    on_node: Callable[[NodeRecord], None] | None = None
+
+    def notify(self, rec: NodeRecord) -> None:
+        """Tell the caller's listener (a progress display); a failing listener never fails the run."""
+        if self.on_node is not None:
+            try:
+                self.on_node(dataclasses.replace(rec, op_ids=list(rec.op_ids)))
+            except Exception:  # noqa: BLE001
+                log.warning("workflow %s: the node listener failed", self.wf.name, exc_info=True)
 
 
 class WorkflowRunner:
@@ -123,8 +134,6 @@ class WorkflowRunner:
         self.modes = modes
         self.llm = llm
         self._sleep = sleep
-        self._active: set[str] = set()
-        self._lock = threading.Lock()
 
     def load(self, text: str | bytes) -> Workflow:
         """Parse and validate a workflow against the current operations (InvalidInput on any problem)."""
@@ -137,21 +146,23 @@ class WorkflowRunner:
         return record
 
     def run(self, workflow: Workflow | str | bytes, inputs: Mapping[str, Any] | None = None, *,
-            resume: str | None = None, max_parallel: int = 4, max_tool_rounds: int = 5) -> RunRecord:
+            resume: str | None = None, max_parallel: int = 4, max_tool_rounds: int = 5,
+            on_node: Callable[[NodeRecord], None] | None = None) -> RunRecord:
         """Run `workflow` (a loaded Workflow or its YAML) with `inputs` ($input.name); or, with `resume`, finish
-        a failed run of the same YAML, reusing its succeeded nodes. Node failures are in the result, not raised."""
+        a failed run of the same YAML, reusing its succeeded nodes. Node failures are in the result, not raised.
+        `on_node(record)` hears of every node as it starts, finishes or is skipped (and of reused nodes)."""
         wf = workflow if isinstance(workflow, Workflow) else self.load(workflow)
         for name, value, least in (("max_parallel", max_parallel, 1), ("max_tool_rounds", max_tool_rounds, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidInput(f"{name} must be an integer >= {least}, got {value!r}", code="invalid_argument")
         run_id = resume or uuid.uuid4().hex
-        with self._lock:  # one execution of a run at a time in this process
-            if run_id in self._active:
-                raise Conflict(f"workflow run {run_id!r} is running", code="run_active", run_id=run_id)
-            self._active.add(run_id)
-        try:
+        with self.store.claim(run_id):  # one execution of a run at a time in this process
             state = (self._resume(wf, run_id, inputs, max_tool_rounds) if resume
                      else self._start(wf, run_id, inputs, max_tool_rounds))
+            state.on_node = on_node
+            for rec in state.records.values():
+                if rec.status == "succeeded":
+                    state.notify(rec)
             try:
                 self._execute(state, max_parallel)
             except BaseException as exc:
@@ -160,9 +171,6 @@ class WorkflowRunner:
                 except LakehouseError:
                     log.exception("workflow %s: could not mark run %s failed", wf.name, run_id)
                 raise
-        finally:
-            with self._lock:
-                self._active.discard(run_id)
         return self._ordered(wf, self.get(run_id))
 
     # -- starting and resuming ----------------------------------------------------------------
@@ -211,8 +219,10 @@ class WorkflowRunner:
         with concurrent.futures.ThreadPoolExecutor(max_parallel, thread_name_prefix=f"wf-{run.wf.name}") as pool:
             for layer in run.wf.layers:
                 ready = [run.wf.nodes[n] for n in layer if run.records[n].status != "succeeded" and self._gate(run, n)]
-                # each worker gets its own Scope, built here: the shared records change as the layer finishes
-                futures = [pool.submit(self._node, run, node, self._scope(run, node)) for node in ready]
+                # each worker gets its own Scope, built here: the shared records change as the layer finishes;
+                # and its own copy of the caller's context (who is calling), which threads do not inherit
+                futures = [pool.submit(contextvars.copy_context().run, self._node, run, node, self._scope(run, node))
+                           for node in ready]
                 for node, future in zip(ready, futures):
                     rec = future.result()
                     run.records[node.id] = rec
@@ -252,6 +262,7 @@ class WorkflowRunner:
             return True
         run.records[node_id] = rec
         self.store.node_finished(run.run_id, rec)
+        run.notify(rec)
         log.info("workflow %s: node %s %s (%s)", run.wf.name, node_id, rec.status, rec.error_message)
         return False
 
@@ -274,6 +285,7 @@ class WorkflowRunner:
         while True:
             rec.attempts += 1
             self.store.node_running(run.run_id, rec)
+            run.notify(rec)
             try:
                 if node.mode:
                     output = self._mode(run, node.id, node.mode, rec.input, rec.op_ids)
@@ -299,6 +311,7 @@ class WorkflowRunner:
         if error is not None:
             rec.error_code, rec.error_message = error.code, error.message
         self.store.node_finished(run.run_id, rec)
+        run.notify(rec)
         log.info("workflow %s: node %s %s after %d attempt(s)", run.wf.name, rec.node_id, rec.status, rec.attempts)
         return rec
 
@@ -361,9 +374,8 @@ def _checked_output(node: Node, output: Any) -> Any:
     """The output as stored and seen by later nodes: JSON-compatible, parsed and schema-checked for json."""
     if node.prompt is not None and node.output_format == "json":
         text = str(output)
-        fenced = _FENCE.match(text)  # models often wrap JSON in a ```json fence
         try:
-            output = json.loads(fenced.group(1) if fenced else text)
+            output = json_reply(text)
         except ValueError:
             raise Unprocessable(f"node {node.id!r}: output_format is json, but the model answered with text that is "
                                 f"not JSON: {text[:120]!r}", code="invalid_output", node=node.id) from None

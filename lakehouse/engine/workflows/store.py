@@ -8,15 +8,17 @@ hold text: the run's input, a node's resolved input and output, and the op ids i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lakehouse.errors import map_duckdb_errors
+from lakehouse.errors import Conflict, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.context import EngineContext
@@ -76,11 +78,30 @@ def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
+# (catalog, run_id) of the runs executing in this process, whichever runner (or RunStore) executes them
+_EXECUTING: set[tuple[str, str]] = set()
+_EXECUTING_LOCK = threading.Lock()
+
+
 class RunStore:
     """Reads and writes runs through the lake's own transaction helper (one writer of this process at a time)."""
 
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
+
+    @contextlib.contextmanager
+    def claim(self, run_id: str) -> Iterator[None]:
+        """Hold `run_id` for one execution: a second one in this process (a concurrent resume) is a Conflict."""
+        key = (self.ctx.location.catalog, run_id)
+        with _EXECUTING_LOCK:
+            if key in _EXECUTING:
+                raise Conflict(f"workflow run {run_id!r} is running", code="run_active", run_id=run_id)
+            _EXECUTING.add(key)
+        try:
+            yield
+        finally:
+            with _EXECUTING_LOCK:
+                _EXECUTING.discard(key)
 
     def _write(self, body: Any) -> None:
         with map_duckdb_errors(), self.ctx.fresh_cursor() as cur:

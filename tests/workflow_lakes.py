@@ -1,0 +1,47 @@
+"""Fixtures for the tests of workflows over the operations catalog: a real lake (the hash embedder) whose
+chat providers all live on the module's loopback LLM server (tests/llm_servers.py), and the same lake
+served over HTTP on loopback.
+
+    from llm_servers import llm_fixture, srv_fixture  # noqa: F401
+    from workflow_lakes import wlake_fixture, whttp_fixture  # noqa: F401
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from http_server import LiveServer
+from llm_servers import LLMServer, provider_settings
+
+import lakehouse
+from lakehouse.http import create_app
+
+# tiers the shipped workflows use; every model is local Ollama on the loopback server (no key needed)
+MODELS = {
+    "knowledge": "ollama/knowledge",
+    "review_a": "ollama/reviewer-a", "review_b": "ollama/reviewer-b", "review_c": "ollama/reviewer-c",
+    "local_fast": "ollama/local", "cloud_judge": "ollama/cloud", "frontier_review": "ollama/frontier",
+    "policy": {"retries": 0, "cooldown_failures": 0, "timeout_s": 30},  # a failure now, not after retries
+}
+
+
+def open_lake(root: Path, srv: LLMServer, **settings: object) -> lakehouse.Lake:
+    return lakehouse.open(root, **{"embedder": "hash", "models": MODELS, **provider_settings(srv.url), **settings})
+
+
+@pytest.fixture(name="wlake")
+def wlake_fixture(tmp_path: Path, srv: LLMServer) -> Iterator[lakehouse.Lake]:
+    lake = open_lake(tmp_path / "lake", srv)
+    try:
+        yield lake
+    finally:
+        lake.close()
+
+
+@pytest.fixture(name="whttp")
+def whttp_fixture(wlake: lakehouse.Lake) -> Iterator[httpx.Client]:
+    with LiveServer(create_app(wlake)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client
