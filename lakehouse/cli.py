@@ -49,13 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--corpus-rows", type=int, default=2_000, help="workers embedded for vector search")
 
-    p = sub.add_parser("ingest", help="load a CSV/TSV/JSON/NDJSON/Parquet file or glob into a dataset")
+    p = sub.add_parser("ingest", help="load a CSV/TSV/JSON/NDJSON/Parquet/PDF/.xlsx file or glob, or a PostgreSQL "
+                       "table or query, into a dataset")
     _root_arg(p)
     p.add_argument("path")
     p.add_argument("--dataset", required=True)
     p.add_argument("--mode", default="create", choices=["create", "append", "replace", "delta"])
     p.add_argument("--key", default=None, help="key column (mode delta)")
-    p.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "json", "ndjson", "parquet"])
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "json", "ndjson", "parquet", "pdf", "xlsx"])
+    p.add_argument("--table", default=None, help="PostgreSQL source (postgres://...): the table to read")
+    p.add_argument("--query", default=None, help="PostgreSQL source: a SELECT to read")
+    p.add_argument("--sheet", default=None, help=".xlsx: the sheet to read (default: the first)")
+    p.add_argument("--corpus", default=None, help="PDF: also embed the chunks into this corpus")
 
     p = sub.add_parser("sql", help="run a read-only query")
     _root_arg(p)
@@ -137,6 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
     st = osub.add_parser("stats", help="count, errors and p50/p95/p99 per op and origin")
     _root_arg(st)
     st.add_argument("--window", default="1h", help="30s, 15m, 1h, 7d (default %(default)s)")
+
+    p = sub.add_parser("journal", help="the lake's history: what each snapshot changed, and who")
+    _root_arg(p)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--corpus", default=None)
+    p.add_argument("--op", default=None, help="e.g. dataset.ingest")
+    p.add_argument("--since-snapshot", type=int, default=None)
+    p.add_argument("--limit", type=int, default=20)
+
+    p = sub.add_parser("storage", help="buckets: move rescued files back to the primary")
+    ssub = p.add_subparsers(dest="storage_command", required=True)
+    d = ssub.add_parser("drain", help="move rows written to the rescue bucket back to the primary bucket")
+    _root_arg(d)
 
     _drift_parsers(sub)
     _distill_parsers(sub)
@@ -305,6 +323,8 @@ def _run(args: argparse.Namespace) -> int:
             _corpus(lake, args)
         elif args.command == "ops":
             _ops(lake, args)
+        elif args.command in ("journal", "storage"):
+            _history(lake, args)
         elif args.command in _REPORTS:
             return _REPORTS[args.command](lake, args)
         else:
@@ -315,7 +335,8 @@ def _run(args: argparse.Namespace) -> int:
 def _data(lake: Any, args: argparse.Namespace) -> None:
     cmd = args.command
     if cmd == "ingest":
-        res = lake.ingest(args.path, args.dataset, mode=args.mode, key=args.key, format=args.format)
+        extra = {k: getattr(args, k) for k in ("table", "query", "sheet", "corpus") if getattr(args, k) is not None}
+        res = lake.ingest(args.path, args.dataset, mode=args.mode, key=args.key, format=args.format, **extra)
         state = "skipped (identical content already ingested)" if res.skipped else f"{res.rows} rows"
         print(f"{res.dataset}: {state}, snapshot {res.snapshot_id}, sha256 {res.content_sha256[:12]}")
         for w in res.warnings:  # failed `warn` validation rules: the ingest went ahead
@@ -393,6 +414,20 @@ def _ops(lake: Any, args: argparse.Namespace) -> None:
         _print_result(["op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms"],
                       [[s[k] for k in ("op", "origin", "count", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms")]
                        for s in out["ops"]], "table")
+
+
+def _history(lake: Any, args: argparse.Namespace) -> None:
+    if args.command == "journal":
+        rows = lake.journal(dataset=args.dataset, corpus=args.corpus, op=args.op, since_snapshot=args.since_snapshot,
+                            limit=args.limit)
+        _print_result(["snapshot", "committed_at", "op", "dataset", "corpus", "added", "removed", "origin"],
+                      [[r["snapshot_id"], f"{r['committed_at']:%Y-%m-%d %H:%M:%S}", r["op"] or "", r["dataset"] or "",
+                        r["corpus"] or "", r["rows_added"], r["rows_removed"], r["origin"] or ""] for r in reversed(rows)],
+                      "table")
+    else:
+        out = lake.drain_storage()
+        print(f"moved {out['rows']} rows in {out['files']} rescued files back to the primary bucket "
+              f"({out['remaining']} still rescued)")
 
 
 def _drift(lake: Any, args: argparse.Namespace) -> int:

@@ -40,6 +40,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("threads", int, 0, "DuckDB worker threads; 0 lets DuckDB choose.", minimum=0),
     Setting("memory_limit", str, "", "DuckDB memory limit such as '4GB'; empty lets DuckDB choose."),
     Setting("import_dirs", list, [], "Server-side directories POST /ingest may read paths from."),
+    Setting("allowed_sources", list, [], "Databases remote callers (HTTP, MCP, UI, workflows) may ingest from: "
+            "postgres://host:port/db or postgres://host:port/* (none by default)."),
+    Setting("buckets", dict, {}, "Named storage locations: name -> {path, primary?, rescue?} ([buckets.NAME] in TOML; "
+            "see README, Buckets)."),
     Setting("max_upload_mb", int, 1024, "Largest HTTP request body accepted, in MiB.", minimum=1),
     Setting("max_json_mb", int, 16, "Largest JSON request body accepted, in MiB (uploads: max_upload_mb).",
             minimum=1),

@@ -112,28 +112,38 @@ def _xlsx() -> bytes:
 @pytest.mark.parametrize(
     ("name", "content", "what"),
     [
-        ("report.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "a PDF document"),
-        ("report.csv", b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n", "a PDF document"),   # the name lies
         ("logo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 32, "a PNG image"),
         ("photo.csv", b"\xff\xd8\xff\xe0" + b"\x00" * 32, "a JPEG image"),
-        ("book.xlsx", _xlsx(), "an Excel workbook"),
         ("data.zip", b"PK\x03\x04" + b"\x00" * 40, "a ZIP archive"),
         ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 40, "an Excel 97-2003 workbook"),
         ("x.csv.xz", b"\xfd7zXZ\x00" + b"\x00" * 20, "an xz-compressed file"),
         ("page.csv", b"<!DOCTYPE html>\n<html><body>1,2</body></html>\n", "an HTML document"),
         ("blob.bin", b"\x01\x02\x00\x03" * 30, "binary data"),
         ("noise.csv", bytes(range(1, 256)) * 20, "binary data"),                 # no NUL, no magic
-        ("late.pdf.csv", b"\xef\xbb\xbf\r\n%PDF-1.7\n1 0 obj\n", "a PDF document"),    # header after junk
     ],
 )
 def test_binary_files_are_refused_saying_what_they_look_like(lake, write, name, content, what):
     refused(lake, write, name, content, code="unsupported_format", match=f"looks like {what}")
 
 
-def test_binary_bytes_without_a_name_are_refused(lake):
-    with pytest.raises(InvalidInput, match="looks like a PDF document") as info:
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("report.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "not a readable PDF"),
+        ("report.csv", b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n", "not a readable PDF"),   # the name lies
+        ("late.pdf.csv", b"\xef\xbb\xbf\r\n%PDF-1.7\n1 0 obj\n", "not a readable PDF"),    # header after junk
+        ("book.xlsx", _xlsx(), "not a readable .xlsx workbook"),
+    ],
+)
+def test_documents_are_recognised_by_content_and_damaged_ones_refused(lake, write, name, content, match):
+    """PDF and .xlsx are formats of their own (tests/test_sources_documents.py): by content, whatever the name."""
+    refused(lake, write, name, content, code="bad_file", match=match)
+
+
+def test_binary_bytes_without_a_name_are_recognised(lake):
+    with pytest.raises(InvalidInput, match="not a readable PDF") as info:
         lake.ingest(b"%PDF-1.7\n%\xb5\xb5\n", "d")
-    assert info.value.code == "unsupported_format"
+    assert info.value.code == "bad_file"
 
 
 def test_compressed_csv_and_json_are_read_as_such(lake, write, tmp_path):

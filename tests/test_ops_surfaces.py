@@ -318,6 +318,25 @@ CALLS: dict[str, dict[str, Call]] = {
         "http": lambda w: w.http.get("/storage/errors"),
         "mcp": lambda w: w.mcp("storage_errors"),
     },
+    "journal": {
+        "python": lambda w: w.lake.journal(limit=5),
+        "sql": lambda w: w.lake.sql("SELECT * FROM journal(\"limit\" := 5)").fetchall(),
+        "http": lambda w: w.http.get("/v1/journal", params={"limit": "5"}),
+        "cli": lambda w: w.cli("journal", "--limit", "5"),
+        "mcp": lambda w: w.mcp("journal", {"limit": 5}),
+    },
+    "dataset.changes": {
+        "python": lambda w: w.lake.changes("people", 0),
+        "sql": lambda w: w.lake.sql("SELECT * FROM dataset_changes('people', 0)").fetchall(),
+        "http": lambda w: w.http.get("/v1/datasets/people/changes", params={"since_snapshot": "0"}),
+        "mcp": lambda w: w.mcp("dataset_changes", {"dataset": "people", "since_snapshot": 0}),
+    },
+    "storage.drain": {
+        "python": lambda w: w.lake.drain_storage(),
+        "http": lambda w: w.http.post("/storage/drain"),
+        "cli": lambda w: w.cli("storage", "drain"),
+        "mcp": lambda w: w.mcp("storage_drain"),
+    },
     "hnsw.trials": {
         "python": lambda w: w.lake.hnsw_trials("people_c"),
         "http": lambda w: w.http.get("/hnsw/trials", params={"corpus": "people_c"}),

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from lakehouse.engine import journal
+
 log = logging.getLogger(__name__)
 
 # Later issues append their tables here; every statement is idempotent.
@@ -55,6 +57,7 @@ ENGINE_DDL: tuple[str, ...] = (
         category VARCHAR, reason VARCHAR, scorer_version VARCHAR, scored_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS lake.lh.validation_rules (
         dataset VARCHAR, name VARCHAR, kind VARCHAR, params VARCHAR, severity VARCHAR, created_at TIMESTAMP)""",
+    journal.DDL,
 )
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS lake\.(\w+)\.(\w+)")
 EXPECTED = {m for stmt in ENGINE_DDL for m in _TABLE.findall(stmt)}
@@ -129,8 +132,9 @@ _RETRYABLE = ("database is locked", "conflict", "database table is locked")
 def in_transaction(cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T], *,
                    attempts: int = 8, lock: contextlib.AbstractContextManager[Any] | None = None,
                    commit_lock: contextlib.AbstractContextManager[Any] | None = None) -> T:
-    """Run `body` in one lake transaction, retrying the whole of it when the commit collides with
-    another writer (SQLite's write lock, or a DuckLake conflict). Anything else rolls back and raises.
+    """Run `body` in one lake transaction (with its change-journal rows, see `journal`), retrying the whole
+    of it when the commit collides with another writer (SQLite's write lock, or a DuckLake conflict).
+    Anything else rolls back and raises.
     `lock` (the lake's write lock) is held throughout: writers of one process then queue instead of
     colliding and sleeping through the backoff. `commit_lock` is held around the COMMIT alone: this
     process's readers of the SQLite catalog file (`snapshots.CatalogWatch`) take it too, so they never
@@ -145,7 +149,7 @@ def _with_retries(cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBP
     for attempt in range(attempts):
         cur.execute("BEGIN")
         try:
-            result = body(cur)
+            result = journal.journaled(cur, body)  # with the journal rows of what it changed
             with commit_lock:
                 cur.execute("COMMIT")
             return result

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 import duckdb
 
 from lakehouse import sqlviews, udfs
+from lakehouse.engine.buckets import Buckets
 from lakehouse.engine.catalog import ensure_engine_tables, in_transaction
 from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.extensions import load_extension
@@ -49,6 +50,7 @@ class Location:
     catalog: str  # "sqlite:<file>", "postgres:<libpq conninfo>" or "duckdb:<file>"
     data_path: str
     data_path_explicit: bool
+    buckets: Buckets = Buckets({})  # named storage locations (the primary is `data_path`)
 
     @classmethod
     def resolve(cls, root: str | Path, catalog: str | None, data_path: str | None) -> Location:
@@ -87,7 +89,7 @@ def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: boo
     load_extension(con, "ducklake")
     if loc.kind in ("sqlite", "postgres"):
         load_extension(con, loc.kind)
-    if not loc.is_local_data:
+    if not loc.is_local_data or any("://" in p for p in loc.buckets.paths()):
         load_extension(con, "httpfs")
     new_catalog = loc.catalog_exists() is False
     options = []
@@ -195,6 +197,7 @@ def sandbox(con: duckdb.DuckDBPyConnection, loc: Location, temp_dir: str) -> Non
     allowed = [str(loc.root / folder) + "/" for folder in VIEW_FOLDERS]
     if loc.is_local_data:
         allowed.insert(0, loc.data_path)
+    allowed += [p for p in loc.buckets.paths() if "://" not in p and p not in allowed]  # rescued files
     listing = ", ".join(sql_string(a) for a in allowed)
     for statement in (f"SET temp_directory = {sql_string(temp_dir)}",
                       f"SET allowed_directories = [{listing}]",

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lakehouse.engine import catalog
+from lakehouse.engine import catalog, journal
 from lakehouse.engine.names import check_name
 from lakehouse.errors import NotFound, map_duckdb_errors
 
@@ -64,6 +64,9 @@ def drop_dataset(ctx: EngineContext, name: str) -> None:
             raise NotFound(f"no dataset named {name!r}", code="dataset_not_found")
 
         def drop(cur: duckdb.DuckDBPyConnection) -> None:
+            present = catalog.table_exists(cur, "main", name) or catalog.view_exists(cur, "main", name)
+            rows = cur.execute(f"SELECT count(*) FROM lake.main.{name}").fetchone()[0] if present else 0
+            journal.note(dataset=name, rows_removed=rows)
             if row["kind"] == "merge":
                 cur.execute(f"DROP VIEW IF EXISTS lake.main.{name}")
                 cur.execute(f"DROP TABLE IF EXISTS lake.lh_store.{name}__base")

@@ -27,14 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lakehouse.engine import catalog, csv_check, exact_types, ingest_read, validator
+from lakehouse.engine import catalog, csv_check, exact_types, ingest_read, journal, validator
+from lakehouse.engine.buckets import DIRECT, InBucket, primary_failure
 from lakehouse.engine.ingest_read import Failure, Reading
 from lakehouse.engine.ingest_write import latest_delta, store_tables, widen_columns, write
 from lakehouse.engine.names import quote_ident
-from lakehouse.engine.sources import Source, Staged, stage
+from lakehouse.engine.sources import Source, SourceOptions, Staged, stage
 from lakehouse.errors import Conflict, InvalidInput, NotFound, StorageError, from_duckdb, map_duckdb_errors
 
 if TYPE_CHECKING:
+    from lakehouse.engine.buckets import Sink
+    from lakehouse.engine.connection import Location
     from lakehouse.engine.context import EngineContext
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,8 @@ class IngestResult:
     skipped_lines: list[int] = dataclasses.field(default_factory=list)  # on_ragged="skip_and_report"
     widened: list[dict[str, str]] = dataclasses.field(default_factory=list)  # widen=True: {column, from, to}
     type_notes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # columns not stored as sniffed
+    source_info: dict[str, Any] | None = None  # PDF, .xlsx, PostgreSQL: what was read (pages without text, ...)
+    bucket: str | None = None  # the rescue bucket, when the primary could not be written (see buckets)
     followers: dict[str, Any] = dataclasses.field(default_factory=dict)  # corpus -> its sync (vectors/follow.py)
     warnings: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # failed `warn` validation rules
 
@@ -83,7 +88,8 @@ class Options:
 
 def ingest(ctx: EngineContext, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
            key: str | None = None, filename: str | None = None, header: bool | None = None, on_ragged: str = "error",
-           date_format: str | None = None, timestamp_format: str | None = None, widen: bool = False) -> IngestResult:
+           date_format: str | None = None, timestamp_format: str | None = None, widen: bool = False,
+           source_options: SourceOptions | None = None) -> IngestResult:
     """Load a file, glob, bytes or binary file object into `dataset`, exactly, or refuse.
 
     header: CSV line 1 is the header (True), data (False) or sniffed (None; one text column is refused).
@@ -91,17 +97,30 @@ def ingest(ctx: EngineContext, source: Source, dataset: str, *, format: str = "a
     NULL; too many fields are refused) or "skip_and_report" (stored without them; `skipped_lines`).
     date_format / timestamp_format: strptime formats for day/month dates, otherwise kept as text.
     widen: on append/delta, widen a column whose type cannot hold the new values (`widened`).
+    source_options: of a PostgreSQL source (table, query), a workbook (sheet) or a PDF (chunk_chars).
     """
     if mode == "delta" and not key:
         raise InvalidInput("mode='delta' needs key= (the column identifying a row)", code="missing_key")
     options = Options(header, on_ragged, date_format, timestamp_format, widen)
     t0 = time.perf_counter()
-    staged = stage(source, ctx.root / "staging", format=format, filename=filename)
+    staged = stage(source, ctx.root / "staging", format=format, filename=filename, options=source_options)
+    job = None
     try:
         with ctx.write_lock, ctx.fresh_cursor() as cur:
-            result = _Job(cur, staged, dataset, mode, key, options, ctx.transaction).run()
+            job = _Job(cur, staged, dataset, mode, key, options, ctx.location, ctx.transaction)
+            result = job.run()
+    except BaseException:
+        if job is not None and isinstance(job.sink, InBucket):
+            job.sink.discard()  # files of the rescue attempts that never committed
+        raise
     finally:
         staged.cleanup()
+    if isinstance(job.sink, InBucket):  # committed to the rescue bucket: say so where storage failures are read
+        ctx.journal.record("rescued", dataset, f"the primary bucket could not be written ({job.rescued}); the "
+                           f"ingest's {result.rows} rows went to bucket {job.sink.bucket.name!r}: move them back "
+                           "with `lakehouse storage drain`", code="primary_unwritable", files=job.sink.files,
+                           rescue=job.sink.bucket.name, snapshot_id=result.snapshot_id)
+        result.bucket = job.sink.bucket.name
     result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 3)
     return result
 
@@ -110,9 +129,11 @@ class _Job:
     """One ingest: checks outside the transaction, then attempts until the plan holds every value."""
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, staged: Staged, dataset: str, mode: str, key: str | None,
-                 options: Options, transaction: Callable[..., Any]) -> None:
+                 options: Options, location: Location, transaction: Callable[..., Any]) -> None:
         self.cur, self.staged, self.dataset, self.mode, self.key, self.options = cur, staged, dataset, mode, key, options
-        self.transaction = transaction
+        self.location, self.transaction = location, transaction
+        self.sink: Sink = DIRECT  # the rescue bucket's, once the primary failed
+        self.rescued: str | None = None  # why
         self.dialects: list[csv_check.CsvDialect] | None = None
         self.typed: ingest_read.Typed | None = None
         self.counts: concurrent.futures.Future[list[int]] | None = None
@@ -155,6 +176,8 @@ class _Job:
             try:
                 result = self.transaction(cur, self._attempt)
             except duckdb.Error as exc:
+                if self._rescue(exc):
+                    continue
                 if exact_types.guard_tag(str(exc)) is None or self.reading is None:
                     raise self._explain(exc) from exc
                 self._after_guard()
@@ -164,6 +187,19 @@ class _Job:
             return result
         raise InvalidInput(f"could not find column types that hold every value of {self.staged.description}",
                            code="type_conflict")
+
+    def _rescue(self, exc: duckdb.Error) -> bool:
+        """Whether to attempt again into the rescue bucket: the primary failed, and there is a rescue bucket."""
+        rescue = self.location.buckets.rescue
+        if rescue is None or self.sink is not DIRECT:
+            return False
+        self.rescued = primary_failure(exc, self.location.data_path)
+        if self.rescued is None:
+            return False
+        log.warning("ingest %s: the primary bucket cannot be written (%s); writing to rescue bucket %r",
+                    self.dataset, self.rescued, rescue.name)
+        self.sink = InBucket(rescue)
+        return True
 
     def _existing(self, cur: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any] | None, bool]:
         existing = catalog.dataset_row(cur, self.dataset)
@@ -176,6 +212,7 @@ class _Job:
         existing, exists = self._existing(cur)
         earlier = _earlier_result(cur, self.dataset, self.mode, self.staged.sha256, exists)
         if earlier is not None:
+            journal.unchanged()
             return earlier
         if self.mode == "create" and exists:
             raise _exists(self.dataset)
@@ -189,16 +226,25 @@ class _Job:
             raise InvalidInput(f"key column {self.key!r} is not in the data (columns: "
                                f"{', '.join(c.name for c in self.reading.columns)})", code="missing_key")
         self._ingest_id = uuid.uuid4().hex
-        rows, kind, columns = write(cur, self.dataset, mode, self.key, self.reading, existing if exists else None)
+        removed = cur.execute(f"SELECT count(*) FROM lake.main.{self.dataset}").fetchone()[0] \
+            if exists and mode == "replace" else 0
+        if isinstance(self.sink, InBucket):
+            self.sink.discard()  # an earlier attempt's files, rolled back with it
+        rows, kind, columns = write(cur, self.dataset, mode, self.key, self.reading, existing if exists else None,
+                                    self.sink)
         skipped = ingest_read.rejected_lines(cur, self.reading) if self.reading.rejects else []
         self._check_count(rows, skipped)
         warnings = validator.check_ingest(cur, self.dataset)  # a failing `error` rule raises: all of this rolls back
         _record(cur, self._ingest_id, self.dataset, mode, self.key, self.staged, rows, columns, kind)
+        journal.note(dataset=self.dataset, rows_added=rows, rows_removed=removed, mode=mode,
+                     ingest_id=self._ingest_id, format=self.staged.label,
+                     **({"bucket": self.sink.bucket.name} if isinstance(self.sink, InBucket) else {}))
         cur.execute("CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
                     [f"ingest {mode} {self.dataset}", commit_info(self._ingest_id)])
-        return IngestResult(self.dataset, rows, None, False, self.staged.sha256, mode, self.staged.format, columns,
+        return IngestResult(self.dataset, rows, None, False, self.staged.sha256, mode, self.staged.label, columns,
                             header=self.reading.header, skipped_lines=skipped, widened=widened,
-                            type_notes=self.reading.notes(), warnings=warnings)
+                            type_notes=self.reading.notes(), source_info=self.staged.source_info,
+                            warnings=warnings)
 
     def _reading(self, stored: list[dict[str, str]] | None) -> Reading:
         o = self.options
@@ -295,7 +341,7 @@ def _record(cur: duckdb.DuckDBPyConnection, ingest_id: str, dataset: str, mode: 
     """Ledger row + registry row, inside the ingest's transaction."""
     cur.execute(
         "INSERT INTO lake.lh.ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-        [ingest_id, dataset, mode, key, staged.format, staged.description, staged.sha256, rows,
+        [ingest_id, dataset, mode, key, staged.label, staged.description, staged.sha256, rows,
          json.dumps(columns)],
     )
     catalog.upsert_dataset(cur, dataset, kind, key if kind == "merge" else None, columns)
@@ -407,6 +453,7 @@ def compact(ctx: EngineContext, dataset: str) -> dict[str, Any]:
                 cur.execute(f"DELETE FROM {base} WHERE {key} IN (SELECT {key} FROM {delta})")
                 cur.execute(f"INSERT INTO {base} {latest_delta(delta, cols, key)}")
                 cur.execute(f"DELETE FROM {delta}")
+            journal.note(dataset=dataset, folded=folded)  # the dataset's rows are the same before and after
             cur.execute("CALL lake.set_commit_message('lakehouse', ?, extra_info => ?)",
                         [f"compact {dataset}", commit_info(op_id)])
             return folded

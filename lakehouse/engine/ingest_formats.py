@@ -2,9 +2,10 @@
 
 A name can lie (a PDF saved as `.csv`) and bytes have no name (an upload), so both are read:
 the content decides whenever it is recognisable, the name only breaks ties between text
-formats. Compressed CSV/JSON (gzip, zstd) is read as such; every other binary format is
-refused with `unsupported_format`, saying what it looks like, before DuckDB's CSV sniffer can
-turn it into a table with a column named `%PDF-1.4`.
+formats. Compressed CSV/JSON (gzip, zstd) is read as such; PDF documents and Excel workbooks
+(.xlsx) are formats of their own (`sources_pdf`, `sources_excel`), recognised by content; every other
+binary format is refused with `unsupported_format`, saying what it looks like, before DuckDB's CSV
+sniffer can turn it into a table with a column named `%PDF-1.4`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import BinaryIO
 
 from lakehouse.errors import InvalidInput
 
-FORMATS = ("csv", "tsv", "json", "ndjson", "parquet")
+FORMATS = ("csv", "tsv", "json", "ndjson", "parquet", "pdf", "xlsx")
+DOCUMENT_FORMATS = ("pdf", "xlsx")  # read by a source module into rows, then ingested like Parquet
 SUFFIX_FORMAT = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".ndjson": "ndjson",
     ".jsonl": "ndjson", ".parquet": "parquet", ".pq": "parquet",
 }
+_PDF = "a PDF document"
 COMPRESSION_SUFFIX = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 HEAD = 8192
 
@@ -28,7 +31,7 @@ HEAD = 8192
 # characters could also start a CSV header ("MZ_code,..."), so those count only when the head is
 # binary (see `_binary`); the rest are unmistakable.
 _MAGIC: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"%PDF-", "a PDF document"),
+    (0, b"%PDF-", _PDF),
     (0, b"\x89PNG\r\n\x1a\n", "a PNG image"),
     (0, b"\xff\xd8\xff", "a JPEG image"),
     (0, b"GIF87a", "a GIF image"),
@@ -92,7 +95,7 @@ def looks_like(head: bytes) -> str | None:
         if head[offset:offset + len(magic)] == magic:
             return _office(head) if magic.startswith(b"PK") else what
     if _PDF_LATE.search(head[:1024]):  # PDF readers accept junk before the header in the first kilobyte
-        return "a PDF document"
+        return _PDF
     if head.startswith(b"%!PS"):
         return "a PostScript document"
     if _binary(head):
@@ -154,11 +157,19 @@ def recognise(path: Path, name: str, format: str = "auto") -> FileKind:
     while suffixes and suffixes[-1] in COMPRESSION_SUFFIX:
         suffixes.pop()
     what = looks_like(head)
+    document = _document_format(path, what) if not compression else None
+    if format in DOCUMENT_FORMATS or document is not None:
+        if document is None or format not in ("auto", document):
+            raise InvalidInput(f"{name} is not {'a PDF document' if format == 'pdf' else 'an .xlsx workbook'}"
+                               if format in DOCUMENT_FORMATS else f"{name} is a {document} file, not {format}",
+                               code="unsupported_format", looks_like=what)
+        return FileKind(document, None)
     if what is None and suffixes and suffixes[-1] in _UNSUPPORTED_SUFFIX:
         what = _UNSUPPORTED_SUFFIX[suffixes[-1]]
     if what is not None:
         raise InvalidInput(f"{name} looks like {what}: ingest reads CSV, TSV, JSON, NDJSON and Parquet "
-                           "(optionally gzip- or zstd-compressed)", code="unsupported_format", looks_like=what)
+                           "(optionally gzip- or zstd-compressed), PDF and .xlsx", code="unsupported_format",
+                           looks_like=what)
     parquet = head.startswith(b"PAR1")
     if format != "auto":
         fmt = format
@@ -176,6 +187,17 @@ def recognise(path: Path, name: str, format: str = "auto") -> FileKind:
         raise InvalidInput(f"{name} looks like binary data (control bytes), not {fmt} text",
                            code="unsupported_format", looks_like="binary data")
     return FileKind(fmt, compression)
+
+
+def _document_format(path: Path, what: str | None) -> str | None:
+    """"pdf" or "xlsx" when the content is one (a ZIP is an .xlsx when it holds a workbook part)."""
+    if what == _PDF:
+        return "pdf"
+    if what is not None and what.startswith(("a ZIP archive", "an Excel workbook (.xlsx)")):
+        from lakehouse.engine.sources_excel import is_xlsx
+
+        return "xlsx" if is_xlsx(path) else None
+    return None
 
 
 def _text_format(head: bytes) -> str:

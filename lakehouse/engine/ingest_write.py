@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from lakehouse.engine.buckets import DIRECT, Sink
 from lakehouse.engine.ingest_read import Reading
 from lakehouse.engine.names import quote_ident
 from lakehouse.errors import InvalidInput
@@ -20,8 +21,9 @@ ROW = "_lh_row"
 
 
 def write(cur: duckdb.DuckDBPyConnection, dataset: str, mode: str, key: str | None, reading: Reading,
-          existing: dict[str, Any] | None) -> tuple[int, str, list[dict[str, str]]]:
-    """The table write of one ingest; returns (rows, dataset kind, stored columns)."""
+          existing: dict[str, Any] | None, sink: Sink = DIRECT) -> tuple[int, str, list[dict[str, str]]]:
+    """The table write of one ingest; returns (rows, dataset kind, stored columns). `sink`: where rows are
+    written (DuckLake's own files in the primary, or the rescue bucket: see `buckets`)."""
     target = f"lake.main.{dataset}"
     kind = existing["kind"] if existing else "table"
     columns = [{"name": c.name, "type": c.type} for c in reading.columns]
@@ -32,37 +34,30 @@ def write(cur: duckdb.DuckDBPyConnection, dataset: str, mode: str, key: str | No
             cur.execute(f"DROP TABLE IF EXISTS {base}")
             cur.execute(f"DROP TABLE IF EXISTS {delta}")
         # CREATE without OR REPLACE for a new dataset: a concurrent creator makes this fail, not overwrite.
-        create = "CREATE OR REPLACE TABLE" if mode == "replace" else "CREATE TABLE"
-        rows = cur.execute(f"{create} {target} AS {reading.select()}").fetchone()[0]
-        return rows, "table", columns
+        return sink.create_as(cur, target, reading.select(), replace=mode == "replace"), "table", columns
     if existing is None:  # delta into nothing: an empty base of the data's shape
         base, delta = store_tables(dataset)
-        cur.execute(f"CREATE TABLE {base} AS {reading.select()} LIMIT 0")
-        cur.execute(f"CREATE TABLE {delta} AS SELECT *, 0::BIGINT AS {SEQ}, 0::BIGINT AS {ROW} "
-                    f"FROM ({reading.select()}) LIMIT 0")
+        sink.create_empty(cur, base, reading.select())
+        sink.create_empty(cur, delta, f"SELECT *, 0::BIGINT AS {SEQ}, 0::BIGINT AS {ROW} FROM ({reading.select()})")
         merge_view(cur, dataset, key, columns)
         existing = {"kind": "merge", "key": key, "columns": columns}
         kind = "merge"
     stored = existing["columns"]
     if mode == "append":
         into = target if kind == "table" else store_tables(dataset)[0]
-        rows = cur.execute(f"INSERT INTO {into} BY NAME {reading.select()}").fetchone()[0]
-        return rows, kind, stored
+        return sink.insert(cur, into, reading.select()), kind, stored
     if kind == "merge" and existing["key"] != key:
         raise InvalidInput(f"dataset {dataset!r} merges on key {existing['key']!r}, not {key!r}",
                            code="key_mismatch")
     base, delta = store_tables(dataset)
     if kind == "table":  # first delta: the table becomes the base of a merge-on-read view
-        cur.execute(f"CREATE TABLE {base} AS SELECT * FROM {target}")
-        cur.execute(f"CREATE TABLE {delta} AS SELECT *, 0::BIGINT AS {SEQ}, 0::BIGINT AS {ROW} "
-                    f"FROM {target} LIMIT 0")
+        sink.create_as(cur, base, f"SELECT * FROM {target}")
+        sink.create_empty(cur, delta, f"SELECT *, 0::BIGINT AS {SEQ}, 0::BIGINT AS {ROW} FROM {target}")
         cur.execute(f"DROP TABLE {target}")
         merge_view(cur, dataset, key, stored)
     seq = cur.execute(f"SELECT coalesce(max({SEQ}), 0) + 1 FROM {delta}").fetchone()[0]
-    rows = cur.execute(
-        f"INSERT INTO {delta} BY NAME SELECT *, {int(seq)}::BIGINT AS {SEQ}, "
-        f"row_number() OVER () AS {ROW} FROM ({reading.select(key)})"
-    ).fetchone()[0]
+    rows = sink.insert(cur, delta, f"SELECT *, {int(seq)}::BIGINT AS {SEQ}, row_number() OVER () AS {ROW} "
+                                   f"FROM ({reading.select(key)})")
     return rows, "merge", stored
 
 

@@ -7,6 +7,7 @@ a Python call is validated, checked and recorded exactly like the same call over
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from lakehouse.engine import buckets
 from lakehouse.engine.chat.keys import KeyRing
 from lakehouse.engine.chat.routing import PROVIDERS, ModelTable
 from lakehouse.engine.connection import Connections, Location
@@ -66,6 +68,10 @@ class Lake:
         self.root.mkdir(parents=True, exist_ok=True)
         s = self.settings = settings if settings is not None else Settings.load(self.root)
         check_modes(s.modes)  # like [models]: a malformed table fails here, naming the key, not at a search
+        stores = buckets.parse(s.buckets, self.root)  # likewise: a bad [buckets] table fails at open
+        if data_path is None and stores.primary is not None:
+            self.location = Location.resolve(root, catalog, stores.primary.path)
+        self.location = dataclasses.replace(self.location, buckets=stores)
         self.models = ModelTable(s.models)
         self.keys = KeyRing(KEY_NAMES, os.environ, s.key_file)
         self.observer = Observer(self.root / "observer", write=s.observer_log, capacity=s.observer_buffer,
@@ -258,6 +264,18 @@ class Lake:
 
     def hnsw_trials(self, corpus: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return self.ops.call("hnsw.trials", corpus=corpus, limit=limit)
+
+    def drain_storage(self) -> dict[str, Any]:
+        """Move rows written to the rescue bucket (while the primary failed) back to the primary bucket."""
+        return self.ops.call("storage.drain")
+
+    def journal(self, **filters: Any) -> list[dict[str, Any]]:
+        """The lake's history, newest first (dataset=, corpus=, op=, since_snapshot=, limit=)."""
+        return self.ops.call("journal", **filters)
+
+    def changes(self, dataset: str, since_snapshot: int = 0, **options: Any) -> dict[str, Any]:
+        """Rows inserted, deleted and updated in `dataset` after `since_snapshot` (until_snapshot=, limit=)."""
+        return self.ops.call("dataset.changes", dataset=dataset, since_snapshot=since_snapshot, **options)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

@@ -37,6 +37,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "lakehouse.http.routes_openai",
     "lakehouse.http.routes_matrix",
     "lakehouse.http.routes_observer",
+    "lakehouse.http.routes_history",
     "lakehouse.http.routes_workflow",
     "lakehouse.mcp.http",  # POST /mcp: the MCP server over streamable HTTP (needs lakehouse[mcp])
     "lakehouse.http.ui",

@@ -35,7 +35,7 @@ def chunk_markdown(text: str, *, max_chars: int = MAX_CHARS["docs"]) -> Iterator
         if not body:
             return
         heading = " > ".join(path)
-        for part in _split(body, max_chars):
+        for part in split_text(body, max_chars):
             yield heading, part
 
     for line in text.splitlines():
@@ -49,7 +49,7 @@ def chunk_markdown(text: str, *, max_chars: int = MAX_CHARS["docs"]) -> Iterator
     yield from flush()
 
 
-def _split(body: str, max_chars: int) -> Iterator[str]:
+def split_text(body: str, max_chars: int) -> Iterator[str]:
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
     current = ""
     for para in paragraphs:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from lakehouse.engine import journal
 from lakehouse.engine.names import check_name
 from lakehouse.engine.vectors import store
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
@@ -177,8 +178,8 @@ class Playbooks:
             with self._lock, self.ctx.fresh_cursor() as cur, map_duckdb_errors():
                 cur.register("lh_playbook_batch", batch)
                 try:
-                    self.ctx.transaction(cur, lambda c: c.execute(
-                        "INSERT INTO lake.lh.playbooks BY NAME SELECT * FROM lh_playbook_batch"))
+                    self.ctx.transaction(cur, lambda c: (journal.note(rows_added=len(entries)), c.execute(
+                        "INSERT INTO lake.lh.playbooks BY NAME SELECT * FROM lh_playbook_batch")))
                 finally:
                     cur.unregister("lh_playbook_batch")
                 if self._loaded:

@@ -1,9 +1,10 @@
 """The storage journal: failures that touched storage, and alerts, one JSON line each, in `<root>/_errors/`.
 
 Kinds: `ingest_failed` (with the reason), `sidecar_missing` / `sidecar_corrupt` (found on load, then
-rebuilt from the lake), `write_error` (an operation failed writing the lake or a sidecar), `drift_alert`
-(a drift measurement above its threshold: the op that measured it is the `code`). Written at once
-(failures are rare and the journal must survive a crash that follows them); read by
+rebuilt from the lake), `write_error` (an operation failed writing the lake or a sidecar), `rescued` (the
+primary bucket could not be written: an ingest's rows went to the rescue bucket, see `engine/buckets.py`),
+`drift_alert` (a drift measurement above its threshold: the op that measured it is the `code`). Written at
+once (failures are rare and the journal must survive a crash that follows them); read by
 `GET /storage/errors` and SQL `storage_errors()`.
 """
 
@@ -23,7 +24,7 @@ from lakehouse.scrub import scrub
 
 log = logging.getLogger(__name__)
 
-KINDS = ("ingest_failed", "sidecar_missing", "sidecar_corrupt", "write_error", "drift_alert")
+KINDS = ("ingest_failed", "sidecar_missing", "sidecar_corrupt", "write_error", "rescued", "drift_alert")
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("ts", "TIMESTAMP"), ("kind", "VARCHAR"), ("target", "VARCHAR"), ("code", "VARCHAR"), ("message", "VARCHAR"),
     ("details", "JSON"),

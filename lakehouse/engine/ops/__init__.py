@@ -13,11 +13,13 @@ from lakehouse.engine.ops import (
     data_ops,
     distill_ops,
     drift_ops,
+    journal_ops,
     knowledge_ops,
     observer_ops,
     pathway_ops,
     quality_ops,
     retrieval_ops,
+    storage_ops,
     ui_ops,
     vector_ops,
     workflow_ops,
@@ -25,8 +27,8 @@ from lakehouse.engine.ops import (
 from lakehouse.engine.ops.base import Catalog, Input, Op, Operations
 from lakehouse.engine.ops.context import CallContext, current, entrance
 
-CATALOG = Catalog([*data_ops.OPS, *vector_ops.OPS, *retrieval_ops.OPS, *observer_ops.OPS, *ui_ops.OPS,
-                   *drift_ops.OPS, *distill_ops.OPS, *pathway_ops.OPS, *quality_ops.OPS, *workflow_ops.OPS,
-                   *audit_ops.OPS, *knowledge_ops.OPS])
+CATALOG = Catalog([*data_ops.OPS, *vector_ops.OPS, *retrieval_ops.OPS, *observer_ops.OPS, *journal_ops.OPS,
+                   *storage_ops.OPS, *ui_ops.OPS, *drift_ops.OPS, *distill_ops.OPS, *pathway_ops.OPS,
+                   *quality_ops.OPS, *workflow_ops.OPS, *audit_ops.OPS, *knowledge_ops.OPS])
 
 __all__ = ["CATALOG", "CallContext", "Catalog", "Input", "Op", "Operations", "current", "entrance"]

@@ -23,7 +23,7 @@ import numpy as np
 import pydantic
 
 from lakehouse.engine.observer.ops import ObservedOp
-from lakehouse.engine.ops.context import current
+from lakehouse.engine.ops.context import current, entrance
 from lakehouse.engine.ops.summary import summarise_error, summarise_input
 from lakehouse.errors import Forbidden, InvalidInput, LakehouseError, NotFound, StorageError
 
@@ -117,7 +117,8 @@ class Operations:
             if op.writes and caller.read_only:
                 raise Forbidden(f"{op.name} writes to the lake and cannot be called from a read-only query",
                                 code="read_only")
-            out = op.run(self.lake, inp)
+            with entrance(op=op.name):  # the lake's change journal names the op behind each write
+                out = op.run(self.lake, inp)
         except BaseException as exc:
             self._record(op, caller, started, t0, inp, raw, None, exc, on_record)
             raise

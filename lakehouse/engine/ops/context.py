@@ -27,6 +27,7 @@ class CallContext:
     node: str | None = None
     initiator: str | None = None  # for origin workflow: the origin that started the run (None: unknown, remote)
     read_only: bool = False  # the entrance may only read (UDFs of the sandboxed SQL instance)
+    op: str | None = None  # the operation running (set by Operations.call): what the change journal records
 
 
 _CURRENT: contextvars.ContextVar[CallContext] = contextvars.ContextVar("lakehouse_call", default=CallContext())  # noqa: B039 - frozen

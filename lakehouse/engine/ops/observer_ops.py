@@ -58,7 +58,7 @@ class StatsQuery(Input):
 
 
 class JournalQuery(Input):
-    kind: Literal["ingest_failed", "sidecar_missing", "sidecar_corrupt", "write_error", "drift_alert"] | None = None
+    kind: Literal["ingest_failed", "sidecar_missing", "sidecar_corrupt", "write_error", "rescued", "drift_alert"] | None = None
     since: Timestamp | None = None
     limit: int = Field(100, ge=1, le=10_000)
 

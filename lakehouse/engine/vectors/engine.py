@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from lakehouse.engine import journal
 from lakehouse.engine.embedders import get_embedder
 from lakehouse.engine.embedders.base import Embedder, l2_normalise
 from lakehouse.engine.vectors import fusion as fusion_mod
@@ -76,8 +77,8 @@ class VectorEngine:
                     "sha256": missing,
                     "embedding": store.list_array(fresh),
                 }))
-                self.ctx.transaction(cur, lambda c: c.execute(
-                    "INSERT INTO lake.lh.embedding_cache SELECT ?, sha256, embedding FROM lh_new", [emb.id]))
+                self.ctx.transaction(cur, lambda c: (journal.note(cached_embeddings=len(missing)), c.execute(
+                    "INSERT INTO lake.lh.embedding_cache SELECT ?, sha256, embedding FROM lh_new", [emb.id])))
                 cur.unregister("lh_new")
         return np.stack([found[s] for s in shas]).astype(np.float32, copy=False)
 
@@ -116,6 +117,7 @@ class VectorEngine:
                             [name, meta["embedder"], emb.id, emb.dim, metric, dtype, json.dumps(source, default=str),
                              kind, builder, json.dumps(meta["params"])])
                 cur.execute(f"INSERT INTO {store.table(name)} SELECT * FROM lh_batch")
+                journal.note(corpus=name, rows_added=len(batch.ids), replaced=existed)
 
             cur.register("lh_batch", batch.table)
             try:
@@ -152,9 +154,10 @@ class VectorEngine:
                     cur.execute("UPDATE lake.lh.corpora SET updated_at = now()::TIMESTAMP WHERE name = ?", [name])
                     top = cur.execute(f"SELECT coalesce(max(key), -1) + 1 FROM {table}").fetchone()[0]
                     base = max(int(top), state.next_key)
-                    cur.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM lh_batch)")
+                    removed = cur.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM lh_batch)").fetchone()[0]
                     cur.execute(f"INSERT INTO {table} SELECT key + ?, id, text, metadata, embedding FROM lh_batch",
                                 [base])
+                    journal.note(corpus=name, rows_added=len(batch.ids), rows_removed=int(removed))
                     return base
 
                 cur.register("lh_batch", batch.table)
@@ -218,7 +221,8 @@ class VectorEngine:
         with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
             if store.corpus_row(cur, name) is None:
                 raise NotFound(f"no corpus named {name!r}", code="corpus_not_found")
-            self.ctx.transaction(cur, lambda c: store.drop(c, name))
+            rows = store.row_counts(cur, [name])[name]
+            self.ctx.transaction(cur, lambda c: (journal.note(corpus=name, rows_removed=rows), store.drop(c, name)))
         self._forget(name)
 
     def _forget(self, name: str) -> None:
@@ -357,6 +361,7 @@ class VectorEngine:
                                                 max_key, len(keys)])
                     trials.record(cur, state.name, number, "build", rows=len(keys), params=params,
                                   build_s=build_s, recall=recall, sample=sample)
+                    journal.note(corpus=state.name, generation=number, event="build")
                     if stale:
                         cur.execute("DELETE FROM lake.lh.index_generations WHERE corpus = ? AND generation <= ? "
                                     "AND NOT active", [state.name, number - keep])
@@ -422,6 +427,7 @@ class VectorEngine:
                 cur.execute("UPDATE lake.lh.index_generations SET active = (generation = ?) WHERE corpus = ?",
                             [target["generation"], name])
                 trials.record(cur, name, target["generation"], "rollback", rows=state.size, params=target["params"])
+                journal.note(corpus=name, generation=target["generation"], event="rollback")
 
             self.ctx.transaction(cur, flip)
             state.generation = Generation(target["generation"], index, target["max_key"], target["path"])

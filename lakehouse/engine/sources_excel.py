@@ -1,0 +1,127 @@
+"""Excel workbooks (.xlsx) as rows, through DuckDB's excel extension (`read_xlsx`), refused where the cells
+would not be read exactly.
+
+`read_xlsx` reads the value a cell holds, so the workbook is checked first (its sheet XML, streamed): a formula
+without a cached value (a file written by a tool that does not calculate) would read as empty, a merged range
+holds its value in the first cell only and empty cells elsewhere, and an error cell (#DIV/0!, #N/A) has no value:
+each is refused with the cell (`formula_without_value`, `merged_cells`, `error_cell`). The first sheet is read
+unless `sheet=` names one. Excel stores every number as a double; a column whose numbers are all whole (and
+within 2^53) is stored as BIGINT, dates and times as DuckDB reads them from the cell format.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import zipfile
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import duckdb
+
+from lakehouse.engine.extensions import load_extension
+from lakehouse.engine.names import quote_ident, sql_string
+from lakehouse.errors import InvalidInput, from_duckdb
+
+_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+_EXACT_INT = 2 ** 53
+
+
+def is_xlsx(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "xl/workbook.xml" in z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def sheets(z: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """(sheet name, path of its XML in the archive), in workbook order."""
+    book = ElementTree.fromstring(z.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(_PKG_REL)}
+    out = []
+    for s in book.iter(f"{_NS}sheet"):
+        target = targets.get(s.get(_REL), "")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        out.append((s.get("name", ""), path))
+    return out
+
+
+def check_sheet(path: Path, name: str, sheet: str | None) -> str:
+    """The sheet to read (the first, or `sheet`), after checking its cells read exactly; InvalidInput otherwise."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            found = sheets(z)
+            if not found:
+                raise InvalidInput(f"{name} holds no sheet", code="empty_file")
+            chosen = found[0] if sheet is None else next((s for s in found if s[0] == sheet), None)
+            if chosen is None:
+                raise InvalidInput(f"{name} has no sheet {sheet!r} (sheets: {', '.join(s for s, _ in found)})",
+                                   code="sheet_not_found")
+            with z.open(chosen[1]) as fh:
+                _check_cells(fh, name, chosen[0])
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as exc:
+        raise InvalidInput(f"{name} is not a readable .xlsx workbook: {exc}", code="bad_file") from exc
+    return chosen[0]
+
+
+def _check_cells(fh: Any, name: str, sheet: str) -> None:
+    for _, el in ElementTree.iterparse(fh, events=("end",)):
+        if el.tag == f"{_NS}c":
+            ref = el.get("r", "?")
+            formula, value = el.find(f"{_NS}f"), el.find(f"{_NS}v")
+            if formula is not None and (value is None or value.text is None) and el.get("t") != "inlineStr":
+                raise InvalidInput(
+                    f"cell {ref} of sheet {sheet!r} in {name} holds a formula ({formula.text or 'shared'}) without a "
+                    "calculated value: open and save the workbook in Excel (or LibreOffice) first",
+                    code="formula_without_value", cell=ref)
+            if el.get("t") == "e":
+                raise InvalidInput(f"cell {ref} of sheet {sheet!r} in {name} holds the error "
+                                   f"{value.text if value is not None else ''!s}", code="error_cell", cell=ref)
+            el.clear()
+        elif el.tag == f"{_NS}mergeCell":
+            ref = el.get("ref", "?")
+            raise InvalidInput(f"cells {ref} of sheet {sheet!r} in {name} are merged: the value is in the first cell "
+                               "only; unmerge them (and fill the cells) first", code="merged_cells", cells=ref)
+
+
+def xlsx_to_parquet(paths: list[Path], names: list[str], out: Path, sheet: str | None) -> dict[str, Any]:
+    """Read each workbook's sheet and write the rows to `out` (one workbook: several must share their columns)."""
+    if len(paths) > 1:
+        raise InvalidInput("ingest one .xlsx workbook at a time", code="invalid_source")
+    chosen = check_sheet(paths[0], names[0], sheet)
+    con = duckdb.connect()
+    try:
+        load_extension(con, "excel")
+        call = f"read_xlsx({sql_string(str(paths[0]))}, sheet={sql_string(chosen)}, header=true, stop_at_empty=false)"
+        try:
+            columns = con.execute(f"DESCRIBE SELECT * FROM {call}").fetchall()
+            if not columns:
+                raise InvalidInput(f"sheet {chosen!r} of {names[0]} is empty", code="empty_file")
+            whole = _whole_numbers(con, call, [c[0] for c in columns if c[1] == "DOUBLE"])
+            select = ", ".join(f"CAST({quote_ident(c[0])} AS BIGINT) AS {quote_ident(c[0])}" if c[0] in whole
+                               else quote_ident(c[0]) for c in columns)
+            rows = con.execute(f"COPY (SELECT {select} FROM {call}) TO {sql_string(str(out))} (FORMAT parquet)"
+                               ).fetchone()[0]
+        except duckdb.Error as exc:
+            err = from_duckdb(exc)
+            raise InvalidInput(f"could not read sheet {chosen!r} of {names[0]}: {err.message.splitlines()[0]}",
+                               code="bad_file") from exc
+    finally:
+        con.close()
+    return {"sheet": chosen, "rows": rows}
+
+
+def _whole_numbers(con: duckdb.DuckDBPyConnection, call: str, doubles: list[str]) -> set[str]:
+    """The DOUBLE columns whose every value is a whole number a BIGINT holds exactly (Excel's ids, counts)."""
+    if not doubles:
+        return set()
+    checks = ", ".join(f"bool_and({quote_ident(c)} IS NULL OR ({quote_ident(c)} = trunc({quote_ident(c)}) AND "
+                       f"abs({quote_ident(c)}) < {_EXACT_INT}))" for c in doubles)
+    flags = con.execute(f"SELECT {checks} FROM {call}").fetchone()
+    return {c for c, ok in zip(doubles, flags) if ok}
+
+
