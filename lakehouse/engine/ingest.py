@@ -420,7 +420,8 @@ def _explain(exc: duckdb.Error, staged: Staged, dialects: list[csv_check.CsvDial
         key = re.search(r'duplicate key "([^"]+)"', text)
         return InvalidInput(f"duplicate column name {key.group(1) if key else ''!r} in {name}",
                             code="duplicate_column")
-    if "Malformed JSON" in text or "No magic bytes" in text or "not a parquet file" in text.lower():
+    if any(sign in text for sign in ("Malformed JSON", "No magic bytes", "too small to be a Parquet file")) \
+            or "not a parquet file" in text.lower():
         first = text.splitlines()[0]
         return InvalidInput(f"{name} is not valid {staged.format}: {first}", code="bad_file")
     if isinstance(exc, duckdb.TransactionException) and "conflict" not in text.lower():
@@ -429,6 +430,8 @@ def _explain(exc: duckdb.Error, staged: Staged, dialects: list[csv_check.CsvDial
         return StorageError(f"could not commit the ingest of {staged.description}: {cause[-300:]}",
                             code="commit_failed")
     err = from_duckdb(exc)
+    if isinstance(exc, duckdb.InvalidInputException) and err.code == "invalid_input":
+        err.code = "bad_file"  # DuckDB could not make sense of the file's content
     err.message = f"could not read {staged.description} as {staged.format}: {staged.retell(err.message).splitlines()[0]}"
     return err
 

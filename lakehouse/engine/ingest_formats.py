@@ -164,6 +164,9 @@ def recognise(path: Path, name: str, format: str = "auto") -> FileKind:
                                if format in DOCUMENT_FORMATS else f"{name} is a {document} file, not {format}",
                                code="unsupported_format", looks_like=what)
         return FileKind(document, None)
+    if what is not None and what.startswith("a ZIP archive") and suffixes[-1:] == [".xlsx"]:
+        raise InvalidInput(f"{name} is not a readable .xlsx workbook (a ZIP archive without a workbook part)",
+                           code="bad_file")
     if what is None and suffixes and suffixes[-1] in _UNSUPPORTED_SUFFIX:
         what = _UNSUPPORTED_SUFFIX[suffixes[-1]]
     if what is not None:
