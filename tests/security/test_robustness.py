@@ -160,3 +160,23 @@ def test_any_json_gets_an_answer_never_a_500(served: tuple[lakehouse.Lake, str],
     if resp.status_code >= 400:
         error = resp.json()["error"]
         assert set(error) >= {"code", "message"} and isinstance(error["message"], str)
+
+
+ODD = [None, [None], [[None]], [[1, None]], [[]], [1], [[1], [1, 2]], {}, "", "x", [[True]], [[float("inf")]],
+       [{"a": 1}], [[1, 2], [3, 4]], 3, True, [[[1]]], {"a": [1]}]
+
+
+@pytest.mark.parametrize("name", ["Query", "Ids", "Matrix", "Rows", "Source", "DatasetName", "CorpusName"])
+def test_every_input_type_refuses_odd_values_as_invalid_input(name: str) -> None:
+    """The op input types with validators of their own: any JSON value is accepted or refused as a validation
+    error (which the ops layer reports as InvalidInput naming the field), never another exception (a 500)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from lakehouse.engine.ops import types
+
+    adapter = TypeAdapter(getattr(types, name))
+    for value in ODD:
+        try:
+            adapter.validate_python(value)
+        except (InvalidInput, ValidationError):
+            pass

@@ -9,6 +9,7 @@ import math
 from typing import Annotated, Any
 
 import numpy as np
+import pyarrow as pa
 from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema
 
 from lakehouse.engine.names import check_name
@@ -87,16 +88,31 @@ Ids = Annotated[Any, PlainValidator(_ids), WithJsonSchema({
 
 def _matrix(v: Any) -> Any:
     """Vectors, one per row: a 2-D numpy array (Python) or rows of numbers (JSON: HTTP, MCP)."""
-    if isinstance(v, list) and v and len({len(row) if isinstance(row, list) else -1 for row in v}) == 1 and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for row in v for x in row):
+    if isinstance(v, list) and v and all(isinstance(row, list) for row in v) and len({len(row) for row in v}) == 1 \
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for row in v for x in row):
         v = np.asarray(v, dtype=np.float32)
-    if isinstance(v, np.ndarray) and v.ndim == 2:
+    if isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind in "iuf":
+        if not np.isfinite(v).all():
+            raise InvalidInput("embeddings hold NaN or infinite values", code="invalid_embeddings")
         return v
     raise InvalidInput("embeddings must be a 2-D array (rows x dimensions) of numbers", code="invalid_embeddings")
 
 
 Matrix = Annotated[Any, PlainValidator(_matrix), WithJsonSchema({
     "type": "array", "items": {"type": "array", "items": {"type": "number"}}})]
+
+
+def _rows(v: Any) -> Any:
+    """Corpus rows: a list of objects {id, text, metadata?} (JSON, Python) or an Arrow table (Python)."""
+    if isinstance(v, list) and all(isinstance(r, dict) for r in v):
+        return v
+    if isinstance(v, pa.Table):
+        return v
+    raise InvalidInput("rows must be a list of objects {id, text, metadata?}", code="invalid_rows")
+
+
+Rows = Annotated[Any, PlainValidator(_rows), WithJsonSchema({
+    "type": "array", "items": {"type": "object"}, "description": "rows {id, text, metadata?}"})]
 
 
 def _source(v: Any) -> Any:

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from lakehouse.engine.matrix.builders import folder_source
 from lakehouse.engine.ops.base import Input, Op
 from lakehouse.engine.ops.data_ops import check_sql_size, remote
-from lakehouse.engine.ops.types import CorpusName, DatasetName, Ids, K, Matrix, NonBlank, Query
+from lakehouse.engine.ops.types import CorpusName, DatasetName, Ids, K, Matrix, NonBlank, Query, Rows
 from lakehouse.engine.safe_sql import check_read_only, read_arrow
 from lakehouse.engine.sources import resolve_import_path
 from lakehouse.engine.vectors import hnsw
@@ -28,7 +28,7 @@ class CorpusCreate(Input):
     name: CorpusName
     dataset: DatasetName | None = Field(None, description="build from this dataset's rows")
     sql: NonBlank | None = Field(None, description="or from a read-only query (run in the sandbox)")
-    rows: list[dict[str, Any]] | None = Field(None, description="or from ready rows {id, text, metadata?}")
+    rows: Rows | None = Field(None, description="or from ready rows {id, text, metadata?}")
     id: ColumnName = Field("id", description="the id column (dataset / sql)")
     text: ColumnName | list[ColumnName] = Field("text", description="the column(s) whose text is embedded")
     metadata: list[ColumnName] = Field([], description="columns kept as metadata (for metadata filters)")
@@ -99,7 +99,7 @@ def _build(lake: Lake, inp: CorpusBuild) -> dict[str, Any]:
 
 class CorpusAdd(Input):
     name: CorpusName
-    rows: list[dict[str, Any]] | Any = Field(description="rows {id, text, metadata?} (an Arrow table from Python)")
+    rows: Rows = Field(description="rows {id, text, metadata?} (an Arrow table from Python)")
     embeddings: Matrix | None = Field(None, description="precomputed vectors, one per row")
     progress: bool | None = None
 
