@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from lakehouse.engine.drift import kernels
 from lakehouse.engine.drift.report import DriftTest
@@ -72,7 +73,9 @@ def ks_test(a: np.ndarray, b: np.ndarray, threshold: float, alpha: float) -> Dri
 def principal_directions(x: np.ndarray, k: int) -> np.ndarray:
     """The top-k principal directions of `x` (d, k), each signed so its largest-magnitude entry is positive."""
     centred = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
-    _, vecs = np.linalg.eigh((centred.T @ centred).astype(np.float64))
+    # one BLAS thread: a d x d eigh is ~30 ms alone, but OpenBLAS's threads spin on a busy machine (0.1-3 s)
+    with threadpool_limits(1, user_api="blas"):
+        _, vecs = np.linalg.eigh((centred.T @ centred).astype(np.float64))
     top = vecs[:, ::-1][:, :k]
     signs = np.sign(top[np.abs(top).argmax(axis=0), np.arange(top.shape[1])])
     return (top * np.where(signs == 0, 1.0, signs)).astype(np.float32)
