@@ -214,7 +214,7 @@ def test_cli_serve_end_to_end(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "lakehouse", "serve", "--root", str(tmp_path / "lake"),
                                  "--port", str(port)], cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # a ceiling for a loaded CI machine, not a speed target
         while True:
             assert proc.poll() is None, f"server exited early:\n{log_path.read_text()}"
             try:
@@ -222,7 +222,7 @@ def test_cli_serve_end_to_end(tmp_path):
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, f"no /health within 20 s:\n{log_path.read_text()}"
+            assert time.monotonic() < deadline, f"no /health within 90 s:\n{log_path.read_text()}"
             time.sleep(0.2)
         with httpx.Client(base_url=url, timeout=30) as http_client:
             assert upload(http_client, "people").status_code == 201
