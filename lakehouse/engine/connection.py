@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import secrets
 import shutil
@@ -29,6 +30,7 @@ from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.names import sql_string
 from lakehouse.engine.observer import journal, ops
 from lakehouse.engine.read_path import ReadMirror
+from lakehouse.engine.time_travel import SnapshotInstances
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -85,7 +87,9 @@ class Location:
         return Path(self.catalog.split(":", 1)[1]).exists()
 
 
-def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: bool) -> None:
+def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: bool,
+                snapshot: int | None = None) -> None:
+    """Attach the lake as `lake`; with `snapshot`, read-only and pinned to that DuckLake snapshot (time travel)."""
     load_extension(con, "ducklake")
     if loc.kind in ("sqlite", "postgres"):
         load_extension(con, loc.kind)
@@ -106,13 +110,16 @@ def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: boo
         # The metadata catalog under a name no caller can guess (DuckLake's default is
         # __ducklake_metadata_<alias>): the allow list refuses other catalogs, this is the second lock.
         options += ["READ_ONLY", f"METADATA_CATALOG {sql_string('__lh_meta_' + secrets.token_hex(8))}"]
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     opts = f" ({', '.join(options)})" if options else ""
     with map_duckdb_errors():
         con.execute(f"ATTACH {sql_string('ducklake:' + loc.catalog)} AS {LAKE_ALIAS}{opts}")
 
 
 def prepare_connection(
-    con: duckdb.DuckDBPyConnection, lake: Lake, *, read_only: bool = False, attach: bool = True
+    con: duckdb.DuckDBPyConnection, lake: Lake, *, read_only: bool = False, attach: bool = True,
+    snapshot: int | None = None,
 ) -> str:
     """Settings, extensions, the lake, UDFs, macros. Returns the database holding the macros."""
     s = lake.settings
@@ -123,11 +130,11 @@ def prepare_connection(
             con.execute(f"SET memory_limit = {sql_string(s.memory_limit)}")
         macro_db = con.execute("SELECT current_database()").fetchone()[0]
         if attach:
-            attach_lake(con, lake.location, read_only=read_only)
+            attach_lake(con, lake.location, read_only=read_only, snapshot=snapshot)
         if not read_only:
             ensure_engine_tables(con)
         udfs.register_all(con, lake, read_only=read_only)
-        sqlviews.load_all(con, macro_db, macro_values(lake))
+        sqlviews.load_all(con, macro_db, macro_values(lake), skip_missing=snapshot is not None)
     prepare_cursor(con, macro_db, temp_macros=None if read_only else macro_values(lake))
     return macro_db
 
@@ -208,6 +215,37 @@ def sandbox(con: duckdb.DuckDBPyConnection, loc: Location, temp_dir: str) -> Non
         con.execute(statement)
 
 
+@dataclasses.dataclass
+class SandboxInstance:
+    """A sandboxed read-only DuckDB instance onto the lake (at its latest snapshot, or pinned to one)."""
+
+    con: duckdb.DuckDBPyConnection
+    macro_db: str
+    temp_dir: str
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return prepare_cursor(self.con.cursor(), self.macro_db, macros_first=True)
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def open_sandbox(lake: Lake, snapshot: int | None = None) -> SandboxInstance:
+    """A new read-only instance: the lake attached READ_ONLY (pinned to `snapshot` if given), then sandboxed."""
+    con = duckdb.connect()
+    temp = tempfile.mkdtemp(prefix="lakehouse-query-")
+    try:
+        macro_db = prepare_connection(con, lake, read_only=True, snapshot=snapshot)
+        with map_duckdb_errors():
+            sandbox(con, lake.location, temp)
+    except BaseException:
+        con.close()
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return SandboxInstance(con, macro_db, temp)
+
+
 class Connections:
     """The lake's two DuckDB instances: read-write (a cursor per thread, plus fresh cursors for engine code)
     and the sandboxed read-only one behind user SQL, created on first use."""
@@ -220,9 +258,8 @@ class Connections:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursor_lock = threading.Lock()
-        self._ro: duckdb.DuckDBPyConnection | None = None
-        self._ro_macro_db = ""
-        self._ro_temp: str | None = None
+        self._ro: SandboxInstance | None = None
+        self.snapshots = SnapshotInstances(functools.partial(open_sandbox, lake), self._snapshot_exists)
         self._mirror: ReadMirror | None = None
         self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
         self.commit_lock = threading.Lock()  # a COMMIT, or a read of the SQLite catalog file (snapshots.CatalogWatch)
@@ -256,31 +293,28 @@ class Connections:
         cur = getattr(self._local, "ro", None)
         if cur is not None:
             if self._mirror is not None:
-                self._mirror.sync(self._ro)
+                self._mirror.sync(self._ro.con)
             return cur
         self.check_open()
         with self._cursor_lock:
             if self._ro is None:
-                ro = duckdb.connect()
-                temp = tempfile.mkdtemp(prefix="lakehouse-query-")
-                try:
-                    self._ro_macro_db = prepare_connection(ro, self._lake, read_only=True)
-                    with map_duckdb_errors():
-                        sandbox(ro, self.location, temp)
-                except BaseException:
-                    ro.close()
-                    shutil.rmtree(temp, ignore_errors=True)
-                    raise
-                self._ro, self._ro_temp = ro, temp
+                self._ro = open_sandbox(self._lake)
                 watch = self._lake.ctx.clock.watch
                 if self._lake.settings.fast_reads and watch.available:
-                    self._mirror = ReadMirror(watch, self._ro_macro_db)
-            cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
+                    self._mirror = ReadMirror(watch, self._ro.macro_db)
+            cur = self._ro.cursor()
             self._cursors.append(cur)
         self._local.ro = cur
         if self._mirror is not None:
-            self._mirror.sync(self._ro)
+            self._mirror.sync(self._ro.con)
         return cur
+
+    @contextlib.contextmanager
+    def snapshot_cursor(self, snapshot: int) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on a sandboxed read-only instance that sees the lake as of DuckLake snapshot `snapshot`."""
+        self.check_open()
+        with self.snapshots.cursor(snapshot) as cur:
+            yield cur
 
     @contextlib.contextmanager
     def fresh_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -290,6 +324,11 @@ class Connections:
             yield cur
         finally:
             cur.close()
+
+    def _snapshot_exists(self, snapshot: int) -> bool:
+        with self.fresh_cursor() as cur, map_duckdb_errors():
+            return cur.execute(f"SELECT count(*) FROM ducklake_snapshots({sql_string(LAKE_ALIAS)}) WHERE snapshot_id = ?",
+                               [snapshot]).fetchone()[0] > 0
 
     def transaction(self, cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         return in_transaction(cur, body, lock=self.write_lock, commit_lock=self.commit_lock)
@@ -307,8 +346,7 @@ class Connections:
             self._cursors.clear()
         if self._ro is not None:
             self._ro.close()
-        if self._ro_temp is not None:
-            shutil.rmtree(self._ro_temp, ignore_errors=True)
+        self.snapshots.close()
         if self.owns_connection:
             self.db.close()
         else:

@@ -145,9 +145,11 @@ class Lake:
 
     # -- the Python surface: one operation each ------------------------------------------------
     def query(self, sql: str, params: Any = None, *, max_rows: int | None = None,
-              timeout_s: float | None = None) -> QueryResult:
-        """Read-only, sandboxed query: one SELECT/WITH/EXPLAIN/DESCRIBE/SHOW/SUMMARIZE statement."""
-        return self.ops.call("sql.query", sql=sql, params=params, max_rows=max_rows, timeout_s=timeout_s)
+              timeout_s: float | None = None, at_snapshot: int | None = None) -> QueryResult:
+        """Read-only, sandboxed query: one SELECT/WITH/EXPLAIN/DESCRIBE/SHOW/SUMMARIZE statement; with
+        `at_snapshot`, of the lake as of that DuckLake snapshot (time travel)."""
+        return self.ops.call("sql.query", sql=sql, params=params, max_rows=max_rows, timeout_s=timeout_s,
+                             at_snapshot=at_snapshot)
 
     def ingest(self, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
                key: str | None = None, filename: str | None = None, **options: Any) -> IngestResult:
