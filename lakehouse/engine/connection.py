@@ -30,8 +30,10 @@ from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.names import sql_string
 from lakehouse.engine.observer import journal, ops
 from lakehouse.engine.read_path import ReadMirror
+from lakehouse.engine.s3 import S3Config
 from lakehouse.engine.time_travel import SnapshotInstances
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
+from lakehouse.scrub import SCRUB
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
@@ -53,6 +55,7 @@ class Location:
     data_path: str
     data_path_explicit: bool
     buckets: Buckets = Buckets({})  # named storage locations (the primary is `data_path`)
+    s3: S3Config | None = None  # credentials and endpoint for s3:// paths (None: DuckDB's own secrets)
 
     @classmethod
     def resolve(cls, root: str | Path, catalog: str | None, data_path: str | None) -> Location:
@@ -60,6 +63,10 @@ class Location:
         if catalog is None:
             catalog = f"sqlite:{root / 'catalog.sqlite'}"
         kind = catalog.split(":", 1)[0]
+        if kind == "postgres":  # a libpq password may be echoed by a failing ATTACH: never shown
+            for word in catalog.split():
+                if word.startswith("password="):
+                    SCRUB.add(word.split("=", 1)[1].strip("'"))
         if kind not in ("sqlite", "postgres", "duckdb") or ":" not in catalog:
             raise InvalidInput(
                 f"unsupported catalog {catalog!r}: use 'sqlite:<file>', 'postgres:<conninfo>' or 'duckdb:<file>'",
@@ -95,6 +102,9 @@ def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: boo
         load_extension(con, loc.kind)
     if not loc.is_local_data or any("://" in p for p in loc.buckets.paths()):
         load_extension(con, "httpfs")
+        if loc.s3 is not None:
+            with map_duckdb_errors():
+                con.execute(loc.s3.create_secret_sql())
     new_catalog = loc.catalog_exists() is False
     options = []
     if loc.kind == "sqlite":
