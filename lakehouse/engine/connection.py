@@ -211,10 +211,10 @@ def sandbox(con: duckdb.DuckDBPyConnection, loc: Location, temp_dir: str) -> Non
     file functions. With external access off, Python variables are not tables (no replacement scans);
     no extension is installed or loaded; no setting changes.
     """
-    allowed = [str(loc.root / folder) + "/" for folder in VIEW_FOLDERS]
-    if loc.is_local_data:
-        allowed.insert(0, loc.data_path)
-    allowed += [p for p in loc.buckets.paths() if "://" not in p and p not in allowed]  # rescued files
+    # The data path, local or s3:// (DuckDB's allow list takes URL prefixes too: with external access off, a remote
+    # file outside it is refused like a local one), and the buckets (rescued files).
+    allowed = [loc.data_path] + [str(loc.root / folder) + "/" for folder in VIEW_FOLDERS]
+    allowed += [p for p in loc.buckets.paths() if p not in allowed]
     listing = ", ".join(sql_string(a) for a in allowed)
     for statement in (f"SET temp_directory = {sql_string(temp_dir)}",
                       f"SET allowed_directories = [{listing}]",
