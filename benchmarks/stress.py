@@ -100,8 +100,11 @@ def _reader(root: str, where: dict[str, str], size: int, seconds: float, start: 
 
 
 @contextlib.contextmanager
-def _lake_location(catalog: str, scratch: Path) -> Iterator[tuple[dict[str, str], bool]]:
+def _lake_location(catalog: str, where: dict[str, str] | None) -> Iterator[tuple[dict[str, str], bool]]:
     """(lakehouse.open's catalog/data_path arguments, whether each process gets a root of its own)."""
+    if where is not None:
+        yield where, True
+        return
     if catalog == "sqlite":
         yield {}, False
         return
@@ -113,8 +116,12 @@ def _lake_location(catalog: str, scratch: Path) -> Iterator[tuple[dict[str, str]
 
 
 def run(seconds: float, writers: int = 2, readers: int = 2, batch: int = 100, catalog: str = "sqlite",
-        keep: bool = False) -> dict[str, Any]:
-    with temp_dir("lakehouse-stress-", keep) as scratch, _lake_location(catalog, scratch) as (where, own_roots):
+        keep: bool = False, where: dict[str, str] | None = None) -> dict[str, Any]:
+    """The stress run; `where` (catalog= and data_path=, S3 settings in the environment) puts it on a lake shared
+    through those, a root per process, instead of starting services for `catalog`."""
+    if where is not None:
+        catalog = where["catalog"].split(":", 1)[0]
+    with temp_dir("lakehouse-stress-", keep) as scratch, _lake_location(catalog, where) as (where, own_roots):
         shared_root = scratch / "lake"
         with lakehouse.open(shared_root, embedder="hash", **where) as lake:
             lake.ingest(b"id,writer,batch\nseed,-1,-1\n", "events", format="csv")

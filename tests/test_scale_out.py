@@ -17,6 +17,7 @@ import pytest
 from shared_lake import SharedServices, require_services
 
 import lakehouse
+from benchmarks import stress
 
 require_services()
 
@@ -127,3 +128,13 @@ def test_time_travel_and_a_missing_sidecar(services: SharedServices, tmp_path: P
     with lakehouse.open(tmp_path / "one", embedder="hash", **where) as lake:
         assert lake.vector_search("c", "row 42 text", 1)[0].id == "42"
         assert lake.query("SELECT count(*) FROM t", at_snapshot=first).rows == [[PER_BATCH]]
+
+
+def test_stress_two_writers_two_readers(services: SharedServices) -> None:
+    """benchmarks/stress.py on this module's PostgreSQL + S3, a root per process (the full 60 s run is
+    `python -m benchmarks stress --seconds 60 --catalog postgres`)."""
+    result = stress.run(20.0, writers=2, readers=2, batch=50, where=services.new_lake())
+    assert result["error_samples"] == [] and result["errors"] == 0
+    assert result["rows_written"] > 0 and result["reads"] > 0
+    assert result["lost_rows"] == 0 and result["rows_seen"] == result["rows_written"]
+    assert result["corpus_rows"] == result["corpus_keys"] == result["rows_written"]
