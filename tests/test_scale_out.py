@@ -39,7 +39,9 @@ def _node(root: str, where: dict[str, str], tag: str, other: str, barrier: Any, 
     node has written, check that it sees all of the other node's writes."""
     seen: dict[str, Any] = {"tag": tag, "errors": []}
     try:
-        with lakehouse.open(root, embedder="hash", **where) as lake:
+        # the corpus mirror asks the catalog for its latest snapshot at most every sync_interval_s (1 s by default):
+        # a short interval, so the searches right after the other node's last commit must see it
+        with lakehouse.open(root, embedder="hash", sync_interval_s=0.01, **where) as lake:
             seen["generation_at_open"] = lake.corpus("shared")["active_generation"]
             lake.vector_search("shared", "warm up", 1)  # holds the corpus: the index the parent built, copied here
             barrier.wait()
