@@ -175,10 +175,11 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = base_parser("python -m benchmarks.stress", __doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long the writers write (default 60)")
-    parser.add_argument("--writers", type=positive_int, default=2, help="writer processes (default 2)")
-    parser.add_argument("--readers", type=positive_int, default=2, help="reader processes (default 2)")
-    parser.add_argument("--batch", type=positive_int, default=100, help="rows per batch (default 100)")
+    for flag, kind, default, text in (("--seconds", float, 60.0, "how long the writers write"),
+                                      ("--writers", positive_int, 2, "writer processes"),
+                                      ("--readers", positive_int, 2, "reader processes"),
+                                      ("--batch", positive_int, 100, "rows per batch")):
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default {default:g})")
     parser.add_argument("--catalog", choices=("sqlite", "postgres"), default="sqlite",
                         help="sqlite: the embedded default; postgres: a throwaway PostgreSQL catalog + moto S3 data")
     args = parser.parse_args(argv)
