@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
+import s3_server
 from shared_lake import SharedServices, require_services
 
 import lakehouse
@@ -140,3 +142,19 @@ def test_stress_two_writers_two_readers(services: SharedServices) -> None:
     assert result["rows_written"] > 0 and result["reads"] > 0
     assert result["lost_rows"] == 0 and result["rows_seen"] == result["rows_written"]
     assert result["corpus_rows"] == result["corpus_keys"] == result["rows_written"]
+
+
+def test_the_sandbox_reads_the_s3_data_path_and_nothing_else_remote(services: SharedServices, tmp_path: Path) -> None:
+    where = services.new_lake()
+    other = f"s3://{s3_server.BUCKET}/not-the-lake-{tmp_path.name[-8:]}/x.parquet"
+    with lakehouse.open(tmp_path / "one", embedder="hash", **where) as lake:
+        lake.ingest(_csv("x", 0), "t", format="csv")
+        lake.sql(f"COPY (SELECT 42 AS answer) TO '{other}' (FORMAT parquet)")  # the read-write side may
+        inside = lake.sql("SELECT data_file FROM ducklake_list_files('lake', 't')").fetchone()[0]
+        assert inside.startswith(where["data_path"])
+        cur = lake.query_cursor()  # the sandboxed instance itself, under the SQL allow list
+        assert cur.execute(f"SELECT count(*) FROM read_parquet('{inside}')").fetchone()[0] == PER_BATCH
+        with pytest.raises(duckdb.PermissionException):
+            cur.execute(f"SELECT * FROM read_parquet('{other}')").fetchall()
+        with pytest.raises(duckdb.PermissionException):
+            cur.execute(f"SELECT * FROM read_text('{services.s3.url}/{s3_server.BUCKET}/')").fetchall()
