@@ -44,6 +44,11 @@ SETTINGS: tuple[Setting, ...] = (
             "postgres://host:port/db or postgres://host:port/* (none by default)."),
     Setting("buckets", dict, {}, "Named storage locations: name -> {path, primary?, rescue?} ([buckets.NAME] in TOML; "
             "see README, Buckets)."),
+    Setting("s3_endpoint", str, "", "S3-compatible endpoint URL for s3:// data paths and buckets (MinIO, Ceph, ...); "
+            "empty: AWS_ENDPOINT_URL, else AWS. Keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."),
+    Setting("s3_region", str, "", "S3 region; empty: AWS_REGION / AWS_DEFAULT_REGION."),
+    Setting("s3_url_style", str, "", "S3 addressing, 'path' or 'vhost'; empty: 'path' with an s3_endpoint, else "
+            "DuckDB's default."),
     Setting("max_upload_mb", int, 1024, "Largest HTTP request body accepted, in MiB.", minimum=1),
     Setting("max_json_mb", int, 16, "Largest JSON request body accepted, in MiB (uploads: max_upload_mb).",
             minimum=1),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import secrets
 import shutil
@@ -29,7 +30,10 @@ from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.names import sql_string
 from lakehouse.engine.observer import journal, ops
 from lakehouse.engine.read_path import ReadMirror
+from lakehouse.engine.s3 import S3Config
+from lakehouse.engine.time_travel import SnapshotInstances
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
+from lakehouse.scrub import SCRUB
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
@@ -51,6 +55,7 @@ class Location:
     data_path: str
     data_path_explicit: bool
     buckets: Buckets = Buckets({})  # named storage locations (the primary is `data_path`)
+    s3: S3Config | None = None  # credentials and endpoint for s3:// paths (None: DuckDB's own secrets)
 
     @classmethod
     def resolve(cls, root: str | Path, catalog: str | None, data_path: str | None) -> Location:
@@ -58,6 +63,10 @@ class Location:
         if catalog is None:
             catalog = f"sqlite:{root / 'catalog.sqlite'}"
         kind = catalog.split(":", 1)[0]
+        if kind == "postgres":  # a libpq password may be echoed by a failing ATTACH: never shown
+            for word in catalog.split():
+                if word.startswith("password="):
+                    SCRUB.add(word.split("=", 1)[1].strip("'"))
         if kind not in ("sqlite", "postgres", "duckdb") or ":" not in catalog:
             raise InvalidInput(
                 f"unsupported catalog {catalog!r}: use 'sqlite:<file>', 'postgres:<conninfo>' or 'duckdb:<file>'",
@@ -85,12 +94,17 @@ class Location:
         return Path(self.catalog.split(":", 1)[1]).exists()
 
 
-def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: bool) -> None:
+def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: bool,
+                snapshot: int | None = None) -> None:
+    """Attach the lake as `lake`; with `snapshot`, read-only and pinned to that DuckLake snapshot (time travel)."""
     load_extension(con, "ducklake")
     if loc.kind in ("sqlite", "postgres"):
         load_extension(con, loc.kind)
     if not loc.is_local_data or any("://" in p for p in loc.buckets.paths()):
         load_extension(con, "httpfs")
+        if loc.s3 is not None:
+            with map_duckdb_errors():
+                con.execute(loc.s3.create_secret_sql())
     new_catalog = loc.catalog_exists() is False
     options = []
     if loc.kind == "sqlite":
@@ -106,13 +120,16 @@ def attach_lake(con: duckdb.DuckDBPyConnection, loc: Location, *, read_only: boo
         # The metadata catalog under a name no caller can guess (DuckLake's default is
         # __ducklake_metadata_<alias>): the allow list refuses other catalogs, this is the second lock.
         options += ["READ_ONLY", f"METADATA_CATALOG {sql_string('__lh_meta_' + secrets.token_hex(8))}"]
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     opts = f" ({', '.join(options)})" if options else ""
     with map_duckdb_errors():
         con.execute(f"ATTACH {sql_string('ducklake:' + loc.catalog)} AS {LAKE_ALIAS}{opts}")
 
 
 def prepare_connection(
-    con: duckdb.DuckDBPyConnection, lake: Lake, *, read_only: bool = False, attach: bool = True
+    con: duckdb.DuckDBPyConnection, lake: Lake, *, read_only: bool = False, attach: bool = True,
+    snapshot: int | None = None,
 ) -> str:
     """Settings, extensions, the lake, UDFs, macros. Returns the database holding the macros."""
     s = lake.settings
@@ -123,11 +140,11 @@ def prepare_connection(
             con.execute(f"SET memory_limit = {sql_string(s.memory_limit)}")
         macro_db = con.execute("SELECT current_database()").fetchone()[0]
         if attach:
-            attach_lake(con, lake.location, read_only=read_only)
+            attach_lake(con, lake.location, read_only=read_only, snapshot=snapshot)
         if not read_only:
             ensure_engine_tables(con)
         udfs.register_all(con, lake, read_only=read_only)
-        sqlviews.load_all(con, macro_db, macro_values(lake))
+        sqlviews.load_all(con, macro_db, macro_values(lake), skip_missing=snapshot is not None)
     prepare_cursor(con, macro_db, temp_macros=None if read_only else macro_values(lake))
     return macro_db
 
@@ -194,10 +211,10 @@ def sandbox(con: duckdb.DuckDBPyConnection, loc: Location, temp_dir: str) -> Non
     file functions. With external access off, Python variables are not tables (no replacement scans);
     no extension is installed or loaded; no setting changes.
     """
-    allowed = [str(loc.root / folder) + "/" for folder in VIEW_FOLDERS]
-    if loc.is_local_data:
-        allowed.insert(0, loc.data_path)
-    allowed += [p for p in loc.buckets.paths() if "://" not in p and p not in allowed]  # rescued files
+    # The data path, local or s3:// (DuckDB's allow list takes URL prefixes too: with external access off, a remote
+    # file outside it is refused like a local one), and the buckets (rescued files).
+    allowed = [loc.data_path] + [str(loc.root / folder) + "/" for folder in VIEW_FOLDERS]
+    allowed += [p for p in loc.buckets.paths() if p not in allowed]
     listing = ", ".join(sql_string(a) for a in allowed)
     for statement in (f"SET temp_directory = {sql_string(temp_dir)}",
                       f"SET allowed_directories = [{listing}]",
@@ -206,6 +223,37 @@ def sandbox(con: duckdb.DuckDBPyConnection, loc: Location, temp_dir: str) -> Non
                       "SET enable_external_access = false",
                       "SET lock_configuration = true"):
         con.execute(statement)
+
+
+@dataclasses.dataclass
+class SandboxInstance:
+    """A sandboxed read-only DuckDB instance onto the lake (at its latest snapshot, or pinned to one)."""
+
+    con: duckdb.DuckDBPyConnection
+    macro_db: str
+    temp_dir: str
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return prepare_cursor(self.con.cursor(), self.macro_db, macros_first=True)
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def open_sandbox(lake: Lake, snapshot: int | None = None) -> SandboxInstance:
+    """A new read-only instance: the lake attached READ_ONLY (pinned to `snapshot` if given), then sandboxed."""
+    con = duckdb.connect()
+    temp = tempfile.mkdtemp(prefix="lakehouse-query-")
+    try:
+        macro_db = prepare_connection(con, lake, read_only=True, snapshot=snapshot)
+        with map_duckdb_errors():
+            sandbox(con, lake.location, temp)
+    except BaseException:
+        con.close()
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return SandboxInstance(con, macro_db, temp)
 
 
 class Connections:
@@ -220,9 +268,8 @@ class Connections:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursor_lock = threading.Lock()
-        self._ro: duckdb.DuckDBPyConnection | None = None
-        self._ro_macro_db = ""
-        self._ro_temp: str | None = None
+        self._ro: SandboxInstance | None = None
+        self.snapshots = SnapshotInstances(functools.partial(open_sandbox, lake), self._snapshot_exists)
         self._mirror: ReadMirror | None = None
         self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
         self.commit_lock = threading.Lock()  # a COMMIT, or a read of the SQLite catalog file (snapshots.CatalogWatch)
@@ -256,31 +303,28 @@ class Connections:
         cur = getattr(self._local, "ro", None)
         if cur is not None:
             if self._mirror is not None:
-                self._mirror.sync(self._ro)
+                self._mirror.sync(self._ro.con)
             return cur
         self.check_open()
         with self._cursor_lock:
             if self._ro is None:
-                ro = duckdb.connect()
-                temp = tempfile.mkdtemp(prefix="lakehouse-query-")
-                try:
-                    self._ro_macro_db = prepare_connection(ro, self._lake, read_only=True)
-                    with map_duckdb_errors():
-                        sandbox(ro, self.location, temp)
-                except BaseException:
-                    ro.close()
-                    shutil.rmtree(temp, ignore_errors=True)
-                    raise
-                self._ro, self._ro_temp = ro, temp
+                self._ro = open_sandbox(self._lake)
                 watch = self._lake.ctx.clock.watch
                 if self._lake.settings.fast_reads and watch.available:
-                    self._mirror = ReadMirror(watch, self._ro_macro_db)
-            cur = prepare_cursor(self._ro.cursor(), self._ro_macro_db, macros_first=True)
+                    self._mirror = ReadMirror(watch, self._ro.macro_db)
+            cur = self._ro.cursor()
             self._cursors.append(cur)
         self._local.ro = cur
         if self._mirror is not None:
-            self._mirror.sync(self._ro)
+            self._mirror.sync(self._ro.con)
         return cur
+
+    @contextlib.contextmanager
+    def snapshot_cursor(self, snapshot: int) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on a sandboxed read-only instance that sees the lake as of DuckLake snapshot `snapshot`."""
+        self.check_open()
+        with self.snapshots.cursor(snapshot) as cur:
+            yield cur
 
     @contextlib.contextmanager
     def fresh_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -290,6 +334,11 @@ class Connections:
             yield cur
         finally:
             cur.close()
+
+    def _snapshot_exists(self, snapshot: int) -> bool:
+        with self.fresh_cursor() as cur, map_duckdb_errors():
+            return cur.execute(f"SELECT count(*) FROM ducklake_snapshots({sql_string(LAKE_ALIAS)}) WHERE snapshot_id = ?",
+                               [snapshot]).fetchone()[0] > 0
 
     def transaction(self, cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         return in_transaction(cur, body, lock=self.write_lock, commit_lock=self.commit_lock)
@@ -307,8 +356,7 @@ class Connections:
             self._cursors.clear()
         if self._ro is not None:
             self._ro.close()
-        if self._ro_temp is not None:
-            shutil.rmtree(self._ro_temp, ignore_errors=True)
+        self.snapshots.close()
         if self.owns_connection:
             self.db.close()
         else:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from lakehouse.engine.vectors import store
 from lakehouse.errors import map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -32,7 +33,10 @@ def tidy(ctx: EngineContext, now: float | None = None) -> dict[str, Any]:
     cutoff = (time.time() if now is None else now) - STALE_S
     out: dict[str, Any] = {"staging": _old_files(ctx.root / "staging", "*", cutoff)}
     with ctx.fresh_cursor() as cur, map_duckdb_errors():
-        known = {Path(r[0]) for r in cur.execute("SELECT path FROM lake.lh.index_generations").fetchall()}
+        rows = cur.execute("SELECT corpus, generation, path FROM lake.lh.index_generations").fetchall()
+        # the files generations name, and this node's copies of generations other nodes built (vectors/engine.py)
+        known = {Path(path) for _, _, path in rows}
+        known |= {store.sidecar_path(ctx.root, corpus, generation) for corpus, generation, _ in rows}
         out["sidecars"] = [str(p) for p in _stale_sidecars(ctx.root / "indexes", known, cutoff)]
         out["data_files"] = _orphaned_data_files(cur, cutoff) if ctx.location.is_local_data else []
     for kind, gone in out.items():

@@ -27,6 +27,7 @@ from lakehouse.engine.ingest import IngestResult
 from lakehouse.engine.matrix.gate import check_modes
 from lakehouse.engine.observer import Observer, StorageJournal
 from lakehouse.engine.ops import CATALOG, Operations
+from lakehouse.engine.s3 import S3Config
 from lakehouse.engine.safe_sql import QueryResult
 from lakehouse.engine.snapshots import LakeClock
 from lakehouse.engine.sources import Source
@@ -71,7 +72,7 @@ class Lake:
         stores = buckets.parse(s.buckets, self.root)  # likewise: a bad [buckets] table fails at open
         if data_path is None and stores.primary is not None:
             self.location = Location.resolve(root, catalog, stores.primary.path)
-        self.location = dataclasses.replace(self.location, buckets=stores)
+        self.location = dataclasses.replace(self.location, buckets=stores, s3=S3Config.resolve(s, os.environ))
         self.models = ModelTable(s.models)
         self.keys = KeyRing(KEY_NAMES, os.environ, s.key_file)
         self.observer = Observer(self.root / "observer", write=s.observer_log, capacity=s.observer_buffer,
@@ -145,9 +146,11 @@ class Lake:
 
     # -- the Python surface: one operation each ------------------------------------------------
     def query(self, sql: str, params: Any = None, *, max_rows: int | None = None,
-              timeout_s: float | None = None) -> QueryResult:
-        """Read-only, sandboxed query: one SELECT/WITH/EXPLAIN/DESCRIBE/SHOW/SUMMARIZE statement."""
-        return self.ops.call("sql.query", sql=sql, params=params, max_rows=max_rows, timeout_s=timeout_s)
+              timeout_s: float | None = None, at_snapshot: int | None = None) -> QueryResult:
+        """Read-only, sandboxed query: one SELECT/WITH/EXPLAIN/DESCRIBE/SHOW/SUMMARIZE statement; with
+        `at_snapshot`, of the lake as of that DuckLake snapshot (time travel)."""
+        return self.ops.call("sql.query", sql=sql, params=params, max_rows=max_rows, timeout_s=timeout_s,
+                             at_snapshot=at_snapshot)
 
     def ingest(self, source: Source, dataset: str, *, format: str = "auto", mode: str = "create",
                key: str | None = None, filename: str | None = None, **options: Any) -> IngestResult:

@@ -91,25 +91,36 @@ def time_limit(ctx: EngineContext, cur: duckdb.DuckDBPyConnection, timeout_s: fl
 
 
 def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int, timeout_s: float,
-              max_bytes: int | None = None) -> QueryResult:
+              max_bytes: int | None = None, at_snapshot: int | None = None) -> QueryResult:
     """`Lake.query`: a checked, sandboxed, row-capped and time-limited read; with `max_bytes`, a result larger than
-    that (estimated while it is fetched, a chunk at a time) is refused before it is serialised anywhere."""
+    that (estimated while it is fetched, a chunk at a time) is refused before it is serialised anywhere; with
+    `at_snapshot`, of the lake as of that DuckLake snapshot (time_travel.py)."""
     check_read_only(sql)
-    cur = ctx.query_cursor()
     t0 = time.perf_counter()
-    try:
-        with time_limit(ctx, cur, timeout_s):
-            res = _execute(cur, sql, params)
-            names = [d[0] for d in res.description or []]
-            types = [str(d[1]) for d in res.description or []]
-            rows = _fetch(res, max_rows, max_bytes)
-    finally:
-        if _check(sql):
-            _drop_pivot_types(cur)
+    with _reader(ctx, at_snapshot) as cur:
+        try:
+            with time_limit(ctx, cur, timeout_s):
+                res = _execute(cur, sql, params)
+                names = [d[0] for d in res.description or []]
+                types = [str(d[1]) for d in res.description or []]
+                rows = _fetch(res, max_rows, max_bytes)
+        finally:
+            if _check(sql):
+                _drop_pivot_types(cur)
     truncated = len(rows) > max_rows
     rows = [list(r) for r in rows[:max_rows]]
     return QueryResult([{"name": n, "type": t} for n, t in zip(names, types)], rows, len(rows), truncated,
                        round((time.perf_counter() - t0) * 1000, 3))
+
+
+@contextlib.contextmanager
+def _reader(ctx: EngineContext, at_snapshot: int | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The sandboxed cursor that reads the latest snapshot, or one pinned to `at_snapshot`."""
+    if at_snapshot is None:
+        yield ctx.query_cursor()
+        return
+    with sandbox_errors(ctx), ctx.db.snapshot_cursor(at_snapshot) as cur:
+        yield cur
 
 
 _CHUNK = 2048

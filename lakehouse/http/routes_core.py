@@ -46,7 +46,8 @@ def ingest() -> tuple[Any, int]:
 
 @bp.post("/sql")
 def sql() -> Any:
-    """`{"sql": "SELECT ...", "params"?: [..] | {..}, "max_rows"?: n, "timeout_s"?: s}`: one read-only query."""
+    """`{"sql": "SELECT ...", "params"?: [..] | {..}, "max_rows"?: n, "timeout_s"?: s, "at_snapshot"?: n}`: one
+    read-only query (of the lake as of snapshot n)."""
     return call("sql.query", json_body())
 
 

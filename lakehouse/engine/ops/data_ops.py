@@ -42,6 +42,8 @@ class SqlQuery(Input):
     params: list[Any] | dict[str, Any] | None = Field(None, description="values for ? or $name parameters")
     max_rows: int | None = Field(None, ge=0, description="row cap (remote callers: at most the server's max_rows)")
     timeout_s: Seconds | None = Field(None, description="seconds before the query is interrupted")
+    at_snapshot: int | None = Field(None, ge=0, description="read the lake as of this DuckLake snapshot (time travel; "
+                                    "ids from journal or ducklake_snapshots)")
 
 
 def _sql_query(lake: Lake, inp: SqlQuery) -> QueryResult:
@@ -53,7 +55,8 @@ def _sql_query(lake: Lake, inp: SqlQuery) -> QueryResult:
         timeout = s.query_timeout_s if timeout is None else min(timeout, s.query_timeout_s)
         max_bytes = s.max_response_mb * 2**20
     return run_query(lake.ctx, inp.sql, inp.params, max_rows=s.max_rows if max_rows is None else max_rows,
-                     timeout_s=s.query_timeout_s if timeout is None else timeout, max_bytes=max_bytes)
+                     timeout_s=s.query_timeout_s if timeout is None else timeout, max_bytes=max_bytes,
+                     at_snapshot=inp.at_snapshot)
 
 
 class DatasetIngest(Input):

@@ -32,6 +32,8 @@ from lakehouse.engine.vectors.hits import Hit, to_hits
 from lakehouse.errors import Conflict, InvalidInput, NotFound, TooManyRequests, map_duckdb_errors
 
 if TYPE_CHECKING:
+    from usearch.index import Index
+
     from lakehouse.engine.context import EngineContext
 
 log = logging.getLogger(__name__)
@@ -230,8 +232,8 @@ class VectorEngine:
         with self._states_lock:
             self._states.pop(name, None)
         text_index.forget(self, name)
-        for f in self._folder(name).glob("*.usearch"):
-            f.unlink(missing_ok=True)
+        for f in store.sidecar_path(self.ctx.root, name, 0).parent.glob("*.usearch"):
+            hnsw.remove_local(f)
 
     def exists(self, name: str) -> bool:
         with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
@@ -320,8 +322,7 @@ class VectorEngine:
         if active is None:
             self._build_generation(state)
             return
-        index, problem = hnsw.load(Path(active["path"]), active["sha256"],
-                                   expansion_search=active["params"]["expansion_search"])
+        index, problem = self._sidecar(state, active)
         if index is None:  # missing or corrupt sidecar: journalled, then rebuilt from the lake table
             self.ctx.journal.record(f"sidecar_{problem}", state.name,
                                     f"index generation {active['generation']} of corpus {state.name!r} is {problem} "
@@ -331,8 +332,28 @@ class VectorEngine:
         state.generation = Generation(active["generation"], index, active["max_key"], active["path"])
         _catch_up(state, index, active["max_key"])
 
-    def _folder(self, name: str) -> Path:
-        return self.ctx.root / "indexes" / name
+    def _sidecar(self, state: CorpusState, gen: dict[str, Any]) -> tuple[Index | None, str]:
+        """Generation `gen`'s index on this node, or (None, "missing" / "corrupt").
+
+        Sidecars are local to each node (`<root>/indexes`); the catalog names the file of the node that built the
+        generation. Built here: that file, checked against the catalog's checksum. Built by another node (another
+        root, another machine): this node's own copy of the same generation, made once from the lake table (the
+        live rows up to the generation's max_key; later rows are caught up like on any load) and checked against
+        the checksum kept beside it. So a second node uses the generation the first one built, without writing
+        a new generation to the shared catalog."""
+        local = store.sidecar_path(self.ctx.root, state.name, gen["generation"])
+        expansion = gen["params"]["expansion_search"]
+        if Path(gen["path"]) == local:
+            return hnsw.load(local, gen["sha256"], expansion_search=expansion)
+        index, _ = hnsw.load_local_copy(local, expansion_search=expansion)
+        if index is None:
+            keys = np.flatnonzero(state.live[:gen["max_key"] + 1]).astype(np.int64)
+            index = hnsw.build(state.vectors[keys], keys, metric=state.metric, dtype=state.meta["dtype"],
+                               params=gen["params"], threads=self.ctx.settings.threads)
+            hnsw.save_local_copy(index, local)
+            log.info("corpus %s: made this node's copy of index generation %d (%d rows)", state.name,
+                     gen["generation"], len(keys))
+        return index, ""
 
     def _build_generation(self, state: CorpusState) -> dict[str, Any]:
         with state.lock:
@@ -347,7 +368,7 @@ class VectorEngine:
             with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
                 gens = store.generations(cur, state.name)
                 number = 1 + max((g["generation"] for g in gens), default=0)
-                path = self._folder(state.name) / f"{number}.usearch"
+                path = store.sidecar_path(self.ctx.root, state.name, number)
                 digest = hnsw.save(index, path)
                 snapshot = cur.execute("SELECT id FROM lake.current_snapshot()").fetchone()[0]
                 keep = self.ctx.settings.keep_generations
@@ -374,7 +395,7 @@ class VectorEngine:
             state.generation = Generation(number, index, max_key, str(path))
             state.built_at = time.monotonic()
             for g in stale:  # after the commit: a crash before it leaves the files the catalog still names
-                Path(g["path"]).unlink(missing_ok=True)
+                hnsw.remove_local(store.sidecar_path(self.ctx.root, state.name, g["generation"]))
             log.info("corpus %s: built index generation %d (%d rows, %.1f s, recall@10 %s)", state.name, number,
                      len(keys), build_s, "n/a" if recall is None else f"{recall:.4f}")
             return {"corpus": state.name, "generation": number, "rows": len(keys), "snapshot_id": snapshot,
@@ -416,8 +437,7 @@ class VectorEngine:
                 target = next((g for g in gens if g["generation"] == generation), None)
                 if target is None:
                     raise NotFound(f"corpus {name!r} has no index generation {generation}", code="generation_not_found")
-            index, problem = hnsw.load(Path(target["path"]), target["sha256"],
-                                       expansion_search=target["params"]["expansion_search"])
+            index, problem = self._sidecar(state, target)
             if index is None:
                 raise Conflict(f"index generation {target['generation']} of {name!r} is {problem} on disk",
                                code="generation_unusable")

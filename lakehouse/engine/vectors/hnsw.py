@@ -65,6 +65,26 @@ def save(index: Index, path: Path) -> str:
     return digest
 
 
+def save_local_copy(index: Index, path: Path) -> None:
+    """Save this node's copy of a generation another node built, its checksum beside it (`.sha256`): the
+    catalog's checksum is of the other node's file."""
+    digest = save(index, path)
+    path.with_suffix(".sha256").write_text(digest + "\n")
+
+
+def load_local_copy(path: Path, *, expansion_search: int) -> tuple[Index | None, str]:
+    checksum = path.with_suffix(".sha256")
+    if not path.is_file() or not checksum.is_file():
+        return None, "missing"
+    return load(path, checksum.read_text().strip(), expansion_search=expansion_search)
+
+
+def remove_local(path: Path) -> None:
+    """Delete this node's sidecar of a generation (and the checksum of a copy made here)."""
+    path.unlink(missing_ok=True)
+    path.with_suffix(".sha256").unlink(missing_ok=True)
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

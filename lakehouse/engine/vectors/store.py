@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -43,6 +44,11 @@ def row_counts(cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, in
         return {}
     sql = " UNION ALL ".join(f"SELECT {i} AS i, count(*) FROM {table(n)}" for i, n in enumerate(names))
     return {names[i]: n for i, n in cur.execute(sql).fetchall()}
+
+
+def sidecar_path(root: Path, corpus: str, generation: int) -> Path:
+    """This node's sidecar file of an index generation: `<root>/indexes/<corpus>/<generation>.usearch`."""
+    return root / "indexes" / corpus / f"{generation}.usearch"
 
 
 def active_generation(cur: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any] | None:
