@@ -29,6 +29,7 @@ from lakehouse.engine.extensions import load_extension
 from lakehouse.engine.names import sql_string
 from lakehouse.engine.observer import journal, ops
 from lakehouse.engine.read_path import ReadMirror
+from lakehouse.engine.sql_scope import LakeNames
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -224,6 +225,7 @@ class Connections:
         self._ro_macro_db = ""
         self._ro_temp: str | None = None
         self._mirror: ReadMirror | None = None
+        self.lake_names = LakeNames()  # what a profile's SQL is checked against (sql_scope)
         self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
         self.commit_lock = threading.Lock()  # a COMMIT, or a read of the SQLite catalog file (snapshots.CatalogWatch)
         self.closed = False

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from lakehouse.engine import sql_policy, sql_tree
+from lakehouse.engine import sql_policy, sql_scope, sql_tree
+from lakehouse.engine.names import sql_string
 from lakehouse.errors import InvalidInput, LakehouseError, PayloadTooLarge, QueryTimeout, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int
     that (estimated while it is fetched, a chunk at a time) is refused before it is serialised anywhere."""
     check_read_only(sql)
     cur = ctx.query_cursor()
+    scoped(ctx, cur, sql)
     t0 = time.perf_counter()
     try:
         with time_limit(ctx, cur, timeout_s):
@@ -152,6 +154,7 @@ def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool 
     if check:
         check_read_only(sql)
     cur = ctx.query_cursor()
+    scoped(ctx, cur, sql if check else None)
     try:
         with time_limit(ctx, cur, ctx.settings.query_timeout_s):
             tbl = _execute(cur, sql, params).arrow()
@@ -160,6 +163,27 @@ def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool 
         if check and _check(sql):
             _drop_pivot_types(cur)
     return tbl
+
+
+_BOUND = threading.local()  # id(cursor) -> the profile last bound to it (this thread's cursors)
+
+
+def scoped(ctx: EngineContext, cur: duckdb.DuckDBPyConnection, sql: str | None) -> None:
+    """Hold `sql` to the caller's profile (sql_scope), and hand the profile to the engine's functions it calls
+    through the cursor's `lh_profile` variable. `sql` None: the engine's own SQL, not checked."""
+    from lakehouse.engine.ops.context import current  # the ops package imports this module: not at import time
+
+    profile = current().scope
+    bound = _BOUND.__dict__.setdefault("by_cursor", {})
+    if profile is not None:
+        if sql is not None:
+            with sandbox_errors(ctx):
+                sql_scope.check(ctx.db.lake_names.at(cur, ctx.clock.latest()), sql, profile)
+        cur.execute(f"SET VARIABLE {sql_scope.VARIABLE} = {sql_string(profile.name)}")
+        bound[id(cur)] = profile.name
+    elif bound.get(id(cur)) is not None:
+        cur.execute(f"RESET VARIABLE {sql_scope.VARIABLE}")
+        bound[id(cur)] = None
 
 
 def _execute(cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> duckdb.DuckDBPyConnection:

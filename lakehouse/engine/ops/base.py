@@ -5,7 +5,8 @@ validated in one place, an error is `InvalidInput` naming the field), a typed ou
 whether it writes, and the surfaces that expose it (HTTP route, SQL function, CLI command), from
 which the README's operations table is generated. `Operations.call` is the one way in: it takes the
 caller from the context variable (`ops.context`), validates, applies the rules every surface shares
-(a read-only entrance cannot run a writing op; a profile's bindings, ops/scope.py), runs the op and records exactly one ObservedOp.
+(a read-only entrance cannot run a writing op; a profile's bindings, ops/scope.py), runs the op and records
+exactly one ObservedOp.
 """
 
 from __future__ import annotations
