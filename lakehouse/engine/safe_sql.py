@@ -165,7 +165,9 @@ def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool 
     return tbl
 
 
-_BOUND = threading.local()  # id(cursor) -> the profile last bound to it (this thread's cursors)
+# id(cursor) -> (the cursor, the profile last bound to it), for this thread's cursors. The cursor is held so that its
+# id cannot be reused by another cursor while the entry stands: a stale entry could skip a needed SET.
+_BOUND = threading.local()
 
 
 def scoped(ctx: EngineContext, cur: duckdb.DuckDBPyConnection, sql: str | None) -> None:
@@ -174,16 +176,20 @@ def scoped(ctx: EngineContext, cur: duckdb.DuckDBPyConnection, sql: str | None) 
     from lakehouse.engine.ops.context import current  # the ops package imports this module: not at import time
 
     profile = current().scope
-    bound = _BOUND.__dict__.setdefault("by_cursor", {})
+    bound: dict[int, tuple[duckdb.DuckDBPyConnection, str | None]] = _BOUND.__dict__.setdefault("by_cursor", {})
+    held, name = bound.get(id(cur), (cur, None))
+    if held is not cur:
+        name = "?"  # not this cursor's entry: set the variable whatever it says
     if profile is not None:
         if sql is not None:
             with sandbox_errors(ctx):
                 sql_scope.check(ctx.db.lake_names.at(cur, ctx.clock.latest()), sql, profile)
-        cur.execute(f"SET VARIABLE {sql_scope.VARIABLE} = {sql_string(profile.name)}")
-        bound[id(cur)] = profile.name
-    elif bound.get(id(cur)) is not None:
+        if name != profile.name:
+            cur.execute(f"SET VARIABLE {sql_scope.VARIABLE} = {sql_string(profile.name)}")
+            bound[id(cur)] = (cur, profile.name)
+    elif name is not None:
         cur.execute(f"RESET VARIABLE {sql_scope.VARIABLE}")
-        bound[id(cur)] = None
+        bound[id(cur)] = (cur, None)
 
 
 def _execute(cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> duckdb.DuckDBPyConnection:
