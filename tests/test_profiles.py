@@ -94,3 +94,14 @@ def test_hot_swap_while_profile_b_queries(tenants: Tenants) -> None:
             hit = b.post("/vectors/search", json={"corpus": "b_docs", "query": "secret payroll of B", "k": 1}).json()
             assert hit["results"][0]["id"] == "1"
             assert b.post("/v1/corpora/b_docs/rollback", json={}).status_code == 403  # a read profile
+
+
+def test_mcp_stdio_serves_as_the_profile_of_mcp_key(tenants: Tenants) -> None:
+    pytest.importorskip("mcp")
+    from mcp_client import call, stdio_target
+
+    target = stdio_target(tenants.lake.root, LH_MCP_KEY=tenants.keys["a"], LH_EMBEDDER="hash")
+    listed = call(target, "list_datasets")
+    assert not listed.is_error and "a_sales" in str(listed.content) and "b_sales" not in str(listed.content)
+    refused = call(target, "sql_query", {"sql": "SELECT * FROM b_sales"})
+    assert refused.is_error and "profile_forbidden" in str(refused.content)
