@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     _distill_parsers(sub)
     _pathway_parsers(sub)
     _quality_parsers(sub)
+    _profile_parsers(sub)
 
     p = sub.add_parser("workflow", help="run workflows: YAML DAGs of LLM prompts and operations")
     wsub = p.add_subparsers(dest="workflow_command", required=True)
@@ -277,6 +278,17 @@ def _quality_parsers(sub: Any) -> None:
     _command(g, "delete", "delete a rule", "dataset", "name")
     _command(g, "check", "run a dataset's rules now (exit 1 when an error rule fails)", "dataset").add_argument(
         "--sample", type=int, default=5)
+
+
+def _profile_parsers(sub: Any) -> None:
+    g = _group(sub, "profile", "profiles: API keys bound to datasets and corpora (read or write)")
+    d = _command(g, "create", "create a profile and print its key (shown once)", "name")
+    d.add_argument("--datasets", type=_list, default=[], help="dataset names or globs, comma-separated (sales_*)")
+    d.add_argument("--corpora", type=_list, default=[], help="corpus names or globs, comma-separated")
+    d.add_argument("--access", default="read", choices=["read", "write"])
+    _command(g, "list", "list profiles (never their keys)")
+    _command(g, "delete", "delete a profile: its key stops working", "name")
+    _command(g, "rotate-key", "give a profile a new key (printed once); the old one stops working", "name")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -600,8 +612,27 @@ def _workflow_source(arg: str) -> str:
 
 
 # commands whose exit code is their answer (0 ok, 1 a finding or failure)
+def _profile(lake: Any, args: argparse.Namespace) -> int:
+    cmd = args.profile_command
+    if cmd == "create":
+        out = lake.create_profile(args.name, datasets=args.datasets, corpora=args.corpora, access=args.access)
+        print(out["key"])
+        print(f"profile {out['name']} ({out['access']}): keep this key; it is not stored and cannot be shown again",
+              file=sys.stderr)
+    elif cmd == "list":
+        _print_result(["name", "access", "datasets", "corpora"],
+                      [[p["name"], p["access"], ",".join(p["datasets"]), ",".join(p["corpora"])]
+                       for p in lake.list_profiles()], "table")
+    elif cmd == "delete":
+        lake.delete_profile(args.name)
+        print(f"{args.name}: deleted")
+    else:
+        print(lake.rotate_profile_key(args.name)["key"])
+    return 0
+
+
 _REPORTS = {"drift": _drift, "distill": _distill, "pathways": _pathways, "truth": _truth, "rules": _rules,
-            "workflow": _workflow, "audit": _audit}
+            "workflow": _workflow, "audit": _audit, "profile": _profile}
 
 
 def _print_result(columns: list[str], rows: list[list[Any]], fmt: str) -> None:

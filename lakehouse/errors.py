@@ -4,7 +4,8 @@
     ├── InvalidInput                400 invalid_input  + ValueError: bad argument, file, name, SQL
     │   ├── SettingsError           400 invalid_setting  unknown key / wrong type at open
     │   └── PayloadTooLarge         413 payload_too_large
-    ├── Forbidden                   403 forbidden      + PermissionError: refused by the sandbox
+    ├── Unauthorized                401 unauthorized   no key, or a key that is not this server's
+    ├── Forbidden                   403 forbidden      + PermissionError: refused by the sandbox or a profile
     ├── NotFound                    404 not_found      + KeyError: dataset, corpus, route, ...
     ├── ProviderNotConfigured       503 provider_not_configured  no key (or base URL) for that provider here
     ├── Conflict                    409 conflict       exists already / concurrent change
@@ -66,6 +67,11 @@ class SettingsError(InvalidInput):
 class PayloadTooLarge(InvalidInput):
     status = 413
     code = "payload_too_large"
+
+
+class Unauthorized(LakehouseError):
+    status = 401
+    code = "unauthorized"
 
 
 class Forbidden(LakehouseError, PermissionError):

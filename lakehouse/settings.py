@@ -27,6 +27,7 @@ class Setting:
     help: str
     minimum: float | None = None  # numbers: the least value allowed (floats must also be finite)
     above: bool = False  # the value must be strictly above `minimum` (a timeout of 0 would disable the timer)
+    choices: tuple[str, ...] | None = None  # text: the values allowed
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -55,6 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_response_mb", int, 64, "Largest HTTP response body sent, in MiB (larger results are a 413).", minimum=1),
     Setting("allowed_hosts", list, [], "Host names the HTTP server answers besides its bind address and loopback."),
     Setting("api_key", str, "", "Key HTTP clients must send (Authorization: Bearer); required beyond loopback."),
+    Setting("auth", str, "", "HTTP keys: off (api_key only), optional (a profile key scopes the request, none is "
+            "unscoped), required (a valid key on every request); empty: required when serving beyond loopback, "
+            "else optional.", choices=("", "off", "optional", "required")),
+    Setting("mcp_key", str, "", "A profile's API key: `lakehouse mcp` (stdio) serves every tool call as that profile."),
     Setting("observer_buffer", int, 10_000, "ObservedOps kept in memory (ring buffer).", minimum=1),
     Setting("observer_log", bool, True, "Append every ObservedOp to <root>/observer/ops-YYYY-MM-DD.jsonl."),
     Setting("observer_retention_days", int, 30, "Days of op-log and storage-journal files kept (0: forever).", minimum=0),
@@ -103,6 +108,9 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
         )
     if t is list:
         value = [str(v) for v in value]
+    if setting.choices is not None and value not in setting.choices:
+        raise SettingsError(f"setting {setting.name!r} from {origin} must be one of "
+                            f"{', '.join(repr(c) for c in setting.choices)}, got {value!r}", setting=setting.name)
     if t in (int, float) and (not math.isfinite(value) or (setting.minimum is not None and (
             value < setting.minimum or (setting.above and value == setting.minimum)))):
         bound = "above" if setting.above else "at least"

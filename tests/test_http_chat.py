@@ -58,7 +58,11 @@ def http(served: tuple[lakehouse.Lake, str]) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def client(served: tuple[lakehouse.Lake, str]) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=served[1] + "/v1", api_key="unused", max_retries=0, timeout=30) as c:
+    """The official client sends a key whatever the server wants; one the server does not know is a 401, so it sends
+    a profile's (a chat-only tenant: no dataset, no corpus)."""
+    lake = served[0]
+    key = lake.create_profile(f"chat_{len(lake.list_profiles())}")["key"]
+    with openai.OpenAI(base_url=served[1] + "/v1", api_key=key, max_retries=0, timeout=30) as c:
         yield c
 
 

@@ -64,10 +64,11 @@ def test_corpus_and_playbook_writes_are_journalled(lake: lakehouse.Lake) -> None
 
 
 def test_the_caller_is_recorded(lake: lakehouse.Lake) -> None:
-    with entrance("http", profile="night-shift"):
+    lake.create_profile("night_shift", datasets=["people"], access="write")
+    with entrance("http", profile="night_shift"):  # a caller names a profile of the lake (else profile_forbidden)
         lake.ingest(CSV, "people", filename="p.csv")
     row = lake.journal(dataset="people")[0]
-    assert (row["origin"], row["profile"]) == ("http", "night-shift")
+    assert (row["origin"], row["profile"]) == ("http", "night_shift")
 
 
 def test_a_failed_or_skipped_write_leaves_no_journal_row_and_no_snapshot(lake: lakehouse.Lake) -> None:

@@ -75,10 +75,10 @@ def _error(result: Any) -> dict[str, Any]:
 
 def test_the_tools_are_the_catalog(served: Served) -> None:
     tools = {t.name: t for t in session(http_target(served.url), lambda c: c.list_tools()).tools}
-    assert set(tools) == {tool_name(op.name) for op in CATALOG}
+    assert set(tools) == {tool_name(op.name) for op in CATALOG if not op.local_only}
     assert {"sql_query", "list_datasets", "describe_dataset", "vector_search", "hybrid_search", "matrix_search",
             "ask", "record_playbook", "ingest_path"} <= set(tools)
-    for op in CATALOG:
+    for op in (op for op in CATALOG if not op.local_only):
         tool = tools[tool_name(op.name)]
         assert tool.description == op.description
         assert tool.input_schema == json_only(op.input.model_json_schema())
@@ -245,8 +245,8 @@ def test_a_result_over_max_response_mb_is_a_tool_error(make_lake: Callable[..., 
         assert err["code"] == "response_too_large" and "max_response_mb" in err["message"]
 
 
-def test_the_caller_hook_names_the_profile(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("lakehouse.mcp.http.caller", lambda: {"profile": "night_desk"})
-    _ok(served.call("list_datasets"))
+def test_the_key_sent_names_the_profile(served: Served) -> None:
+    key = served.lake.create_profile("night_desk", datasets=["people"], corpora=["people_c"])["key"]
+    _ok(call(http_target(served.url, {"Authorization": f"Bearer {key}"}), "list_datasets"))
     record = [o.to_dict() for o in served.lake.observer.ops if o.op == "dataset.list"][-1]
     assert record["origin"] == "mcp" and record["profile"] == "night_desk"

@@ -541,6 +541,24 @@ CALLS: dict[str, dict[str, Call]] = {
         "python": lambda w: w.lake.ops.call("knowledge.publish", dataset="k_py", title="T", groups=GROUPS, rows=ROWS),
         "mcp": lambda w: w.mcp("knowledge_publish", {"dataset": "k_mcp", "title": "T", "groups": GROUPS, "rows": ROWS}),
     },
+    # profile administration is the server owner's: Python and the CLI, no MCP tool (op.local_only)
+    "profile.create": {
+        "python": lambda w: w.lake.ops.call("profile.create", name="p_py", datasets=["people"], corpora=[]),
+        "cli": lambda w: w.cli("profile", "create", "p_cli", "--datasets", "people,sales_*", "--access", "write"),
+    },
+    "profile.list": {
+        "python": lambda w: w.lake.ops.call("profile.list"),
+        "cli": lambda w: w.cli("profile", "list"),
+    },
+    "profile.delete": {
+        "python": lambda w: (w.lake.ops.call("profile.create", name="pd_py"), w.lake.ops.call("profile.delete", name="pd_py")),
+        "cli": lambda w: (w.lake.ops.call("profile.create", name="pd_cli"), w.cli("profile", "delete", "pd_cli")),
+    },
+    "profile.rotate_key": {
+        "python": lambda w: (w.lake.ops.call("profile.create", name="pr_py"),
+                             w.lake.ops.call("profile.rotate_key", name="pr_py")),
+        "cli": lambda w: (w.lake.ops.call("profile.create", name="pr_cli"), w.cli("profile", "rotate-key", "pr_cli")),
+    },
 }
 CASES = [(op, surface) for op, calls in CALLS.items() for surface in calls]
 
@@ -548,7 +566,9 @@ CASES = [(op, surface) for op, calls in CALLS.items() for surface in calls]
 def test_the_table_covers_every_operation_and_every_declared_surface() -> None:
     assert set(CALLS) == set(CATALOG.names())
     for op in CATALOG:
-        declared = {"python", "mcp"} | {s for s in ("http", "sql", "cli") if getattr(op, s)}  # every op is a tool
+        declared = {"python"} | {s for s in ("http", "sql", "cli") if getattr(op, s)}
+        if not op.local_only:  # every op but the owner's administration is a tool
+            declared.add("mcp")
         assert set(CALLS[op.name]) == declared, op.name
 
 

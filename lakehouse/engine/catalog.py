@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from lakehouse.engine import journal
+from lakehouse.engine import journal, profiles
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ ENGINE_DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS lake.lh.validation_rules (
         dataset VARCHAR, name VARCHAR, kind VARCHAR, params VARCHAR, severity VARCHAR, created_at TIMESTAMP)""",
     journal.DDL,
+    profiles.DDL,
 )
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS lake\.(\w+)\.(\w+)")
 EXPECTED = {m for stmt in ENGINE_DDL for m in _TABLE.findall(stmt)}

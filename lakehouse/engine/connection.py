@@ -31,6 +31,7 @@ from lakehouse.engine.names import sql_string
 from lakehouse.engine.observer import journal, ops
 from lakehouse.engine.read_path import ReadMirror
 from lakehouse.engine.s3 import S3Config
+from lakehouse.engine.sql_scope import LakeNames
 from lakehouse.engine.time_travel import SnapshotInstances
 from lakehouse.errors import InvalidInput, LakehouseError, map_duckdb_errors
 from lakehouse.scrub import SCRUB
@@ -271,6 +272,7 @@ class Connections:
         self._ro: SandboxInstance | None = None
         self.snapshots = SnapshotInstances(functools.partial(open_sandbox, lake), self._snapshot_exists)
         self._mirror: ReadMirror | None = None
+        self.lake_names = LakeNames()  # what a profile's SQL is checked against (sql_scope)
         self.write_lock = threading.RLock()  # one DuckLake writer per process; commits would conflict
         self.commit_lock = threading.Lock()  # a COMMIT, or a read of the SQLite catalog file (snapshots.CatalogWatch)
         self.closed = False

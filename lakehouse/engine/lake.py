@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from lakehouse.engine.chat import ChatDispatcher
     from lakehouse.engine.matrix.playbooks import Playbooks
     from lakehouse.engine.matrix.search import MatrixResult, Retrieval
+    from lakehouse.engine.profiles import ProfileStore
     from lakehouse.engine.vectors.engine import VectorEngine
     from lakehouse.engine.vectors.follow import Follower
     from lakehouse.engine.vectors.hits import Hit
@@ -112,6 +113,13 @@ class Lake:
         from lakehouse.engine.matrix.playbooks import Playbooks
 
         return Playbooks(self.ctx, self.vectors)
+
+    @functools.cached_property
+    def profiles(self) -> ProfileStore:
+        """Profiles and their keys (engine/profiles.py); what they may do is checked by the operations layer."""
+        from lakehouse.engine.profiles import ProfileStore
+
+        return ProfileStore(self.ctx)
 
     @functools.cached_property
     def retrieval(self) -> Retrieval:
@@ -279,6 +287,20 @@ class Lake:
     def changes(self, dataset: str, since_snapshot: int = 0, **options: Any) -> dict[str, Any]:
         """Rows inserted, deleted and updated in `dataset` after `since_snapshot` (until_snapshot=, limit=)."""
         return self.ops.call("dataset.changes", dataset=dataset, since_snapshot=since_snapshot, **options)
+
+    def create_profile(self, name: str, *, datasets: Sequence[str] = (), corpora: Sequence[str] = (),
+                       access: str = "read") -> dict[str, Any]:
+        """A profile bound to `datasets` and `corpora` (glob patterns); the result holds its API key, shown once."""
+        return self.ops.call("profile.create", name=name, datasets=list(datasets), corpora=list(corpora), access=access)
+
+    def list_profiles(self) -> list[dict[str, Any]]:
+        return self.ops.call("profile.list")
+
+    def delete_profile(self, name: str) -> dict[str, Any]:
+        return self.ops.call("profile.delete", name=name)
+
+    def rotate_profile_key(self, name: str) -> dict[str, Any]:
+        return self.ops.call("profile.rotate_key", name=name)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

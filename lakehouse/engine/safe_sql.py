@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from lakehouse.engine import sql_policy, sql_tree
+from lakehouse.engine import sql_policy, sql_scope, sql_tree
+from lakehouse.engine.names import sql_string
 from lakehouse.errors import InvalidInput, LakehouseError, PayloadTooLarge, QueryTimeout, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int
     check_read_only(sql)
     t0 = time.perf_counter()
     with _reader(ctx, at_snapshot) as cur:
+        scoped(ctx, cur, sql, at_snapshot)
         try:
             with time_limit(ctx, cur, timeout_s):
                 res = _execute(cur, sql, params)
@@ -163,6 +165,7 @@ def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool 
     if check:
         check_read_only(sql)
     cur = ctx.query_cursor()
+    scoped(ctx, cur, sql if check else None)
     try:
         with time_limit(ctx, cur, ctx.settings.query_timeout_s):
             tbl = _execute(cur, sql, params).arrow()
@@ -171,6 +174,36 @@ def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool 
         if check and _check(sql):
             _drop_pivot_types(cur)
     return tbl
+
+
+# id(cursor) -> (the cursor, the profile last bound to it), for this thread's cursors. The cursor is held so that its
+# id cannot be reused by another cursor while the entry stands: a stale entry could skip a needed SET.
+_BOUND = threading.local()
+
+
+def scoped(ctx: EngineContext, cur: duckdb.DuckDBPyConnection, sql: str | None, at_snapshot: int | None = None) -> None:
+    """Hold `sql` to the caller's profile (sql_scope), and hand the profile to the engine's functions it calls
+    through the cursor's `lh_profile` variable. `sql` None: the engine's own SQL, not checked. `at_snapshot`:
+    `cur` reads that snapshot, whose views are what the check must read through (never cached)."""
+    from lakehouse.engine.ops.context import current  # the ops package imports this module: not at import time
+
+    profile = current().scope
+    bound: dict[int, tuple[duckdb.DuckDBPyConnection, str | None]] = _BOUND.__dict__.setdefault("by_cursor", {})
+    held, name = bound.get(id(cur), (cur, None))
+    if held is not cur:
+        name = "?"  # not this cursor's entry: set the variable whatever it says
+    if profile is not None:
+        if sql is not None:
+            with sandbox_errors(ctx):
+                names = ctx.db.lake_names.at(cur, ctx.clock.latest()) if at_snapshot is None \
+                    else sql_scope.LakeNames().at(cur, at_snapshot)
+                sql_scope.check(names, sql, profile)
+        if name != profile.name:
+            cur.execute(f"SET VARIABLE {sql_scope.VARIABLE} = {sql_string(profile.name)}")
+            bound[id(cur)] = (cur, profile.name)
+    elif name is not None:
+        cur.execute(f"RESET VARIABLE {sql_scope.VARIABLE}")
+        bound[id(cur)] = (cur, None)
 
 
 def _execute(cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> duckdb.DuckDBPyConnection:

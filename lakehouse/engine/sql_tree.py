@@ -149,16 +149,16 @@ def explained(sql: str) -> str | None:
     """The statement under `EXPLAIN [ANALYZE]` (DuckDB's tokens, so comments before it are fine), else None."""
     if [s.type.name for s in statements(sql)] != ["EXPLAIN"]:
         return None
-    tokens = _tokens(sql)
+    found = tokens(sql)
     i = 1
-    if i < len(tokens) and tokens[i][1].upper() == "ANALYZE":
+    if i < len(found) and found[i][1].upper() == "ANALYZE":
         i += 1
-    if i < len(tokens) and tokens[i][1] == "(":
+    if i < len(found) and found[i][1] == "(":
         raise Forbidden("EXPLAIN options are not supported here: use EXPLAIN or EXPLAIN ANALYZE",
                         code="statement_not_allowed")
-    if i >= len(tokens):
+    if i >= len(found):
         raise InvalidInput("EXPLAIN needs a query", code="sql_syntax")
-    return sql[tokens[i][0]:]
+    return sql[found[i][0]:]
 
 
 def _serialise(text: str) -> dict[str, Any]:
@@ -188,7 +188,7 @@ def trees(texts: list[str]) -> list[dict[str, Any] | None]:
     return [None if d.get("error") or len(d["statements"]) != 1 else d["statements"][0] for d in docs]
 
 
-def _tokens(sql: str) -> list[tuple[int, str]]:
+def tokens(sql: str) -> list[tuple[int, str]]:
     """DuckDB's tokens as (character offset, text); comments are not tokens. DuckDB counts in UTF-8 bytes."""
     try:
         found = duckdb.tokenize(sql)
@@ -215,19 +215,19 @@ def _tokens(sql: str) -> list[tuple[int, str]]:
 
 def _with_pivot_values(sql: str) -> str:
     """`sql` with ` IN (NULL)` after every pivot column that has no IN list (module docstring)."""
-    tokens = _tokens(sql)
+    found = tokens(sql)
     depth_at = []
     depth = 0
-    for _, text in tokens:
+    for _, text in found:
         if text == ")":
             depth -= 1
         depth_at.append(depth)
         if text == "(":
             depth += 1
     inserts: list[int] = []
-    for i, (_, text) in enumerate(tokens):
+    for i, (_, text) in enumerate(found):
         if text.upper() in ("PIVOT", "PIVOT_WIDER"):
-            inserts += _on_list_ends(tokens, depth_at, i, len(sql))
+            inserts += _on_list_ends(found, depth_at, i, len(sql))
     for at in sorted(inserts, reverse=True):
         sql = sql[:at] + "\n IN (NULL) " + sql[at:]  # the newline ends a `--` comment before `at`
     return sql

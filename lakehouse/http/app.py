@@ -4,7 +4,8 @@ The lake lives in `app.extensions["lakehouse"]`; views reach it with `get_lake()
 `current_app`) and forward to the operations catalog with `call(op, args)`, which marks the caller
 as `http`. Every request first passes `guard_request`: the Host must be the server's own (DNS
 rebinding), a browser's cross-site request is refused (any web page could otherwise drive the API),
-and, when `api_key` is set, the key must be sent.
+and the caller is identified: `api_key` is the unscoped (owner's) key, a profile's key binds the request to
+that profile (`auth`: off, optional or required; required by default beyond loopback). An unknown key is a 401.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from lakehouse.engine.ops import entrance
-from lakehouse.errors import Forbidden, InvalidInput, LakehouseError, PayloadTooLarge
+from lakehouse.errors import Forbidden, InvalidInput, PayloadTooLarge, Unauthorized
 from lakehouse.http.errors import LakehouseRequest, register_error_handlers
 from lakehouse.http.json import LakehouseJSONProvider
 
@@ -48,11 +49,6 @@ BLUEPRINTS: tuple[str, ...] = (
 )
 
 
-class Unauthorized(LakehouseError):
-    status = 401
-    code = "unauthorized"
-
-
 class LakehouseFlask(Flask):
     json_provider_class = LakehouseJSONProvider
     request_class = LakehouseRequest
@@ -71,6 +67,7 @@ def create_app(lake: Lake, *, bind_host: str | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = lake.settings.max_upload_mb * 2**20
     app.config["LAKEHOUSE_HOSTS"] = frozenset({*LOOPBACK, *(h.lower() for h in lake.settings.allowed_hosts),
                                                *([bind_host.lower()] if bind_host else [])})
+    app.config["LAKEHOUSE_AUTH"] = auth_mode(lake, bind_host)
     app.extensions[EXTENSION] = lake
     register_error_handlers(app)
     app.before_request(guard_request)
@@ -87,8 +84,20 @@ def get_lake() -> Lake:
 
 def call(op: str, args: Mapping[str, Any] | None = None, /, *, text_args: bool = False, **kwargs: Any) -> Any:
     """Run operation `op` for this request: the HTTP entrance of the catalog."""
-    with entrance("http"):
+    with entrance("http", **request_caller()):
         return get_lake().ops.call(op, args, text_args=text_args, **kwargs)
+
+
+def request_caller() -> dict[str, Any]:
+    """CallContext fields of this request's caller (its profile), as `guard_request` identified it."""
+    return g.get("lakehouse_caller") or {}
+
+
+def auth_mode(lake: Lake, bind_host: str | None) -> str:
+    """The `auth` setting, or its default: required when the server listens beyond loopback."""
+    if lake.settings.auth:
+        return lake.settings.auth
+    return "required" if bind_host and bind_host.strip("[]").lower() not in LOOPBACK else "optional"
 
 
 def query_args() -> dict[str, Any]:
@@ -121,12 +130,33 @@ def guard_request() -> None:
         raise Forbidden("cross-origin requests are not allowed", code="cross_origin")
     if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
         raise Forbidden("cross-site requests are not allowed", code="cross_origin")
-    key = get_lake().settings.api_key
-    if key:
-        sent = request.headers.get("Authorization", "")
-        sent = sent[7:] if sent[:7].lower() == "bearer " else request.headers.get("X-API-Key", "")
-        if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), key.encode()):
+    g.lakehouse_caller = _authenticate()
+
+
+def _authenticate() -> dict[str, Any]:
+    """The caller's CallContext fields from its key (module docstring), or Unauthorized."""
+    lake = get_lake()
+    mode, key = current_app.config["LAKEHOUSE_AUTH"], lake.settings.api_key
+    sent = request.headers.get("Authorization", "")
+    sent = sent[7:] if sent[:7].lower() == "bearer " else request.headers.get("X-API-Key", "")
+    is_admin = bool(key) and hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), key.encode())
+    if mode == "off":
+        if key and not is_admin:
             raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+        return {}
+    if is_admin:
+        return {}
+    if sent:
+        profile = lake.profiles.resolve(sent)
+        if profile is not None:
+            return {"profile": profile.name, "scope": profile}
+        # A server with no key of any kind takes any placeholder (OpenAI clients always send one); once it has
+        # keys, an unknown one is refused, so a mistyped profile key never becomes the owner's access.
+        if key or lake.profiles.list():
+            raise Unauthorized("the key sent is not a key of this server")
+    if key or mode == "required":
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    return {}
 
 
 def limit_response(response: Response) -> Response:

@@ -36,12 +36,14 @@ def build_server(app: Flask, host: str = "127.0.0.1", port: int = 3100, threads:
 
 
 def serve(lake: Lake, host: str = "127.0.0.1", port: int = 3100, threads: int = 8) -> None:
-    """Serve `lake` until Ctrl-C or SIGTERM; the caller closes the lake afterwards. Beyond loopback, an
-    `api_key` is required: anyone who can reach the port could otherwise run the API."""
-    if host.strip("[]").lower() not in LOOPBACK and not lake.settings.api_key:
-        raise Forbidden(f"serving on {host} reaches beyond this machine: set api_key (LH_API_KEY) first",
-                        code="api_key_required")
-    server = build_server(create_app(lake, bind_host=host), host, port, threads)
+    """Serve `lake` until Ctrl-C or SIGTERM; the caller closes the lake afterwards. Beyond loopback every request
+    must carry a key (`auth` defaults to required there), and the server starts only when `api_key` is set or
+    `auth = "required"` was chosen (profiles' keys only): anyone who can reach the port could otherwise run the API."""
+    app = create_app(lake, bind_host=host)
+    if host.strip("[]").lower() not in LOOPBACK and not lake.settings.api_key and lake.settings.auth != "required":
+        raise Forbidden(f"serving on {host} reaches beyond this machine: set api_key (LH_API_KEY) or auth = "
+                        "'required' first", code="api_key_required")
+    server = build_server(app, host, port, threads)
     log.info("serving lake %s on http://%s:%s (%d threads)", lake.root, server.effective_host,
              server.effective_port, threads)
     with _sigterm_exits():

@@ -19,20 +19,12 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from lakehouse.engine.ops import entrance
-from lakehouse.http.app import get_lake
+from lakehouse.http.app import get_lake, request_caller
 from lakehouse.mcp import require_sdk
 
 bp = Blueprint("mcp", __name__)
 
 SERVER = "lakehouse.mcp"  # app.extensions key of the app's MCP server (built on the first request)
-
-
-def caller() -> dict[str, Any]:
-    """CallContext fields for this request's tool calls, asked once `guard_request` has let the request in.
-
-    The hook of issue 15: there the MCP client key sent with the request will name a profile (`{"profile": ...}`);
-    until then every MCP client is the server's own, with no profile."""
-    return {}
 
 
 @bp.post("/mcp")
@@ -49,7 +41,8 @@ def mcp() -> Response:
     if request.mimetype != "application/json":  # the API's rule: a cross-site form or text/plain POST is never read
         raise UnsupportedMediaType("send MCP messages as application/json")
     body = request.get_data()
-    with entrance("mcp", **caller()):  # the event loop's tasks, and so the tool calls, start from this context
+    # the profile of the key the client sent; the event loop's tasks, and so the tool calls, start from this context
+    with entrance("mcp", **request_caller()):
         status, headers, chunks = anyio.run(_exchange, server, _scope(), body)
     return Response(b"".join(chunks), status=status, headers=headers)
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from lakehouse.engine.ops import entrance
+from lakehouse.errors import Unauthorized
 from lakehouse.mcp import require_sdk
 
 if TYPE_CHECKING:
@@ -33,5 +34,16 @@ def serve_stdio(lake: Lake) -> None:
             async with stdio_server() as (read, write):
                 await server.run(read, write, server.create_initialization_options())
 
-        with entrance("mcp"):  # the profile hook of issue 15 adds the client's profile here
+        with entrance("mcp", **mcp_caller(lake)):
             anyio.run(main)
+
+
+def mcp_caller(lake: Lake) -> dict[str, object]:
+    """The CallContext fields of every tool call: the profile whose key is `mcp_key` (LH_MCP_KEY), or none."""
+    key = lake.settings.mcp_key
+    if not key:
+        return {}
+    profile = lake.profiles.resolve(key)
+    if profile is None:
+        raise Unauthorized("mcp_key (LH_MCP_KEY) is not the key of any profile of this lake")
+    return {"profile": profile.name, "scope": profile}

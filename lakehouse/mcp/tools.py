@@ -40,9 +40,9 @@ def tool_name(op: str) -> str:
 
 
 def tool_specs(ops: Iterable[Op]) -> list[ToolSpec]:
-    """One tool per operation, in catalog order."""
+    """One tool per operation, in catalog order; not the server owner's (`local_only`: profile administration)."""
     specs = [ToolSpec(tool_name(op.name), op.name, op.description, json_only(op.input.model_json_schema()), op.writes)
-             for op in ops]
+             for op in ops if not op.local_only]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"two operations map to one MCP tool name: {sorted(n for n in names if names.count(n) > 1)}")

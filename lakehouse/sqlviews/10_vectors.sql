@@ -12,14 +12,14 @@ CREATE OR REPLACE MACRO embed(text) AS system.main.lh_embed(text, NULL)::${embed
 -- The query's VARCHAR form is computed once in a subquery (written inline, a FLOAT[] argument cost ~2 ms
 -- more per call); the ids list travels as its JSON text (see udfs/vectors.py: parse_ids).
 CREATE OR REPLACE MACRO vector_search(corpus, query, k, ids := NULL) AS TABLE
-    SELECT unnest(system.main.lh_vector_search(corpus, q, k, system.main.to_json(ids)::VARCHAR), recursive := true)
+    SELECT unnest(system.main.lh_vector_search(getvariable('lh_profile'), corpus, q, k, system.main.to_json(ids)::VARCHAR), recursive := true)
     FROM (SELECT query::VARCHAR AS q);
 
 -- SELECT * FROM text_search('workers', 'forklift OSHA-10', 10): BM25 over the corpus text.
 CREATE OR REPLACE MACRO text_search(corpus, query, k, ids := NULL) AS TABLE
-    SELECT unnest(system.main.lh_text_search(corpus, query, k, system.main.to_json(ids)::VARCHAR), recursive := true);
+    SELECT unnest(system.main.lh_text_search(getvariable('lh_profile'), corpus, query, k, system.main.to_json(ids)::VARCHAR), recursive := true);
 
 -- SELECT * FROM hybrid_search('workers', 'forklift operator', 10, fusion := 'linear'): vector + BM25 fused.
 CREATE OR REPLACE MACRO hybrid_search(corpus, query, k, ids := NULL, fusion := 'rrf') AS TABLE
-    SELECT unnest(system.main.lh_hybrid_search(corpus, query, k, system.main.to_json(ids)::VARCHAR, fusion),
+    SELECT unnest(system.main.lh_hybrid_search(getvariable('lh_profile'), corpus, query, k, system.main.to_json(ids)::VARCHAR, fusion),
                   recursive := true);

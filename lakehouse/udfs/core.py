@@ -32,22 +32,24 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> Non
     con.create_function("lakehouse_version", lambda: __version__, [], "VARCHAR", side_effects=False)
 
     @udf_errors
-    def lh_datasets() -> list[dict[str, Any]]:
-        with entrance("sql", read_only=read_only):
+    def lh_datasets(profile: str | None) -> list[dict[str, Any]]:
+        with entrance("sql", read_only=read_only, profile=profile):
             return [{k: d[k] for k in ("name", "kind", "key", "rows", "ingests", "updated_at")}
                     for d in lake.ops.call("dataset.list")]
 
     @udf_errors
-    def lh_dataset(name: str) -> str:
-        with entrance("sql", read_only=read_only):
+    def lh_dataset(profile: str | None, name: str) -> str:
+        with entrance("sql", read_only=read_only, profile=profile):
             return json.dumps(lake.ops.call("dataset.describe", name=name), default=str)
 
     @udf_errors
-    def lh_corpora() -> list[dict[str, Any]]:
-        with entrance("sql", read_only=read_only):
+    def lh_corpora(profile: str | None) -> list[dict[str, Any]]:
+        with entrance("sql", read_only=read_only, profile=profile):
             return [{k: c[k] for k in _CORPUS_FIELDS} for c in lake.ops.call("corpus.list")]
 
-    con.create_function("lh_datasets", lh_datasets, [], DATASETS_SQL, type="native", side_effects=True)
-    con.create_function("lh_dataset", lh_dataset, ["VARCHAR"], "JSON", type="native", null_handling="special",
+    con.create_function("lh_datasets", lh_datasets, ["VARCHAR"], DATASETS_SQL, type="native", null_handling="special",
                         side_effects=True)
-    con.create_function("lh_corpora", lh_corpora, [], CORPORA_SQL, type="native", side_effects=True)
+    con.create_function("lh_dataset", lh_dataset, ["VARCHAR", "VARCHAR"], "JSON", type="native", null_handling="special",
+                        side_effects=True)
+    con.create_function("lh_corpora", lh_corpora, ["VARCHAR"], CORPORA_SQL, type="native", null_handling="special",
+                        side_effects=True)

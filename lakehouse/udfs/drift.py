@@ -48,30 +48,31 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> Non
     call = lake.ops.call
 
     @udf_errors
-    def lh_scorer_drift(kind: str | None) -> list[dict[str, Any]]:
-        with entrance("sql", read_only=read_only):
+    def lh_scorer_drift(profile: str | None, kind: str | None) -> list[dict[str, Any]]:
+        with entrance("sql", read_only=read_only, profile=profile):
             out = call("drift.scorer", kind=kind)
         return [{"from_category": c["from"], "to_category": c["to"], "count": c["count"],
                  "scorer_version": out["scorer_version"]} for c in out["shift_matrix"]]
 
     @udf_errors
-    def lh_playbook_drift(corpus: str | None, k: int | None) -> list[dict[str, Any]]:
-        with entrance("sql", read_only=read_only):
+    def lh_playbook_drift(profile: str | None, corpus: str | None, k: int | None) -> list[dict[str, Any]]:
+        with entrance("sql", read_only=read_only, profile=profile):
             out = call("drift.playbooks", corpus=corpus, k=10 if k is None else k)
         return [{**p, "recorded_at": datetime.datetime.fromisoformat(p["recorded_at"])} for p in out["playbooks"]]
 
     @udf_errors
-    def lh_embedding_drift(corpus: str, a: str | None, b: str | None, tests: list[str] | None,
+    def lh_embedding_drift(profile: str | None, corpus: str, a: str | None, b: str | None, tests: list[str] | None,
                            seed: int | None) -> list[dict[str, Any]]:
-        with entrance("sql", read_only=read_only):
+        with entrance("sql", read_only=read_only, profile=profile):
             out = call("drift.embeddings", corpus=corpus, a=selection(a, "a"), b=selection(b, "b"), tests=tests,
                        seed=0 if seed is None else seed)
         return [{k: t[k] for k in ("name", "statistic", "p_value", "threshold", "drifted")} | {"overall": out["drifted"]}
                 for t in out["tests"]]
 
-    con.create_function("lh_scorer_drift", lh_scorer_drift, ["VARCHAR"], SCORER_SQL, type="native",
+    con.create_function("lh_scorer_drift", lh_scorer_drift, ["VARCHAR", "VARCHAR"], SCORER_SQL, type="native",
                         null_handling="special", side_effects=True)
-    con.create_function("lh_playbook_drift", lh_playbook_drift, ["VARCHAR", "BIGINT"], PLAYBOOK_SQL, type="native",
+    con.create_function("lh_playbook_drift", lh_playbook_drift, ["VARCHAR", "VARCHAR", "BIGINT"], PLAYBOOK_SQL, type="native",
                         null_handling="special", side_effects=True)
-    con.create_function("lh_embedding_drift", lh_embedding_drift, ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR[]", "BIGINT"],
+    con.create_function("lh_embedding_drift", lh_embedding_drift,
+                        ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR[]", "BIGINT"],
                         EMBEDDING_SQL, type="native", null_handling="special", side_effects=True)

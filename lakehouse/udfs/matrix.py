@@ -37,10 +37,11 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> Non
 
     # native UDFs: one call per query (DuckDB's arrow round trip would cost more than the search)
     @udf_errors
-    def lh_matrix_search(query: str, corpora: list[str] | None, k: int | None, top: int | None, flt: str | None,
+    def lh_matrix_search(profile: str | None, query: str, corpora: list[str] | None, k: int | None, top: int | None,
+                         flt: str | None,
                          use_playbook: bool | None, model: str | None, mode: str | None, relevance: bool | None,
                          force_mode: str | None, threshold: float | None, where: str | None) -> list[dict[str, Any]]:
-        with entrance("sql", read_only=read_only):
+        with entrance("sql", read_only=read_only, profile=profile):
             res = call("matrix.search", query=query, corpora=corpora, k_per_corpus=6 if k is None else k,
                        top=8 if top is None else top, metadata_filter=_filter(flt), use_playbook=bool(use_playbook),
                        model=model, mode=mode, relevance=relevance, force_mode=force_mode, threshold=threshold,
@@ -51,16 +52,16 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> Non
                 for h in res.results]
 
     @udf_errors
-    def lh_playbook_lookup(query: str, k: int) -> list[dict[str, Any]]:
-        with entrance("sql", read_only=read_only):
+    def lh_playbook_lookup(profile: str | None, query: str, k: int) -> list[dict[str, Any]]:
+        with entrance("sql", read_only=read_only, profile=profile):
             found = call("playbook.lookup", query=query, k=k)["results"]
         return [{"id": e["id"], "query": e["query"], "corpus": e["corpus"], "answer_id": e["answer_id"],
                  "answer_text": e["answer_text"], "outcome": e["outcome"], "similarity": e["similarity"],
                  "recorded_at": datetime.datetime.fromisoformat(e["recorded_at"])} for e in found]
 
     con.create_function("lh_matrix_search", lh_matrix_search,
-                        ["VARCHAR", "VARCHAR[]", "BIGINT", "BIGINT", "VARCHAR", "BOOLEAN", "VARCHAR", "VARCHAR",
+                        ["VARCHAR", "VARCHAR", "VARCHAR[]", "BIGINT", "BIGINT", "VARCHAR", "BOOLEAN", "VARCHAR", "VARCHAR",
                          "BOOLEAN", "VARCHAR", "DOUBLE", "VARCHAR"], MATRIX_SQL, type="native",
                         null_handling="special", side_effects=True)
-    con.create_function("lh_playbook_lookup", lh_playbook_lookup, ["VARCHAR", "BIGINT"], PLAYBOOK_SQL,
+    con.create_function("lh_playbook_lookup", lh_playbook_lookup, ["VARCHAR", "VARCHAR", "BIGINT"], PLAYBOOK_SQL,
                         type="native", null_handling="special", side_effects=True)

@@ -27,8 +27,8 @@ TRUTH_SQL = ("STRUCT(rule VARCHAR, status VARCHAR, dataset VARCHAR, severity VAR
 
 def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> None:
     @udf_errors
-    def lh_truth_check(rules: str, sample: int | None) -> list[dict[str, Any]]:
-        with entrance("sql", read_only=read_only):
+    def lh_truth_check(profile: str | None, rules: str, sample: int | None) -> list[dict[str, Any]]:
+        with entrance("sql", read_only=read_only, profile=profile):
             out = lake.ops.call("truth.check", rules=rules, sample=5 if sample is None else sample)
         rows = [{"rule": v["rule"], "status": "violated", "dataset": v["dataset"], "severity": v["severity"],
                  "count": v["count"], "message": v["message"], "sample": json.dumps(v["sample"], default=str)}
@@ -39,5 +39,5 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> Non
                   "sample": None} for name in out["passed"]]
         return rows
 
-    con.create_function("lh_truth_check", lh_truth_check, ["VARCHAR", "BIGINT"], TRUTH_SQL, type="native",
+    con.create_function("lh_truth_check", lh_truth_check, ["VARCHAR", "VARCHAR", "BIGINT"], TRUTH_SQL, type="native",
                         null_handling="special", side_effects=True)

@@ -102,28 +102,28 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> Non
         return pa.array([None if v is None else v.tolist() for v in out], type=pa.list_(pa.float32()))
 
     @udf_errors
-    def lh_vector_search(corpus: str, query: str, k: int, ids: str | None) -> list[Row]:
+    def lh_vector_search(profile: str | None, corpus: str, query: str, k: int, ids: str | None) -> list[Row]:
         # native, not arrow: one call per query, and DuckDB's arrow round trip costs ~3 ms of the ~1 ms search
-        with entrance("sql", read_only=read_only):
+        with entrance("sql", read_only=read_only, profile=profile):
             return _rows(call("vectors.search", corpus=corpus, query=parse_query(query), k=k, ids=parse_ids(ids)))
 
     @udf_errors
-    def lh_text_search(corpus: str, query: str, k: int, ids: str | None) -> list[Row]:
-        with entrance("sql", read_only=read_only):
+    def lh_text_search(profile: str | None, corpus: str, query: str, k: int, ids: str | None) -> list[Row]:
+        with entrance("sql", read_only=read_only, profile=profile):
             return _rows(call("text.search", corpus=corpus, query=query, k=k, ids=parse_ids(ids)))
 
     @udf_errors
-    def lh_hybrid_search(corpus: str, query: str, k: int, ids: str | None, fusion: str | None) -> list[Row]:
-        with entrance("sql", read_only=read_only):
+    def lh_hybrid_search(profile: str | None, corpus: str, query: str, k: int, ids: str | None, fusion: str | None) -> list[Row]:
+        with entrance("sql", read_only=read_only, profile=profile):
             return _rows(call("hybrid.search", corpus=corpus, query=query, k=k, ids=parse_ids(ids),
                               fusion=fusion or "rrf"))
 
     search_args = ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"]
-    con.create_function("lh_vector_search", lh_vector_search, search_args, HIT_SQL, type="native",
+    con.create_function("lh_vector_search", lh_vector_search, ["VARCHAR", *search_args], HIT_SQL, type="native",
                         null_handling="special", side_effects=True)
-    con.create_function("lh_text_search", lh_text_search, search_args, HIT_SQL, type="native",
+    con.create_function("lh_text_search", lh_text_search, ["VARCHAR", *search_args], HIT_SQL, type="native",
                         null_handling="special", side_effects=True)
-    con.create_function("lh_hybrid_search", lh_hybrid_search, [*search_args, "VARCHAR"], HIT_SQL, type="native",
+    con.create_function("lh_hybrid_search", lh_hybrid_search, ["VARCHAR", *search_args, "VARCHAR"], HIT_SQL, type="native",
                         null_handling="special", side_effects=True)
     con.create_function("lh_embed", lh_embed, ["VARCHAR", "VARCHAR"], "FLOAT[]", type="arrow",
                         null_handling="special", side_effects=False)

@@ -198,12 +198,15 @@ class Playbooks:
         return self.similar(self.embed_query(query), k)
 
     def similar(self, query_vec: np.ndarray, k: int = 10, threshold: float | None = None) -> list[tuple[Entry, float]]:
-        """Recorded entries whose query is most similar to `query_vec` (cosine), best first."""
+        """Recorded entries whose query is most similar to `query_vec` (cosine), best first; for a caller bound to a
+        profile, only entries of the corpora it binds (lookups, boosts and injected answers alike)."""
+        from lakehouse.engine.ops.scope import in_scope_corpus  # the ops package imports the engine: not at import
+
         entries, matrix = self.entries()
         if not entries or k <= 0:
             return []
         sims = matrix @ query_vec
-        order = np.argsort(-sims)[:k]
+        order = [i for i in np.argsort(-sims) if in_scope_corpus(entries[i].corpus)][:k]
         return [(entries[i], float(sims[i])) for i in order if threshold is None or sims[i] >= threshold]
 
     def weights(self, query_vec: np.ndarray, query: str | None = None) -> dict[tuple[str, str], Weight]:

@@ -136,12 +136,14 @@ class Observer:
 
     def query(self, *, op: str | None = None, origin: str | None = None, status: str | None = None,
               since: str | None = None, until: str | None = None, limit: int = 100,
-              exclude_origin: str | None = None) -> list[dict[str, Any]]:
-        """Ops matching every given filter, newest first (`since`/`until`: ISO timestamps, UTC)."""
+              exclude_origin: str | None = None, profile: str | None = None) -> list[dict[str, Any]]:
+        """Ops matching every given filter, newest first (`since`/`until`: ISO timestamps, UTC); `profile`: only the
+        ops of that profile."""
         want_ok = None if status is None else status == "ok"
         out = [o for o in self._all(since, newest_first=True)
                if (op is None or o.get("op") == op) and (origin is None or o.get("origin") == origin)
                and (exclude_origin is None or o.get("origin") != exclude_origin)
+               and (profile is None or o.get("profile") == profile)
                and (want_ok is None or o.get("ok") is want_ok) and _within(o.get("ts"), since, until)]
         out.sort(key=lambda o: o.get("ts") or "", reverse=True)
         return out[:limit]

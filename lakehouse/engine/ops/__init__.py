@@ -17,6 +17,7 @@ from lakehouse.engine.ops import (
     knowledge_ops,
     observer_ops,
     pathway_ops,
+    profile_ops,
     quality_ops,
     retrieval_ops,
     storage_ops,
@@ -29,6 +30,6 @@ from lakehouse.engine.ops.context import CallContext, current, entrance
 
 CATALOG = Catalog([*data_ops.OPS, *vector_ops.OPS, *retrieval_ops.OPS, *observer_ops.OPS, *journal_ops.OPS,
                    *storage_ops.OPS, *ui_ops.OPS, *drift_ops.OPS, *distill_ops.OPS, *pathway_ops.OPS,
-                   *quality_ops.OPS, *workflow_ops.OPS, *audit_ops.OPS, *knowledge_ops.OPS])
+                   *quality_ops.OPS, *workflow_ops.OPS, *audit_ops.OPS, *knowledge_ops.OPS, *profile_ops.OPS])
 
 __all__ = ["CATALOG", "CallContext", "Catalog", "Input", "Op", "Operations", "current", "entrance"]

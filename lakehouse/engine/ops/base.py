@@ -5,7 +5,8 @@ validated in one place, an error is `InvalidInput` naming the field), a typed ou
 whether it writes, and the surfaces that expose it (HTTP route, SQL function, CLI command), from
 which the README's operations table is generated. `Operations.call` is the one way in: it takes the
 caller from the context variable (`ops.context`), validates, applies the rules every surface shares
-(a read-only entrance cannot run a writing op), runs the op and records exactly one ObservedOp.
+(a read-only entrance cannot run a writing op; a profile's bindings, ops/scope.py), runs the op and records
+exactly one ObservedOp.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import pydantic
 
 from lakehouse.engine.observer.ops import ObservedOp
+from lakehouse.engine.ops import scope
 from lakehouse.engine.ops.context import current, entrance
 from lakehouse.engine.ops.summary import summarise_error, summarise_input
 from lakehouse.errors import Forbidden, InvalidInput, LakehouseError, NotFound, StorageError
@@ -55,6 +57,7 @@ class Op:
     summary: Callable[[Any], dict[str, Any] | None] = lambda out: None  # output summary, for the record
     deferred: bool = False  # the output is a stream: recorded when it finishes (see ChatStream.on_finish)
     private: tuple[str, ...] = ()  # input fields recorded by size only (prompts may hold anything)
+    local_only: bool = False  # the server owner's (Python, CLI): no MCP tool, refused to remote callers
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "writes": self.writes,
@@ -113,11 +116,15 @@ class Operations:
         raw: dict[str, Any] = {**args, **kwargs} if args is not None else kwargs
         inp = None
         try:
+            profile = scope.resolve(self.lake, caller)
             inp = validate(op, raw, text_args=text_args)
             if op.writes and caller.read_only:
                 raise Forbidden(f"{op.name} writes to the lake and cannot be called from a read-only query",
                                 code="read_only")
-            with entrance(op=op.name):  # the lake's change journal names the op behind each write
+            if profile is not None:
+                scope.check(self.lake, op, inp, profile)
+            # the lake's change journal names the op behind each write; engine code sees the caller's profile
+            with entrance(op=op.name, scope=profile):
                 out = op.run(self.lake, inp)
         except BaseException as exc:
             self._record(op, caller, started, t0, inp, raw, None, exc, on_record)

@@ -14,6 +14,10 @@ import contextlib
 import contextvars
 import dataclasses
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lakehouse.engine.profiles import Profile
 
 ORIGINS = ("python", "sql", "http", "cli", "mcp", "ui", "workflow")
 
@@ -22,6 +26,7 @@ ORIGINS = ("python", "sql", "http", "cli", "mcp", "ui", "workflow")
 class CallContext:
     origin: str = "python"
     profile: str | None = None
+    scope: Profile | None = None  # the profile's bindings (resolved by Operations.call when only the name is set)
     workflow: str | None = None
     run_id: str | None = None
     node: str | None = None

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from lakehouse.engine import datasets, ingest, sources_postgres
 from lakehouse.engine.ingest import IngestResult
+from lakehouse.engine.ops import scope
 from lakehouse.engine.ops.base import Input, Op
 from lakehouse.engine.ops.context import current
 from lakehouse.engine.ops.types import CorpusName, DatasetName, NonBlank, Seconds, Source
@@ -155,7 +156,8 @@ OPS = [
        summary=lambda r: {"dataset": r.dataset, "rows": r.rows, "skipped": r.skipped, "mode": r.mode,
                           "snapshot_id": r.snapshot_id, "warnings": [w["rule"] for w in r.warnings]}),
     Op("dataset.list", "List datasets with their kind, key, row count and ingest count.", NoInput,
-       lambda lake, inp: datasets.list_datasets(lake.ctx), output=list[dict[str, Any]], http="GET /datasets",
+       lambda lake, inp: scope.visible(datasets.list_datasets(lake.ctx), "dataset"), output=list[dict[str, Any]],
+       http="GET /datasets",
        sql="lakehouse_datasets()", cli="lakehouse datasets", count=len),
     Op("dataset.describe", "A dataset's columns, row count and ingest history (with snapshots).", DatasetName_,
        lambda lake, inp: datasets.describe_dataset(lake.ctx, inp.name), output=dict[str, Any],

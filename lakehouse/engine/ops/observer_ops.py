@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
+from lakehouse.engine.ops import scope
 from lakehouse.engine.ops.base import Input, Op
 from lakehouse.engine.ops.types import CorpusName
 from lakehouse.engine.vectors import store
@@ -80,10 +81,17 @@ def _trials(lake: Lake, inp: TrialsQuery) -> list[dict[str, Any]]:
     return rows
 
 
+def _own() -> str | None:
+    """A profile sees only its own ops (None: an unscoped caller sees every op)."""
+    p = scope.profile()
+    return None if p is None else p.name
+
+
 OPS = [
     Op("observer.ops", "Recorded operations, newest first, filtered by op, origin, status and time.", OpsQuery,
        lambda lake, inp: lake.observer.query(op=inp.op, origin=inp.origin, status=inp.status, since=inp.since,
-                                             until=inp.until, limit=inp.limit, exclude_origin=inp.exclude_origin),
+                                             until=inp.until, limit=inp.limit, exclude_origin=inp.exclude_origin,
+                                             profile=_own()),
        output=list[dict[str, Any]], http="GET /v1/observer/ops", cli="lakehouse ops tail",
        count=len),
     Op("observer.stats", "Per op and origin over a window: count, errors, error rate, p50/p95/p99 ms.", StatsQuery,

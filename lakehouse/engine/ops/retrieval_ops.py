@@ -9,6 +9,7 @@ from pydantic import Field
 from lakehouse.engine import rag
 from lakehouse.engine.chat import ChatResult, parse_model
 from lakehouse.engine.matrix.search import MatrixResult
+from lakehouse.engine.ops import scope
 from lakehouse.engine.ops.base import Input, Op
 from lakehouse.engine.ops.context import current
 from lakehouse.engine.ops.data_ops import check_sql_size
@@ -40,8 +41,9 @@ class MatrixSearch(Input):
 def _matrix(lake: Lake, inp: MatrixSearch) -> MatrixResult:
     if inp.where is not None:
         check_sql_size(lake, inp.where, "where")
+    corpora = scope.default_corpora(lake, inp.corpora, inp.mode or inp.force_mode)
     return lake.retrieval.matrix_search(
-        inp.query, inp.corpora, k_per_corpus=inp.k_per_corpus, top=inp.top, relevance=inp.relevance,
+        inp.query, corpora, k_per_corpus=inp.k_per_corpus, top=inp.top, relevance=inp.relevance,
         threshold=inp.threshold, model=inp.model, mode=inp.mode, force_mode=inp.force_mode,
         metadata_filter=inp.metadata_filter, where=inp.where, use_playbook=inp.use_playbook)
 
@@ -165,7 +167,8 @@ class Ask(Input):
 def _ask(lake: Lake, inp: Ask) -> dict[str, Any]:
     if inp.where is not None:
         check_sql_size(lake, inp.where, "where")
-    return rag.ask(lake.retrieval, lake.llm, inp.question, corpora=inp.corpora, k=inp.k, model=inp.model,
+    corpora = scope.default_corpora(lake, inp.corpora)
+    return rag.ask(lake.retrieval, lake.llm, inp.question, corpora=corpora, k=inp.k, model=inp.model,
                    metadata_filter=inp.metadata_filter, where=inp.where, use_playbook=inp.use_playbook)
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from lakehouse.engine.matrix.builders import folder_source
+from lakehouse.engine.ops import scope
 from lakehouse.engine.ops.base import Input, Op
 from lakehouse.engine.ops.data_ops import check_sql_size, remote
 from lakehouse.engine.ops.types import CorpusName, DatasetName, Ids, K, Matrix, NonBlank, Query, Rows
@@ -176,7 +177,7 @@ def _hits(out: Any) -> int:
 
 def _list(lake: Lake, inp: NoInput) -> list[dict[str, Any]]:
     status = lake.follower.status()
-    return [_with_follow(lake, c, status) for c in lake.vectors.corpora()]
+    return [_with_follow(lake, c, status) for c in scope.visible(lake.vectors.corpora(), "corpus")]
 
 
 def _describe_out(d: dict[str, Any]) -> dict[str, Any]:

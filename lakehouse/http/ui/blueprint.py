@@ -17,7 +17,7 @@ from werkzeug import exceptions as wz
 
 from lakehouse.engine.ops import entrance
 from lakehouse.errors import LakehouseError, PayloadTooLarge
-from lakehouse.http.app import get_lake
+from lakehouse.http.app import get_lake, request_caller
 from lakehouse.http.ui import csrf, render
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def _headers(response: Response) -> Response:
 
 def call(op: str, args: Mapping[str, Any] | None = None, /, *, text_args: bool = False, **kwargs: Any) -> Any:
     """Run operation `op` for this request: the UI's entrance to the catalog."""
-    with entrance("ui"):
+    with entrance("ui", **request_caller()):
         return get_lake().ops.call(op, args, text_args=text_args, **kwargs)
 
 
