@@ -322,6 +322,18 @@ class Connections:
         return cur
 
     @contextlib.contextmanager
+    def nested_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own on the sandboxed instance, closed after: for reads made by an engine SQL function,
+        whose calling query may be running on this thread's query cursor (re-entering it deadlocks)."""
+        self.query_cursor()  # the instance, and its views synced
+        assert self._ro is not None
+        cur = self._ro.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextlib.contextmanager
     def snapshot_cursor(self, snapshot: int) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on a sandboxed read-only instance that sees the lake as of DuckLake snapshot `snapshot`."""
         self.check_open()

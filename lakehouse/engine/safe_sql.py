@@ -119,7 +119,8 @@ def run_query(ctx: EngineContext, sql: str, params: Any = None, *, max_rows: int
 def _reader(ctx: EngineContext, at_snapshot: int | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """The sandboxed cursor that reads the latest snapshot, or one pinned to `at_snapshot`."""
     if at_snapshot is None:
-        yield ctx.query_cursor()
+        with _latest(ctx) as cur:
+            yield cur
         return
     with sandbox_errors(ctx), ctx.db.snapshot_cursor(at_snapshot) as cur:
         yield cur
@@ -164,16 +165,29 @@ def read_arrow(ctx: EngineContext, sql: str, params: Any = None, *, check: bool 
     only for SQL the engine wrote itself around values it passes as parameters."""
     if check:
         check_read_only(sql)
-    cur = ctx.query_cursor()
-    scoped(ctx, cur, sql if check else None)
-    try:
-        with time_limit(ctx, cur, ctx.settings.query_timeout_s):
-            tbl = _execute(cur, sql, params).arrow()
-            tbl = tbl if isinstance(tbl, pa.Table) else tbl.read_all()  # before the cursor runs anything else
-    finally:
-        if check and _check(sql):
-            _drop_pivot_types(cur)
+    with _latest(ctx) as cur:
+        scoped(ctx, cur, sql if check else None)
+        try:
+            with time_limit(ctx, cur, ctx.settings.query_timeout_s):
+                tbl = _execute(cur, sql, params).arrow()
+                tbl = tbl if isinstance(tbl, pa.Table) else tbl.read_all()  # before the cursor runs anything else
+        finally:
+            if check and _check(sql):
+                _drop_pivot_types(cur)
     return tbl
+
+
+@contextlib.contextmanager
+def _latest(ctx: EngineContext) -> Iterator[duckdb.DuckDBPyConnection]:
+    """This thread's query cursor; inside an engine SQL function (origin "sql") a cursor of its own, since the
+    query that called the function may be running on this thread's cursor, and DuckDB would wait on itself."""
+    from lakehouse.engine.ops.context import current  # the ops package imports this module: not at import time
+
+    if current().origin != "sql":
+        yield ctx.query_cursor()
+        return
+    with ctx.db.nested_cursor() as cur:
+        yield cur
 
 
 # id(cursor) -> (the cursor, the profile last bound to it), for this thread's cursors. The cursor is held so that its
