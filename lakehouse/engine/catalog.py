@@ -131,7 +131,7 @@ _RETRYABLE = ("database is locked", "conflict", "database table is locked")
 
 
 def in_transaction(cur: duckdb.DuckDBPyConnection, body: Callable[[duckdb.DuckDBPyConnection], T], *,
-                   attempts: int = 8, lock: contextlib.AbstractContextManager[Any] | None = None,
+                   attempts: int = 16, lock: contextlib.AbstractContextManager[Any] | None = None,
                    commit_lock: contextlib.AbstractContextManager[Any] | None = None) -> T:
     """Run `body` in one lake transaction (with its change-journal rows, see `journal`), retrying the whole
     of it when the commit collides with another writer (SQLite's write lock, or a DuckLake conflict).
