@@ -39,9 +39,10 @@ class LiveProgress:
         self._live.stop()
 
     def __call__(self, record: NodeRecord) -> None:
+        # Drawn now, not at the next tick: a node shorter than a tick would never show as running.
         with self._lock:
             self.nodes[record.node_id] = record
-            self._live.update(self._table())
+            self._live.update(self._table(), refresh=True)
 
     def _table(self) -> Table:
         table = Table(title=Text(f"workflow {self.name}"), title_justify="left")
