@@ -199,7 +199,7 @@ _BOUND: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, str | None] = weakr
 def scoped(ctx: EngineContext, cur: duckdb.DuckDBPyConnection, sql: str | None, at_snapshot: int | None = None) -> None:
     """Hold `sql` to the caller's profile (sql_scope), and hand the profile to the engine's functions it calls
     through the cursor's `lh_profile` variable. `sql` None: the engine's own SQL, not checked. `at_snapshot`:
-    `cur` reads that snapshot, whose views are what the check must read through (never cached)."""
+    `cur` reads that snapshot, whose views are what the check must read through."""
     from lakehouse.engine.ops.context import current  # the ops package imports this module: not at import time
 
     profile = current().scope
@@ -208,7 +208,7 @@ def scoped(ctx: EngineContext, cur: duckdb.DuckDBPyConnection, sql: str | None, 
         if sql is not None:
             with sandbox_errors(ctx):
                 names = ctx.db.lake_names.at(cur, ctx.clock.latest()) if at_snapshot is None \
-                    else sql_scope.LakeNames().at(cur, at_snapshot)
+                    else ctx.db.snapshots.lake_names(at_snapshot).at(cur, at_snapshot)
                 sql_scope.check(names, sql, profile)
         if name != profile.name:
             cur.execute(f"SET VARIABLE {sql_scope.VARIABLE} = {sql_string(profile.name)}")
