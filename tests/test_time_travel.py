@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import pytest
 from http_server import LiveServer
 from mcp_client import call, http_target
 
 import lakehouse
+from lakehouse.engine.time_travel import KEEP
 from lakehouse.errors import InvalidInput, LakehouseError, NotFound
 from lakehouse.http import create_app
 
@@ -98,3 +100,23 @@ def test_over_http_and_mcp(history: tuple[lakehouse.Lake, dict[int, list[list[An
         assert res.status_code == 400 and "at_snapshot" in res.json()["error"]["message"]
         result = call(http_target(url), "sql_query", {"sql": "SELECT 1", "at_snapshot": 10_000})
         assert result.is_error and "no snapshot 10000" in result.content[0].text
+
+
+def test_closing_the_lake_closes_every_snapshot_instance(tmp_path: Path) -> None:
+    """Each snapshot instance holds a DuckDB database, pooled cursors and a spill folder: none outlives the lake,
+    and those evicted past time_travel.KEEP are closed at once."""
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lake:
+        lake.ingest(b"id\n0\n", "t", format="csv")
+        for i in range(1, KEEP + 2):
+            lake.ingest(f"id\n{i}\n".encode(), "t", format="csv", mode="append")
+        snaps = [row["snapshot_id"] for row in lake.journal(dataset="t", limit=100)]
+        instances = []
+        for snap in snaps:
+            assert lake.query("SELECT count(*) FROM t", at_snapshot=snap).rows[0][0] >= 1
+            instances.append(lake.ctx.db.snapshots._entries[snap].instance)
+        evicted = instances[:-KEEP]
+        assert evicted and all(not Path(i.temp_dir).exists() for i in evicted)
+    for instance in instances:
+        assert not Path(instance.temp_dir).exists()
+        with pytest.raises(duckdb.ConnectionException):
+            instance.con.execute("SELECT 1")

@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -190,34 +191,31 @@ def _latest(ctx: EngineContext) -> Iterator[duckdb.DuckDBPyConnection]:
         yield cur
 
 
-# id(cursor) -> (the cursor, the profile last bound to it), for this thread's cursors. The cursor is held so that its
-# id cannot be reused by another cursor while the entry stands: a stale entry could skip a needed SET.
-_BOUND = threading.local()
+# The profile bound to each cursor's `lh_profile` variable (None: none), so that the SET runs only when it changes.
+# Weak: a cursor that is closed and dropped (a snapshot's, a nested read's) takes its entry with it.
+_BOUND: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, str | None] = weakref.WeakKeyDictionary()
 
 
 def scoped(ctx: EngineContext, cur: duckdb.DuckDBPyConnection, sql: str | None, at_snapshot: int | None = None) -> None:
     """Hold `sql` to the caller's profile (sql_scope), and hand the profile to the engine's functions it calls
     through the cursor's `lh_profile` variable. `sql` None: the engine's own SQL, not checked. `at_snapshot`:
-    `cur` reads that snapshot, whose views are what the check must read through (never cached)."""
+    `cur` reads that snapshot, whose views are what the check must read through."""
     from lakehouse.engine.ops.context import current  # the ops package imports this module: not at import time
 
     profile = current().scope
-    bound: dict[int, tuple[duckdb.DuckDBPyConnection, str | None]] = _BOUND.__dict__.setdefault("by_cursor", {})
-    held, name = bound.get(id(cur), (cur, None))
-    if held is not cur:
-        name = "?"  # not this cursor's entry: set the variable whatever it says
+    name = _BOUND.get(cur)
     if profile is not None:
         if sql is not None:
             with sandbox_errors(ctx):
                 names = ctx.db.lake_names.at(cur, ctx.clock.latest()) if at_snapshot is None \
-                    else sql_scope.LakeNames().at(cur, at_snapshot)
+                    else ctx.db.snapshots.lake_names(at_snapshot).at(cur, at_snapshot)
                 sql_scope.check(names, sql, profile)
         if name != profile.name:
             cur.execute(f"SET VARIABLE {sql_scope.VARIABLE} = {sql_string(profile.name)}")
-            bound[id(cur)] = (cur, profile.name)
+            _BOUND[cur] = profile.name
     elif name is not None:
         cur.execute(f"RESET VARIABLE {sql_scope.VARIABLE}")
-        bound[id(cur)] = (cur, None)
+        _BOUND[cur] = None
 
 
 def _execute(cur: duckdb.DuckDBPyConnection, sql: str, params: Any) -> duckdb.DuckDBPyConnection:

@@ -207,8 +207,7 @@ def _engine_macros() -> tuple[set[str], set[str]]:
 
 def check_query(sql: str) -> Parsed:
     """One read-only statement whose every name is allowed, parsed; Forbidden / InvalidInput if not."""
-    inner = sql_tree.explained(sql)
-    parsed = sql_tree.parse(inner if inner is not None else sql)
+    parsed = sql_tree.parse_query(sql)
     policy().check(parsed)
     return parsed
 

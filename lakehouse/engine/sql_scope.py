@@ -43,8 +43,7 @@ _MAX_VIEW_DEPTH = 16
 def references(sql: str) -> tuple[tuple[str, str, str, str], ...]:
     """(kind, catalog, schema, name) of every relation, table function and SHOW of one checked statement; CTEs
     left out."""
-    inner = sql_tree.explained(sql)
-    parsed = sql_tree.parse(inner if inner is not None else sql)
+    parsed = sql_tree.parse_query(sql)
     out = []
     for n in sql_tree.names(parsed.tree):
         if n.kind == "relation" and not n.catalog and not n.schema and n.name in n.ctes:

@@ -5,7 +5,8 @@ Each requested snapshot gets its own sandboxed read-only DuckDB instance, the la
 query names them (qualified or not, inside views, CTEs, subqueries), which rewriting each table reference to
 `AT (VERSION => n)` could not promise. The sandbox of the latest-snapshot instance is locked, so it cannot attach
 more; opening an instance costs ~0.1 s, so the most recently used `KEEP` stay open. An instance in use is never
-closed under its query: evicted while busy, it closes when its last cursor is returned.
+closed under its query: evicted while busy, it closes when its last cursor is returned. Cursors are pooled per instance,
+and the names a profile's SQL is checked against are read once per snapshot (they never change).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from lakehouse.engine.sql_scope import LakeNames
 from lakehouse.errors import NotFound
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ class SnapshotInstances:
         self._open = open_instance
         self._exists = exists
         self._entries: collections.OrderedDict[int, _Entry] = collections.OrderedDict()
+        self._names: collections.OrderedDict[int, LakeNames] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._opening = threading.Lock()  # one instance opened at a time: a burst of requests opens each once
 
@@ -48,13 +51,19 @@ class SnapshotInstances:
     def cursor(self, snapshot: int) -> Iterator[duckdb.DuckDBPyConnection]:
         entry = self._acquire(snapshot)
         try:
-            cur = entry.instance.cursor()
-            try:
+            with entry.instance.borrowed() as cur:
                 yield cur
-            finally:
-                cur.close()
         finally:
             self._release(entry)
+
+    def lake_names(self, snapshot: int) -> LakeNames:
+        """What a profile's SQL is checked against at `snapshot` (sql_scope), read once: a snapshot never changes."""
+        with self._lock:
+            names = self._names.pop(snapshot, None) or LakeNames()
+            self._names[snapshot] = names
+            while len(self._names) > KEEP:
+                self._names.popitem(last=False)
+        return names
 
     def _acquire(self, snapshot: int) -> _Entry:
         entry = self._take(snapshot)

@@ -41,6 +41,17 @@ def _injected(statement: str) -> str:
     return f"true) ; {statement} ; SELECT (true"
 
 
+def _from(kind: str, calls: dict[str, str], code: str = FN) -> list[Attack]:
+    """`SELECT * FROM <call>` for each id: a table function or relation named in FROM, refused as `code`."""
+    return [Attack(id_, kind, f"SELECT * FROM {call}", code) for id_, call in calls.items()]
+
+
+def _statement(id_: str, kind: str, sql: str, code: str = STMT) -> Attack:
+    """A statement that is not a read; as a where, the same statement behind closed parentheses (which a truth
+    rule cannot read as an expression: invalid_truth_rule)."""
+    return Attack(id_, kind, sql, code, expr=_injected(sql), truth_code="invalid_truth_rule")
+
+
 ATTACKS: list[Attack] = [
     # SQL held in a string and run: the way around any parser check that stops at the text
     Attack("json-execute", "executor",
@@ -51,38 +62,37 @@ ATTACKS: list[Attack] = [
            "'SELECT * FROM ducklake_expire_snapshots(''lake'', older_than => now())'))) SELECT * FROM x", FN),
     Attack("json-serialize-scalar", "executor", "SELECT json_serialize_sql('SELECT 1') AS q", FN,
            expr="json_serialize_sql('SELECT 1') IS NOT NULL"),
-    Attack("query", "executor", "SELECT * FROM query('SELECT * FROM read_text(''/etc/passwd'')')", FN),
-    Attack("query-table", "executor", "SELECT * FROM query_table('workers')", FN),
-    Attack("histogram-macro", "executor", "SELECT * FROM histogram(workers, id)", FN),
-    Attack("sqlite-query", "executor", "SELECT * FROM sqlite_query('{catalog}', 'SELECT * FROM ducklake_snapshot')", FN),
+    *_from("executor", {
+        "query": "query('SELECT * FROM read_text(''/etc/passwd'')')",
+        "query-table": "query_table('workers')",
+        "histogram-macro": "histogram(workers, id)",
+        "sqlite-query": "sqlite_query('{catalog}', 'SELECT * FROM ducklake_snapshot')",
+    }),
     # DuckLake maintenance and options
-    Attack("expire-snapshots", "ducklake", "SELECT * FROM ducklake_expire_snapshots('lake', older_than => now())", FN),
-    Attack("set-option", "ducklake", "SELECT * FROM ducklake_set_option('lake', 'data_inlining_row_limit', 10)", FN),
-    Attack("cleanup-old-files", "ducklake", "SELECT * FROM ducklake_cleanup_old_files('lake', cleanup_all => true)",
-           FN),
-    Attack("delete-orphans", "ducklake", "SELECT * FROM ducklake_delete_orphaned_files('lake', cleanup_all => true)",
-           FN),
-    Attack("merge-files", "ducklake", "SELECT * FROM ducklake_merge_adjacent_files('lake')", FN),
-    Attack("rewrite-files", "ducklake", "SELECT * FROM ducklake_rewrite_data_files('lake')", FN),
-    Attack("flush-inlined", "ducklake", "SELECT * FROM ducklake_flush_inlined_data('lake')", FN),
-    Attack("options", "ducklake", "SELECT * FROM ducklake_options('lake')", FN),
-    Attack("table-changes", "ducklake", "SELECT * FROM ducklake_table_changes('lake', 'main', 'workers', 0, 10)", FN),
-    Attack("call-set-option", "ducklake", "CALL ducklake_set_option('lake', 'data_inlining_row_limit', 10)", STMT,
-           expr=_injected("CALL ducklake_set_option('lake', 'data_inlining_row_limit', 10)"),
-           truth_code="invalid_truth_rule"),
+    *_from("ducklake", {
+        "expire-snapshots": "ducklake_expire_snapshots('lake', older_than => now())",
+        "set-option": "ducklake_set_option('lake', 'data_inlining_row_limit', 10)",
+        "cleanup-old-files": "ducklake_cleanup_old_files('lake', cleanup_all => true)",
+        "delete-orphans": "ducklake_delete_orphaned_files('lake', cleanup_all => true)",
+        "merge-files": "ducklake_merge_adjacent_files('lake')",
+        "rewrite-files": "ducklake_rewrite_data_files('lake')",
+        "flush-inlined": "ducklake_flush_inlined_data('lake')",
+        "options": "ducklake_options('lake')",
+        "table-changes": "ducklake_table_changes('lake', 'main', 'workers', 0, 10)",
+    }),
+    _statement("call-set-option", "ducklake", "CALL ducklake_set_option('lake', 'data_inlining_row_limit', 10)"),
     # CHECKPOINT in every spelling
-    Attack("checkpoint-fn", "checkpoint", "SELECT * FROM checkpoint('lake')", FN),
-    Attack("force-checkpoint", "checkpoint", "SELECT * FROM force_checkpoint('lake')", FN),
-    Attack("checkpoint-stmt", "checkpoint", "CHECKPOINT lake", STMT, expr=_injected("CHECKPOINT lake"),
-           truth_code="invalid_truth_rule"),
-    Attack("call-checkpoint", "checkpoint", "CALL checkpoint('lake')", STMT, expr=_injected("CALL checkpoint('lake')"),
-           truth_code="invalid_truth_rule"),
+    *_from("checkpoint", {"checkpoint-fn": "checkpoint('lake')", "force-checkpoint": "force_checkpoint('lake')"}),
+    _statement("checkpoint-stmt", "checkpoint", "CHECKPOINT lake"),
+    _statement("call-checkpoint", "checkpoint", "CALL checkpoint('lake')"),
     # other databases' scanners
-    Attack("sqlite-scan", "scanner", "SELECT * FROM sqlite_scan('{catalog}', 'ducklake_snapshot')", FN),
-    Attack("sqlite-attach", "scanner", "SELECT * FROM sqlite_attach('{catalog}')", FN),
-    Attack("postgres-scan", "scanner", "SELECT * FROM postgres_scan('dbname=postgres', 'public', 't')", FN),
-    Attack("postgres-query", "scanner", "SELECT * FROM postgres_query('dbname=postgres', 'SELECT 1')", FN),
-    Attack("read-duckdb", "scanner", "SELECT * FROM read_duckdb('{catalog}')", FN),
+    *_from("scanner", {
+        "sqlite-scan": "sqlite_scan('{catalog}', 'ducklake_snapshot')",
+        "sqlite-attach": "sqlite_attach('{catalog}')",
+        "postgres-scan": "postgres_scan('dbname=postgres', 'public', 't')",
+        "postgres-query": "postgres_query('dbname=postgres', 'SELECT 1')",
+        "read-duckdb": "read_duckdb('{catalog}')",
+    }),
     # the catalog's metadata, other catalogs, DuckDB's internal views
     Attack("metadata-schema", "metadata", "SELECT * FROM __ducklake_metadata_lake.ducklake_snapshot", REL),
     Attack("metadata-quoted", "metadata", 'SELECT path FROM "__ducklake_metadata_lake".main.ducklake_data_file', REL),
@@ -94,18 +104,19 @@ ATTACKS: list[Attack] = [
            expr="(SELECT count(*) FROM __ducklake_metadata_lake.ducklake_snapshot) > 0"),
     Attack("metadata-show", "metadata", "SHOW TABLES FROM __ducklake_metadata_lake", REL,
            expr="EXISTS (SELECT * FROM __ducklake_metadata_lake.ducklake_metadata)"),
-    Attack("information-schema", "metadata", "SELECT * FROM information_schema.tables", REL),
-    Attack("pg-catalog", "metadata", "SELECT * FROM pg_catalog.pg_class", REL),
-    Attack("pg-class", "metadata", "SELECT * FROM pg_class", REL),
-    Attack("sqlite-master", "metadata", "SELECT * FROM sqlite_master", REL),
-    Attack("main-sqlite-master", "metadata", "SELECT * FROM main.sqlite_master", REL),
+    *_from("metadata", {
+        "information-schema": "information_schema.tables",
+        "pg-catalog": "pg_catalog.pg_class",
+        "pg-class": "pg_class",
+        "sqlite-master": "sqlite_master",
+        "main-sqlite-master": "main.sqlite_master",
+        "duckdb-tables-view": "duckdb_tables",
+        "memory-catalog": "memory.main.anything",
+        "temp-catalog": "temp.main.anything",
+    }, code=REL),
     Attack("cte-shadow-own-body", "metadata",
            "WITH sqlite_master AS (SELECT * FROM sqlite_master) SELECT * FROM sqlite_master", REL),
-    Attack("duckdb-tables-view", "metadata", "SELECT * FROM duckdb_tables", REL),
-    Attack("duckdb-tables-fn", "metadata", "SELECT * FROM duckdb_tables()", FN),
-    Attack("system-catalog", "metadata", "SELECT * FROM system.main.duckdb_views()", FN),
-    Attack("memory-catalog", "metadata", "SELECT * FROM memory.main.anything", REL),
-    Attack("temp-catalog", "metadata", "SELECT * FROM temp.main.anything", REL),
+    *_from("metadata", {"duckdb-tables-fn": "duckdb_tables()", "system-catalog": "system.main.duckdb_views()"}),
     Attack("show-all-tables", "metadata", "SHOW ALL TABLES", STMT,
            expr="EXISTS (SELECT * FROM information_schema.tables)"),
     Attack("show-databases", "metadata", "SHOW DATABASES", STMT, expr="EXISTS (SELECT * FROM duckdb_databases())"),
@@ -125,19 +136,14 @@ ATTACKS: list[Attack] = [
     Attack("ducklake-list-files", "paths", "SELECT * FROM ducklake_list_files('lake', 'workers')", FN),
     Attack("getenv", "paths", "SELECT getenv('HOME') AS h", FN, expr="getenv('HOME') IS NOT NULL"),
     Attack("secrets", "paths", "SELECT * FROM duckdb_secrets()", FN),
-    Attack("pragma", "paths", "PRAGMA database_list", STMT, expr=_injected("PRAGMA database_list"),
-           truth_code="invalid_truth_rule"),
+    _statement("pragma", "paths", "PRAGMA database_list"),
     # statements that are not reads
-    Attack("copy-into-data", "statement", "COPY (SELECT 1) TO '{data}x.csv'", STMT,
-           expr=_injected("COPY (SELECT 1) TO '{data}x.csv'"), truth_code="invalid_truth_rule"),
-    Attack("attach", "statement", "ATTACH ':memory:' AS other", STMT, expr=_injected("ATTACH ':memory:' AS other"),
-           truth_code="invalid_truth_rule"),
-    Attack("set", "statement", "SET enable_external_access = true", STMT,
-           expr=_injected("SET enable_external_access = true"), truth_code="invalid_truth_rule"),
+    _statement("copy-into-data", "statement", "COPY (SELECT 1) TO '{data}x.csv'"),
+    _statement("attach", "statement", "ATTACH ':memory:' AS other"),
+    _statement("set", "statement", "SET enable_external_access = true"),
     Attack("two-statements", "statement", "SELECT 1; DROP TABLE workers", MULTI,
            expr=_injected("DROP TABLE workers"), truth_code="invalid_truth_rule"),
-    Attack("explain-options", "statement", "EXPLAIN (FORMAT json) SELECT 1", STMT,
-           expr=_injected("EXPLAIN (FORMAT json) SELECT 1"), truth_code="invalid_truth_rule"),
+    _statement("explain-options", "statement", "EXPLAIN (FORMAT json) SELECT 1"),
 ]
 
 # File readers, each in a different position and on a different target (every position and every reader

@@ -76,9 +76,14 @@ ALLOWED_SQL = {
 }
 
 
+@pytest.mark.parametrize("when", ["latest", "at_snapshot"])
 @pytest.mark.parametrize("name", sorted(REFUSED_SQL))
-def test_sql_cannot_reach_the_other_profile(a: Any, name: str) -> None:
-    resp = a.post("/sql", json={"sql": REFUSED_SQL[name]})
+def test_sql_cannot_reach_the_other_profile(a: Any, tenants: tuple[Tenants, str], name: str, when: str) -> None:
+    """`at_snapshot` reads on a sandboxed instance of its own, whose views the check reads through: scoped the same."""
+    body: dict[str, Any] = {"sql": REFUSED_SQL[name]}
+    if when == "at_snapshot":
+        body["at_snapshot"] = tenants[0].lake.journal(limit=1)[0]["snapshot_id"]
+    resp = a.post("/sql", json=body)
     assert resp.status_code == 403, resp.text
     assert error(resp)["code"] == "profile_forbidden"
     assert "secret" not in resp.text
@@ -91,9 +96,13 @@ def test_catalog_listings_are_refused_to_everyone(a: Any, sql: str) -> None:
     assert resp.status_code == 403 and error(resp)["code"] in ("relation_not_allowed", "function_not_allowed")
 
 
+@pytest.mark.parametrize("when", ["latest", "at_snapshot"])
 @pytest.mark.parametrize("name", sorted(ALLOWED_SQL))
-def test_the_same_sql_over_its_own_data_works(a: Any, name: str) -> None:
-    resp = a.post("/sql", json={"sql": ALLOWED_SQL[name]})
+def test_the_same_sql_over_its_own_data_works(a: Any, tenants: tuple[Tenants, str], name: str, when: str) -> None:
+    body: dict[str, Any] = {"sql": ALLOWED_SQL[name]}
+    if when == "at_snapshot":
+        body["at_snapshot"] = tenants[0].lake.journal(limit=1)[0]["snapshot_id"]
+    resp = a.post("/sql", json=body)
     assert resp.status_code == 200, resp.text
     assert "secret" not in resp.text
 

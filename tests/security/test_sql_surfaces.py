@@ -1,10 +1,12 @@
 """Every attack of sql_attacks.py through every surface that takes SQL, and the legitimate reads through them too.
 
-Statement surfaces: `Lake.query`, `POST /sql`, `lake.create_corpus(sql=...)`, `POST /v1/corpora`, the MCP tool
-`sql_query` (streamable HTTP at /mcp). Expression surfaces (`where`): `POST /vectors/hybrid`,
-`lake.matrix_search(where=)`, `lake.ask(where=)`, the MCP tool `vectors_hybrid`, truth rules through
-`truth_check(toml, lake.query)`. After each attack: the refusal code expected, a 403 from the forbidden family
-over HTTP, nothing changed (snapshots, DuckLake options, files) and the process answering.
+Statement surfaces: `Lake.query` (at the latest snapshot and `at_snapshot`, whose sandboxed instance is another),
+`POST /sql`, `lake.create_corpus(sql=...)`, `POST /v1/corpora`, the MCP tool `sql_query` (streamable HTTP at /mcp).
+Expression surfaces (`where`): `POST /vectors/hybrid`, `lake.matrix_search(where=)`, `lake.ask(where=)`, the MCP tool
+`vectors_hybrid`, truth rules through `truth_check(toml, lake.query)` and through the SQL macro `truth_check(toml)`
+(an engine function reading from inside a query, on a cursor of its own). After each attack: the refusal code
+expected, a 403 from the forbidden family over HTTP, nothing changed (snapshots, DuckLake options, files)
+and the process answering.
 """
 
 from __future__ import annotations
@@ -48,9 +50,15 @@ def _mcp(target: Target, tool: str, arguments: dict[str, Any]) -> tuple[int | No
     return None, json.loads(result.content[0].text)["error"]["code"]
 
 
+def _first(target: Target) -> int:
+    """The lake's first snapshot that holds `workers` (time travel opens a sandboxed instance of its own)."""
+    return target.lake.journal(dataset="workers", limit=1000)[-1]["snapshot_id"]
+
+
 # surface name -> (kind, how to send the attack's SQL or expression)
 SURFACES: dict[str, tuple[str, Callable[[Target, str], tuple[int, str]]]] = {
     "query": ("statement", lambda t, sql: _python(lambda: t.lake.query(sql))),
+    "query-at-snapshot": ("statement", lambda t, sql: _python(lambda: t.lake.query(sql, at_snapshot=_first(t)))),
     "http-sql": ("statement", lambda t, sql: _http(t.http.post("/sql", json={"sql": sql}))),
     "corpus": ("statement", lambda t, sql: _python(lambda: t.lake.create_corpus("evil", sql=sql, text="name"))),
     "http-corpus": ("statement", lambda t, sql: _http(t.http.post("/v1/corpora", json={
@@ -60,6 +68,8 @@ SURFACES: dict[str, tuple[str, Callable[[Target, str], tuple[int, str]]]] = {
     "matrix": ("where", lambda t, expr: _python(lambda: t.lake.matrix_search("forklift", corpora=["wc"], where=expr))),
     "ask": ("where", lambda t, expr: _python(lambda: t.lake.ask("forklift", corpora=["wc"], where=expr))),
     "truth": ("truth", lambda t, expr: _python(lambda: truth_check(_truth(expr), t.lake.query))),
+    "sql-truth": ("truth", lambda t, expr: _python(lambda: t.lake.query("SELECT * FROM truth_check($1)",
+                                                                        [_truth(expr)]))),
     "mcp-sql": ("statement", lambda t, sql: _mcp(t, "sql_query", {"sql": sql})),
     "mcp-hybrid": ("where", lambda t, expr: _mcp(t, "vectors_hybrid", {"corpus": "wc", "query": "forklift",
                                                                        "where": expr})),
