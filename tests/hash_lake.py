@@ -8,6 +8,7 @@ The fixtures are named `lake` and `http`: a module importing them uses these ins
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,16 +27,20 @@ from lakehouse.http import create_app
 def hash_lake_fixture(tmp_path: Path) -> Iterator[lakehouse.Lake]:
     imports = tmp_path / "imports"
     imports.mkdir()
-    lk = lakehouse.open(tmp_path / "lake", embedder="hash", import_dirs=[str(imports)])
-    try:
+    with lakehouse.open(tmp_path / "lake", embedder="hash", import_dirs=[str(imports)]) as lk:
         yield lk
-    finally:
-        lk.close()
+
+
+@contextlib.contextmanager
+def served(lake: lakehouse.Lake) -> Iterator[httpx.Client]:
+    """A client of `lake`'s app on a loopback server (the `http` fixtures of this module and workflow_lakes)."""
+    with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client
 
 
 @pytest.fixture(name="http")
 def hash_http_fixture(lake: lakehouse.Lake) -> Iterator[httpx.Client]:
-    with LiveServer(create_app(lake)) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with served(lake) as client:
         yield client
 
 

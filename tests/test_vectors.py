@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 
@@ -13,6 +14,7 @@ import pytest
 import lakehouse
 from lakehouse.engine.embedders import clear_cache, get_embedder
 from lakehouse.engine.vectors import corpus as corpus_mod
+from lakehouse.engine.vectors import hnsw
 from lakehouse.errors import Conflict, InvalidInput, NotFound
 
 WORKERS = """id,name,role,state,certs
@@ -587,3 +589,49 @@ def test_text_and_hybrid_search_in_sql(hlake):
     assert {r[0] for r in rows} == {"1", "4", "5"} and rows[0][0] in ("1", "5")
     with pytest.raises(InvalidInput, match="field 'fusion': Input should be 'rrf' or 'linear'"):
         hlake.query("SELECT * FROM hybrid_search('workers', 'x', 3, fusion := 'max')")
+
+
+def test_a_copy_of_another_nodes_generation_is_checked_before_use(tmp_path, caplog):
+    """Two roots on one catalog and data path (two nodes): the second makes its own copy of the generation the
+    first built, with a checksum beside it; a damaged copy is found by that checksum and rebuilt, never used."""
+    where = {"catalog": f"sqlite:{tmp_path / 'catalog.sqlite'}", "data_path": str(tmp_path / "data")}
+    with lakehouse.open(tmp_path / "a", embedder="hash", **where) as lk:
+        lk.create_corpus("c", rows=[{"id": str(i), "text": f"row {i} text"} for i in range(300)])
+    copy = tmp_path / "b" / "indexes" / "c" / "1.usearch"
+    with lakehouse.open(tmp_path / "b", embedder="hash", **where) as lk:
+        assert lk.vector_search("c", "row 42 text", 1)[0].id == "42"
+    good = copy.read_bytes()
+    assert copy.with_suffix(".sha256").read_text().strip() == hashlib.sha256(good).hexdigest()
+    copy.write_bytes(good[:-64] + b"x" * 64)  # same size, damaged tail
+    with caplog.at_level(logging.WARNING), lakehouse.open(tmp_path / "b", embedder="hash", **where) as lk:
+        assert lk.vector_search("c", "row 42 text", 1)[0].id == "42"
+        assert f"{copy} is corrupt" in caplog.text
+        assert [g["generation"] for g in lk.corpus("c")["generations"]] == [1]  # no new generation in the catalog
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == copy.with_suffix(".sha256").read_text().strip()
+
+
+def test_writers_of_one_sidecar_path_never_rename_each_others_half_written_file(tmp_path):
+    """Two processes on one root may save the same generation's sidecar at once: each writes a temporary file
+    of its own, so the file in place is always one whole index, and whose checksum the writer returned."""
+    rng = np.random.default_rng(0)
+    indexes = [hnsw.build(rng.normal(size=(2000, 64)).astype(np.float32), np.arange(2000), metric="l2sq",
+                          dtype="f32", params=hnsw.DEFAULT_PARAMS, threads=1) for _ in range(2)]
+    path = tmp_path / "indexes" / "c" / "1.usearch"
+    digests: set[str] = set()
+    errors: list[BaseException] = []
+
+    def save(index):
+        try:
+            for _ in range(20):
+                digests.add(hnsw.save(index, path))
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(ix,)) for ix in indexes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert hnsw.file_sha256(path) in digests and len(digests) == 2
+    assert sorted(p.name for p in path.parent.iterdir()) == ["1.usearch"]  # no temporary file left behind

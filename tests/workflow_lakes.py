@@ -13,11 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_server import LiveServer
+from hash_lake import served
 from llm_servers import LLMServer, provider_settings
 
 import lakehouse
-from lakehouse.http import create_app
 
 # tiers the shipped workflows use; every model is local Ollama on the loopback server (no key needed)
 MODELS = {
@@ -34,14 +33,11 @@ def open_lake(root: Path, srv: LLMServer, **settings: object) -> lakehouse.Lake:
 
 @pytest.fixture(name="wlake")
 def wlake_fixture(tmp_path: Path, srv: LLMServer) -> Iterator[lakehouse.Lake]:
-    lake = open_lake(tmp_path / "lake", srv)
-    try:
+    with open_lake(tmp_path / "lake", srv) as lake:
         yield lake
-    finally:
-        lake.close()
 
 
 @pytest.fixture(name="whttp")
 def whttp_fixture(wlake: lakehouse.Lake) -> Iterator[httpx.Client]:
-    with LiveServer(create_app(wlake)) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with served(wlake) as client:
         yield client

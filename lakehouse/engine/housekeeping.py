@@ -57,7 +57,8 @@ def _old_files(folder: Path, pattern: str, cutoff: float) -> list[str]:
 def _stale_sidecars(folder: Path, known: set[Path], cutoff: float) -> list[Path]:
     gone = []
     for path in folder.glob("*/*") if folder.is_dir() else ():
-        stale = path.suffix == ".tmp" or (path.suffix == ".usearch" and path not in known)
+        # a sidecar no generation names, with the checksum of this node's copy of it (hnsw.save_local_copy)
+        stale = path.suffix == ".tmp" or (path.suffix in (".usearch", ".sha256") and path.with_suffix(".usearch") not in known)
         if stale and path.is_file() and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
             gone.append(path)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from lakehouse.engine.extensions import load_extension
+from lakehouse.engine.names import sql_string
 
 if TYPE_CHECKING:
     from lakehouse.engine.connection import Location
@@ -110,7 +111,7 @@ class CatalogWatch:
             if self._con is None:
                 con = duckdb.connect()
                 load_extension(con, "sqlite")
-                con.execute(f"ATTACH {_quote(str(self.path))} AS catalog (TYPE sqlite, READ_ONLY)")
+                con.execute(f"ATTACH {sql_string(str(self.path))} AS catalog (TYPE sqlite, READ_ONLY)")
                 self._con = con
             return self._con.execute(sql, params or []).fetchall()
 
@@ -119,10 +120,6 @@ class CatalogWatch:
             if self._con is not None:
                 self._con.close()
                 self._con = None
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class LakeClock:

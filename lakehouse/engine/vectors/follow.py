@@ -59,7 +59,7 @@ class Follower:
     def start(self, corpus: str, dataset: str, snapshot: int) -> None:
         """Record that `corpus` follows `dataset` from `snapshot` (what its rows were read at, or before)."""
         with self.ctx.fresh_cursor() as cur, map_duckdb_errors():
-            tables = _tables(cur, dataset)
+            tables = sorted(_tables(cur, dataset).values())
             self.ctx.transaction(cur, lambda c: _save(c, corpus, dataset, snapshot, tables, None))
 
     def sync_dataset(self, dataset: str) -> dict[str, Any]:
@@ -88,7 +88,8 @@ class Follower:
             out = {"corpus": corpus, "dataset": dataset, "from": since, "to": latest, "added": 0, "removed": 0}
             if since >= latest:
                 return out
-            tables = _tables(cur, dataset)
+            found = _tables(cur, dataset)
+            tables = sorted(found.values())
             if not tables:
                 err = NotFound(f"dataset {dataset!r} of corpus {corpus!r} is gone", code="dataset_not_found")
                 self.ctx.transaction(cur, lambda c: _save(c, corpus, dataset, since, recorded, err))
@@ -99,7 +100,7 @@ class Follower:
                     current = self._read(cur, dataset, meta, None)
                     gone = sorted(set(self.vectors.state(corpus).ids_alive()) - {str(r["id"]) for r in current})
                 else:
-                    touched = _touched_ids(cur, tables, meta["id"], since + 1, latest)
+                    touched = _touched_ids(cur, found, meta["id"], since + 1, latest)
                     current = self._read(cur, dataset, meta, touched) if touched else []
                     gone = sorted(set(touched) - {str(r["id"]) for r in current})
                 changed = self._changed(corpus, current)
@@ -151,26 +152,16 @@ class Follower:
         return out
 
 
-def _tables(cur: duckdb.DuckDBPyConnection, dataset: str) -> list[int]:
-    """The DuckLake table ids that hold a dataset's rows (one table, or a merge view's base and delta)."""
-    rows = cur.execute(
-        "SELECT s.schema_name, t.table_name, t.table_id FROM __ducklake_metadata_lake.ducklake_table t "
-        "JOIN __ducklake_metadata_lake.ducklake_schema s ON s.schema_id = t.schema_id "
-        "WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL AND ((s.schema_name = 'main' AND t.table_name = ?) "
-        "OR (s.schema_name = 'lh_store' AND t.table_name IN (?, ?)))",
-        [dataset, f"{dataset}__base", f"{dataset}__delta"]).fetchall()
-    return sorted(int(r[2]) for r in rows)
+def _tables(cur: duckdb.DuckDBPyConnection, dataset: str) -> dict[tuple[str, str], int]:
+    """The DuckLake tables that hold a dataset's rows (one table, or a merge view's base and delta): name -> id."""
+    return store.table_ids(cur, [("main", dataset), ("lh_store", f"{dataset}__base"), ("lh_store", f"{dataset}__delta")])
 
 
-def _touched_ids(cur: duckdb.DuckDBPyConnection, tables: list[int], id_col: str, start: int, end: int) -> list[str]:
+def _touched_ids(cur: duckdb.DuckDBPyConnection, tables: dict[tuple[str, str], int], id_col: str, start: int,
+                 end: int) -> list[str]:
     """The id values (as text) of every row the change feed of `tables` shows inserted or deleted."""
-    names = dict(cur.execute(
-        "SELECT t.table_id, s.schema_name || '.' || t.table_name FROM __ducklake_metadata_lake.ducklake_table t "
-        "JOIN __ducklake_metadata_lake.ducklake_schema s ON s.schema_id = t.schema_id "
-        "WHERE t.end_snapshot IS NULL AND t.table_id IN (SELECT unnest(?))", [tables]).fetchall())
     found: set[str] = set()
-    for table_id in tables:
-        schema, table = names[table_id].split(".", 1)
+    for schema, table in tables:
         rows = cur.execute(f"SELECT DISTINCT {quote_ident(id_col)}::VARCHAR FROM "
                            "ducklake_table_changes('lake', ?, ?, ?, ?)", [schema, table, start, end]).fetchall()
         found.update(r[0] for r in rows if r[0] is not None)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from usearch.index import Index
 
+from lakehouse.engine.atomic_files import replace_atomically
 from lakehouse.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -54,22 +55,24 @@ def build(vectors: np.ndarray, keys: np.ndarray, *, metric: str, dtype: str, par
 
 
 def save(index: Index, path: Path) -> str:
-    """Write the index to `path` atomically (temp file + rename); return the file's SHA-256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    index.save(str(tmp))
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    digest = file_sha256(tmp)
-    os.replace(tmp, path)
+    """Write the index to `path` atomically (`atomic_files`); return the file's SHA-256."""
+    digest = ""
+
+    def write(tmp: Path) -> None:
+        nonlocal digest
+        index.save(str(tmp))
+        digest = file_sha256(tmp)
+
+    replace_atomically(path, write)
     return digest
 
 
 def save_local_copy(index: Index, path: Path) -> None:
     """Save this node's copy of a generation another node built, its checksum beside it (`.sha256`): the
-    catalog's checksum is of the other node's file."""
+    catalog's checksum is of the other node's file. A reader that sees one file of a pair written by another
+    process without the other finds them mismatched, and rebuilds: never a half-written file."""
     digest = save(index, path)
-    path.with_suffix(".sha256").write_text(digest + "\n")
+    replace_atomically(path.with_suffix(".sha256"), lambda tmp: tmp.write_text(digest + "\n"))
 
 
 def load_local_copy(path: Path, *, expansion_search: int) -> tuple[Index | None, str]:

@@ -113,14 +113,20 @@ def drop(cur: duckdb.DuckDBPyConnection, name: str) -> None:
     cur.execute("DELETE FROM lake.lh.corpus_sync WHERE corpus = ?", [name])  # a new corpus follows anew
 
 
+def table_ids(cur: duckdb.DuckDBPyConnection, names: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(schema, table) -> DuckLake table id, of the live tables among `names` (an id changes when a table is dropped
+    or replaced), from the catalog's metadata, which DuckLake attaches beside the lake whatever the catalog is."""
+    rows = cur.execute("SELECT s.schema_name, t.table_name, t.table_id FROM __ducklake_metadata_lake.ducklake_table t "
+                       "JOIN __ducklake_metadata_lake.ducklake_schema s ON s.schema_id = t.schema_id "
+                       "WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL "
+                       "AND list_contains(?, s.schema_name || '.' || t.table_name)",
+                       [[f"{schema}.{table}" for schema, table in names]]).fetchall()
+    return {(schema, table): int(table_id) for schema, table, table_id in rows}
+
+
 def table_id(cur: duckdb.DuckDBPyConnection, corpus: str) -> int | None:
-    """The DuckLake table id of a corpus's table (it changes when the corpus is dropped or replaced), from the
-    catalog's metadata, which DuckLake attaches beside the lake whatever the catalog database is."""
-    row = cur.execute("SELECT t.table_id FROM __ducklake_metadata_lake.ducklake_table t "
-                      "JOIN __ducklake_metadata_lake.ducklake_schema s ON s.schema_id = t.schema_id "
-                      "WHERE s.schema_name = ? AND t.table_name = ? AND t.end_snapshot IS NULL "
-                      "AND s.end_snapshot IS NULL", [SCHEMA, corpus]).fetchone()
-    return None if row is None else int(row[0])
+    """The DuckLake table id of a corpus's table."""
+    return table_ids(cur, [(SCHEMA, corpus)]).get((SCHEMA, corpus))
 
 
 def changes(cur: duckdb.DuckDBPyConnection, corpus: str, start: int, end: int,
