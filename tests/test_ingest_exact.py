@@ -372,3 +372,29 @@ def test_numbers_and_words_are_never_rounded_or_respelled(lake, write, content, 
     assert (text,) in rows(lake, "SELECT a::VARCHAR FROM n")
     if res.type_notes:
         assert res.type_notes[0]["stored"] == type_
+
+
+_NAIVE = "".join(f"2024-01-01 00:00:{i % 60:02d}\n" for i in range(25_000))  # beyond the sniffer's sample
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [
+        ("t\n2024-01-01 00:00:00.1234567\n2024-01-01 00:00:00\n", "2024-01-01 00:00:00.1234567"),  # 7th digit
+        ("t\n" + _NAIVE + "2024-01-02 03:04:05+02:00\n", "2024-01-02 03:04:05+02:00"),  # offset of a TIMESTAMP
+        ("t\n2024-01-02 03:04:05+02:00\n2024-01-02 03:04:05\n", "2024-01-02 03:04:05"),  # no zone in a TIMESTAMPTZ
+        ("t\n" + "03:04:05\n" * 25_000 + "2024-01-02 03:04:05\n", "2024-01-02 03:04:05"),  # the date of a TIME
+    ],
+)
+def test_timestamps_keep_their_digits_offsets_and_dates(lake, write, content, text):
+    """A cast to TIMESTAMP/TIME drops fraction digits, an offset, a date, and reads a zone-less text as
+    TIMESTAMPTZ in the host's zone: such a column is stored as its text, and an append to a typed one refused."""
+    res = lake.ingest(write("t.csv", content), "ts", header=True)
+    assert res.columns == [{"name": "t", "type": "VARCHAR"}] and res.type_notes[0]["stored"] == "VARCHAR"
+    assert (text,) in rows(lake, "SELECT t FROM ts")
+    lake.ingest(write("ok.csv", "t\n2024-01-01 00:00:00\n"), "typed", header=True)
+    with pytest.raises(InvalidInput, match="type conflict in column 't'") as info:
+        lake.ingest(write("more.csv", "t\n2024-01-01 00:00:00.1234567\n2024-01-02 03:04:05+02:00\n"), "typed",
+                    mode="append", header=True)
+    assert info.value.code == "type_conflict"
+    assert rows(lake, "SELECT count(*) FROM typed") == [(1,)]
