@@ -8,6 +8,7 @@ import io
 import json
 import re
 import zipfile
+from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
@@ -372,3 +373,54 @@ def test_numbers_and_words_are_never_rounded_or_respelled(lake, write, content, 
     assert (text,) in rows(lake, "SELECT a::VARCHAR FROM n")
     if res.type_notes:
         assert res.type_notes[0]["stored"] == type_
+
+
+_NAIVE = "".join(f"2024-01-01 00:00:{i % 60:02d}\n" for i in range(25_000))  # beyond the sniffer's sample
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [
+        ("t\n2024-01-01 00:00:00.1234567\n2024-01-01 00:00:00\n", "2024-01-01 00:00:00.1234567"),  # 7th digit
+        ("t\n" + _NAIVE + "2024-01-02 03:04:05+02:00\n", "2024-01-02 03:04:05+02:00"),  # offset of a TIMESTAMP
+        ("t\n2024-01-02 03:04:05+02:00\n2024-01-02 03:04:05\n", "2024-01-02 03:04:05"),  # no zone in a TIMESTAMPTZ
+        ("t\n" + "03:04:05\n" * 25_000 + "2024-01-02 03:04:05\n", "2024-01-02 03:04:05"),  # the date of a TIME
+    ],
+)
+def test_timestamps_keep_their_digits_offsets_and_dates(lake, write, content, text):
+    """A cast to TIMESTAMP/TIME drops fraction digits, an offset, a date, and reads a zone-less text as
+    TIMESTAMPTZ in the host's zone: such a column is stored as its text, and an append to a typed one refused."""
+    res = lake.ingest(write("t.csv", content), "ts", header=True)
+    assert res.columns == [{"name": "t", "type": "VARCHAR"}] and res.type_notes[0]["stored"] == "VARCHAR"
+    assert (text,) in rows(lake, "SELECT t FROM ts")
+    lake.ingest(write("ok.csv", "t\n2024-01-01 00:00:00\n"), "typed", header=True)
+    with pytest.raises(InvalidInput, match="type conflict in column 't'") as info:
+        lake.ingest(write("more.csv", "t\n2024-01-01 00:00:00.1234567\n2024-01-02 03:04:05+02:00\n"), "typed",
+                    mode="append", header=True)
+    assert info.value.code == "type_conflict"
+    assert rows(lake, "SELECT count(*) FROM typed") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line"),
+    [
+        ("n.ndjson", '{"a": 1.5}\n{"a": 12345678901234567890.5}\n', 2),
+        ("n.json", '[{"a": 1.5},\n {"s": {"x": [0.1000000000000000055511151231257827]}}]', 2),  # nested, too
+        ("n.ndjson.gz", gzip.compress(b'{"a": 1}\n{"a": 1.00000000000000001}\n'), 2),
+    ],
+)
+def test_json_numbers_with_more_digits_than_a_double_are_refused(lake, write, name, content, line):
+    """DuckDB's JSON reader parses a number with a fraction into a DOUBLE even when the column is read as
+    text: 12345678901234567890.5 was stored as the text '1.2345678901234567e+19'."""
+    err = refused(lake, write, name, content, code="inexact_number", match=f"line {line} of .*write it as a string")
+    assert err.to_dict()["line"] == line
+
+
+def test_json_numbers_a_double_holds_are_stored_and_strings_are_not_numbers(lake, write):
+    content = ('{"a": 0.30000000000000004, "b": 1.50000000000000000000, "s": "12345678901234567890.5"}\n'
+               '{"a": 0.8444218515250481, "b": -0.0, "s": "x"}\n')
+    lake.ingest(write("ok.ndjson", content), "js")
+    stored = rows(lake, "SELECT a, b, s FROM js")
+    assert [(Decimal(str(a)), Decimal(str(b)), s) for a, b, s in stored] == [
+        (Decimal("0.30000000000000004"), Decimal("1.5"), "12345678901234567890.5"),
+        (Decimal("0.8444218515250481"), Decimal("-0.0"), "x")]

@@ -28,6 +28,7 @@ _SIGNED_RANK = {"TINYINT": 1, "SMALLINT": 2, "INTEGER": 3, "BIGINT": 4, "DECIMAL
 _UNSIGNED_RANK = {"UTINYINT": 1, "USMALLINT": 2, "UINTEGER": 3, "UBIGINT": 4, "DECIMAL(38,0)": 5}
 _TIMESTAMPS = ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE",
                "TIME", "TIME WITH TIME ZONE")
+_FRACTION_DIGITS = {"TIMESTAMP_S": 0, "TIMESTAMP_MS": 3, "TIMESTAMP_NS": 9}
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 # As types, not as field names: a type is followed by "(" (UNION) or ends an element (",", ")", "[", end).
 _UNSUPPORTED = re.compile(r"\b(UNION(?=\()|(?:BIT|BIGNUM|VARINT)(?=$|[,)\[]))")
@@ -74,10 +75,11 @@ def _text_rule(v: str, target: str, fmt: str | None) -> tuple[str, str]:
     cast = f"TRY_CAST({v} AS {target})"
     if t == "VARCHAR":
         return "true", v
-    if t in ("DATE", *_TIMESTAMPS) and fmt:
-        return "true", f"CAST(try_strptime({v}, {sql_string(fmt)}) AS {target})"
     if t in _TIMESTAMPS:
-        return "true", cast
+        convert = f"CAST(try_strptime({v}, {sql_string(fmt)}) AS {target})" if fmt else cast
+        return _time_rule(v, t, bool(fmt)), convert
+    if t == "DATE" and fmt:
+        return "true", f"CAST(try_strptime({v}, {sql_string(fmt)}) AS {target})"
     if t in ("DOUBLE", "FLOAT", "REAL"):
         digits = DOUBLE_DIGITS if t == "DOUBLE" else FLOAT_DIGITS
         # No leading zeros ('007') or spaces (GLOB: a regex here costs 5x the cast), and no more
@@ -93,6 +95,26 @@ def _text_rule(v: str, target: str, fmt: str | None) -> tuple[str, str]:
     # Integers, plain dates ('2024-01-02 10:00' casts to a DATE, dropping the time) and anything else:
     # the value must print back as the very text it came from.
     return f"CAST({cast} AS VARCHAR) = {v}", cast
+
+
+def _time_rule(v: str, t: str, formatted: bool) -> str:
+    """The precondition of a timestamp or time text. DuckDB's cast keeps the fraction digits the type holds and
+    drops the rest ('00:00:00.1234567' as TIMESTAMP), drops an offset a plain TIMESTAMP has no room for
+    ('03:04:05+02'), reads a text without one in the host's time zone (as TIMESTAMPTZ), and drops the date of
+    a TIME. One regex where one does (each costs several casts)."""
+    lost = [f"\\.[0-9]{{{_FRACTION_DIGITS.get(t, 6) + 1}}}"]  # more fraction digits than the type keeps
+    if formatted:  # strptime matches the whole text: the format says what else it holds
+        return f"NOT regexp_matches({v}, '{lost[0]}')"
+    zoned = t in ("TIMESTAMP WITH TIME ZONE", "TIME WITH TIME ZONE")
+    if not zoned:
+        lost.append(":[0-9.:]*\\s*[-+A-Za-z]")  # an offset or zone after the time
+    if t.startswith("TIME") and not t.startswith("TIMESTAMP"):
+        lost.append("[0-9]-[0-9]{1,2}-")  # a date before the time
+    rule = f"NOT regexp_matches({v}, '{'|'.join(lost)}')"
+    if zoned:
+        rule += (f" AND regexp_matches(trim({v}), ':[0-9]{{2}}(\\.[0-9]+)?\\s*"
+                 "(Z|[+-][0-9]{1,2}(:?[0-9]{2})?|[A-Za-z][A-Za-z_/+-]*)$')")
+    return rule
 
 
 def text_ok(v: str, target: str, fmt: str | None = None) -> str:

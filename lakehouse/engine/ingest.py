@@ -137,6 +137,7 @@ class _Job:
         self.dialects: list[csv_check.CsvDialect] | None = None
         self.typed: ingest_read.Typed | None = None
         self.counts: concurrent.futures.Future[list[int]] | None = None
+        self.numbers: concurrent.futures.Future[None] | None = None  # JSON: numbers DuckDB reads exactly, or raises
         self.overrides: dict[str, tuple[str, str]] = {}  # create: column -> (exact type, why)
         self.widen_to: dict[str, str] = {}               # append: column -> wider type
         self.reading: Reading | None = None
@@ -144,8 +145,8 @@ class _Job:
         self.inlined: list[str] = []
 
     def run(self) -> IngestResult:
-        # The CSV record count runs on its own thread while DuckDB writes (numpy and file reads
-        # release the GIL), so the check costs little wall time.
+        # The CSV record count and the JSON number check run on their own thread while DuckDB writes
+        # (DuckDB, numpy and file reads release the GIL), so they cost little wall time.
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lh-count") as pool:
             return self._run(pool)
 
@@ -170,6 +171,7 @@ class _Job:
             else:
                 self.typed = ingest_read.describe_typed(cur, self.staged, date_format=o.date_format,
                                                         timestamp_format=o.timestamp_format)
+                self.numbers = pool.submit(ingest_read.check_json_numbers, self.staged)
         except duckdb.Error as exc:
             raise self._explain(exc) from exc
         for _ in range(_ATTEMPTS):
@@ -234,6 +236,8 @@ class _Job:
                                     self.sink)
         skipped = ingest_read.rejected_lines(cur, self.reading) if self.reading.rejects else []
         self._check_count(rows, skipped)
+        if self.numbers is not None:
+            self.numbers.result()
         warnings = validator.check_ingest(cur, self.dataset)  # a failing `error` rule raises: all of this rolls back
         _record(cur, self._ingest_id, self.dataset, mode, self.key, self.staged, rows, columns, kind)
         journal.note(dataset=self.dataset, rows_added=rows, rows_removed=removed, mode=mode,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import duckdb
 
 from lakehouse.engine import csv_check, exact_types
 from lakehouse.engine.csv_check import CsvDialect
+from lakehouse.engine.ingest_formats import open_bytes
 from lakehouse.engine.names import quote_ident, sql_string
 from lakehouse.engine.sources import Staged
 from lakehouse.errors import InvalidInput
@@ -330,6 +333,71 @@ def describe_typed(cur: duckdb.DuckDBPyConnection, staged: Staged, *, date_forma
         described = _describe(cur, f"read_json({files}, {opts}, union_by_name=true, sample_size=-1)")
     _check_names(described, staged)
     return Typed(described, opts)
+
+
+# A JSON number DuckDB's reader turns into a DOUBLE before anything sees its text: a run of 17 or more number
+# characters (every decimal of <= 15 significant digits survives a DOUBLE; 16 need 17 characters with the point).
+_LONG_NUMBER = re.compile(rb"[0-9.eE+-]{17,}")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_CHUNK = 1 << 24
+
+
+def check_json_numbers(staged: Staged) -> None:
+    """Every JSON file's numbers survive DuckDB's reader (see `_check_json_numbers`); nothing to do for Parquet."""
+    if staged.format in ("json", "ndjson"):
+        for path, name in zip(staged.paths, staged.names):
+            _check_json_numbers(path, name, staged.compression)
+
+
+def _check_json_numbers(path: Path, name: str, compression: str | None) -> None:
+    """InvalidInput where a JSON number has more digits than a DOUBLE keeps. DuckDB's JSON reader parses every
+    number with a fraction or exponent as a DOUBLE, even when the column is read as text, so
+    12345678901234567890.5 would be stored as 1.2345678901234567e+19 and no later check could tell (integers are
+    read as their text). One pass over the bytes: only runs of 17+ number characters are looked at, and only one
+    that a DOUBLE changes is looked up in its line (JSON strings hold no raw newline) to see it is not in a string.
+    Measured +2 to +3.6 s on an ingest of 76 MB of NDJSON with a 16-digit float in every record (5-7 s without,
+    on 2 busy cores): ingest runs it on its own thread while DuckDB reads."""
+    with open_bytes(path, compression) as fh:
+        line, rest = 1, b""
+        while True:
+            chunk = fh.read(_CHUNK)
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)
+            if chunk and cut == 0:  # no line end yet: read on
+                rest = data
+                continue
+            for m in _LONG_NUMBER.finditer(data, 0, cut):
+                token = m.group().decode()
+                lost = _lost_digits(token)
+                if lost is None:
+                    continue
+                start = data.rfind(b"\n", 0, m.start()) + 1
+                stop = data.find(b"\n", m.end())
+                text = data[start:stop if stop >= 0 else len(data)].decode("utf-8", "replace")
+                if token in _JSON_NUMBER.findall(_JSON_STRING.sub('""', text)):
+                    at = line + data.count(b"\n", 0, m.start())
+                    raise InvalidInput(
+                        f"line {at} of {name}: the number {token} has more digits than DuckDB's JSON reader keeps "
+                        f"(it would be stored as {lost}); write it as a string (\"{token}\") to store it exactly",
+                        code="inexact_number", line=at)
+            if not chunk:
+                return
+            line += data.count(b"\n", 0, cut)
+            rest = data[cut:]
+
+
+def _lost_digits(token: str) -> str | None:
+    """What a DOUBLE makes of the real number `token` when that is another number (None: the same, or no real)."""
+    if "." not in token and "e" not in token and "E" not in token:
+        return None
+    try:
+        kept = repr(float(token))
+    except ValueError:  # not one number (a run inside a string)
+        return None
+    if kept == token or (kept[-1].isdigit() and Decimal(kept) == Decimal(token)):
+        return None
+    return kept
 
 
 def typed_reading(staged: Staged, typed: Typed, *, stored: list[dict[str, str]] | None,
