@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default=None)
     p.add_argument("--op", default=None, help="e.g. dataset.ingest")
     p.add_argument("--since-snapshot", type=int, default=None)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=int)
 
     p = sub.add_parser("storage", help="buckets: move rescued files back to the primary")
     ssub = p.add_subparsers(dest="storage_command", required=True)
@@ -226,24 +226,24 @@ def _drift_parsers(sub: Any) -> None:
     d.add_argument("--entries", action="store_true", help="list each drifted record")
     d = _command(g, "playbooks", "recorded answers no longer in today's top k")
     d.add_argument("--corpus", default=None)
-    d.add_argument("-k", type=int, default=10)
-    d.add_argument("--limit", type=int, default=10_000, help="playbooks checked, oldest first")
+    d.add_argument("-k", type=int)
+    d.add_argument("--limit", type=int, help="playbooks checked, oldest first")
     d = _command(g, "embeddings", "drift between two samples of a corpus", "corpus")
     for side, what in (("a", "reference"), ("b", "current")):
         d.add_argument(f"--{side}", required=True,
                        help=f"the {what} sample: a generation number, or JSON {{\"ids_sql\": ...}} / {{\"since\": ...}}")
     d.add_argument("--tests", type=_list, default=None, help="ks,psi,mmd,classifier (default: all)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int)
     d = _command(g, "audit", "the latest audit run against the mean of the runs before it")
-    d.add_argument("--previous", type=int, default=5)
-    d.add_argument("--threshold", type=float, default=0.5)
-    d.add_argument("--min-delta", type=float, default=1.0)
+    d.add_argument("--previous", type=int)
+    d.add_argument("--threshold", type=float)
+    d.add_argument("--min-delta", type=float)
 
 
 def _distill_parsers(sub: Any) -> None:
     g = _group(sub, "distill", "evidence for training: collect, score, export SFT JSONL")
     d = _command(g, "collect", "build scored evidence from ops, playbooks and workflow runs")
-    d.add_argument("--sources", type=_list, default=["ops", "playbooks", "workflows"])
+    d.add_argument("--sources", type=_list, help="ops,playbooks,workflows (default: all)")
     d.add_argument("--since", default=None, help="ISO 8601 time")
     d.add_argument("--records", default=None, help="a JSONL file of evidence records to add")
     d = _command(g, "score", "score evidence records with today's scorer")
@@ -252,7 +252,7 @@ def _distill_parsers(sub: Any) -> None:
     src.add_argument("--ids", type=_list, default=None, help="ids of stored evidence, comma-separated")
     d = _command(g, "export", "stored evidence as SFT JSONL, through the contamination firewall")
     d.add_argument("--out", required=True)
-    d.add_argument("--min-category", default="usable", choices=["gold", "usable", "weak", "reject"])
+    d.add_argument("--min-category", help="gold, usable (the default), weak or reject")
     d.add_argument("--holdout", default=None, help="the held-out evaluation set (.jsonl, .csv, .txt)")
     d.add_argument("--kind", default=None)
     d.add_argument("--embed", action="store_true", help="also drop near-duplicates by embedding cosine")
@@ -262,7 +262,7 @@ def _pathway_parsers(sub: Any) -> None:
     g = _group(sub, "pathways", "pathway memory: record, look up and replay sequences of operations")
     _command(g, "record", "remember the steps that reached a goal", "text").add_argument(
         "--steps", required=True, help='a JSON file: [{"op": ..., "input": {...}}, ...]')
-    _command(g, "lookup", "pathways whose goal is most like a text", "text").add_argument("-k", type=int, default=5)
+    _command(g, "lookup", "pathways whose goal is most like a text", "text").add_argument("-k", type=int)
     _command(g, "replay", "run a pathway's steps again (exit 1 when one fails)", "id").add_argument(
         "--stop-on-failure", action="store_true")
     _command(g, "fingerprint", "the 32-bucket fingerprint of a text", "text")
@@ -271,21 +271,21 @@ def _pathway_parsers(sub: Any) -> None:
 def _quality_parsers(sub: Any) -> None:
     g = _group(sub, "truth", "check TOML truth rules in the read-only sandbox")
     _command(g, "check", "check a TOML file of [[rule]] tables (exit 1 when an error rule fails)", "file").add_argument(
-        "--sample", type=int, default=5)
+        "--sample", type=int)
     g = _group(sub, "rules", "validation rules of datasets, checked by every ingest")
     _command(g, "put", 'declare rules from a JSON file: [{"dataset", "name", "kind", "params", ...}]', "file")
     _command(g, "list", "list rules").add_argument("--dataset", default=None)
     _command(g, "delete", "delete a rule", "dataset", "name")
     _command(g, "check", "run a dataset's rules now (exit 1 when an error rule fails)", "dataset").add_argument(
-        "--sample", type=int, default=5)
+        "--sample", type=int)
 
 
 def _profile_parsers(sub: Any) -> None:
     g = _group(sub, "profile", "profiles: API keys bound to datasets and corpora (read or write)")
     d = _command(g, "create", "create a profile and print its key (shown once)", "name")
-    d.add_argument("--datasets", type=_list, default=[], help="dataset names or globs, comma-separated (sales_*)")
-    d.add_argument("--corpora", type=_list, default=[], help="corpus names or globs, comma-separated")
-    d.add_argument("--access", default="read", choices=["read", "write"])
+    d.add_argument("--datasets", type=_list, help="dataset names or globs, comma-separated (sales_*)")
+    d.add_argument("--corpora", type=_list, help="corpus names or globs, comma-separated")
+    d.add_argument("--access", help="read (the default) or write")
     _command(g, "list", "list profiles (never their keys)")
     _command(g, "delete", "delete a profile: its key stops working", "name")
     _command(g, "rotate-key", "give a profile a new key (printed once); the old one stops working", "name")
@@ -430,8 +430,8 @@ def _ops(lake: Any, args: argparse.Namespace) -> None:
 
 def _history(lake: Any, args: argparse.Namespace) -> None:
     if args.command == "journal":
-        rows = lake.journal(dataset=args.dataset, corpus=args.corpus, op=args.op, since_snapshot=args.since_snapshot,
-                            limit=args.limit)
+        rows = lake.journal(**_given(dataset=args.dataset, corpus=args.corpus, op=args.op,
+                                     since_snapshot=args.since_snapshot, limit=args.limit))
         _print_result(["snapshot", "committed_at", "op", "dataset", "corpus", "added", "removed", "origin"],
                       [[r["snapshot_id"], f"{r['committed_at']:%Y-%m-%d %H:%M:%S}", r["op"] or "", r["dataset"] or "",
                         r["corpus"] or "", r["rows_added"], r["rows_removed"], r["origin"] or ""] for r in reversed(rows)],
@@ -447,12 +447,12 @@ def _drift(lake: Any, args: argparse.Namespace) -> int:
     if cmd == "scorer":
         out = call("drift.scorer", kind=args.kind, entries=args.entries)
     elif cmd == "playbooks":
-        out = call("drift.playbooks", corpus=args.corpus, k=args.k, limit=args.limit)
+        out = call("drift.playbooks", _given(corpus=args.corpus, k=args.k, limit=args.limit))
     elif cmd == "embeddings":
         out = call("drift.embeddings", corpus=args.corpus, a=_selection(args.a, "a"), b=_selection(args.b, "b"),
-                   tests=args.tests, seed=args.seed)
+                   **_given(tests=args.tests, seed=args.seed))
     else:
-        out = call("drift.audit", previous=args.previous, threshold=args.threshold, min_delta=args.min_delta)
+        out = call("drift.audit", _given(previous=args.previous, threshold=args.threshold, min_delta=args.min_delta))
     _print_json(out)
     return 0
 
@@ -471,13 +471,13 @@ def _distill(lake: Any, args: argparse.Namespace) -> int:
     cmd, call = args.distill_command, lake.ops.call
     if cmd == "collect":
         records = _jsonl(args.records) if args.records else None
-        out = call("distill.collect", sources=args.sources, since=args.since, records=records)
+        out = call("distill.collect", _given(sources=args.sources, since=args.since, records=records))
     elif cmd == "score":
         out = call("distillation.score", records=_jsonl(args.file)) if args.file else call(
             "distillation.score", ids=args.ids)
     else:
-        out = call("distill.export", out=args.out, min_category=args.min_category, holdout=args.holdout,
-                   kind=args.kind, embed=args.embed)
+        out = call("distill.export", _given(out=args.out, min_category=args.min_category, holdout=args.holdout,
+                                           kind=args.kind, embed=args.embed))
     _print_json(out)
     return 0
 
@@ -488,7 +488,7 @@ def _pathways(lake: Any, args: argparse.Namespace) -> int:
         steps = _json(_read(args.steps), args.steps)
         out = call("pathways.record", text=args.text, steps=steps if isinstance(steps, list) else [steps])
     elif cmd == "lookup":
-        out = call("pathways.lookup", text=args.text, k=args.k)
+        out = call("pathways.lookup", _given(text=args.text, k=args.k))
     elif cmd == "replay":
         out = call("pathways.replay", id=args.id, stop_on_failure=args.stop_on_failure)
         _print_json(out)
@@ -500,7 +500,7 @@ def _pathways(lake: Any, args: argparse.Namespace) -> int:
 
 
 def _truth(lake: Any, args: argparse.Namespace) -> int:
-    out = lake.ops.call("truth.check", rules=_read(args.file), sample=args.sample)
+    out = lake.ops.call("truth.check", _given(rules=_read(args.file), sample=args.sample))
     _print_json(out)
     return 0 if out["ok"] else 1
 
@@ -519,10 +519,15 @@ def _rules(lake: Any, args: argparse.Namespace) -> int:
         call("rules.delete", dataset=args.dataset, name=args.name)
         print(f"{args.dataset}.{args.name}: deleted")
     else:
-        out = call("rules.check", dataset=args.dataset, sample=args.sample)
+        out = call("rules.check", _given(dataset=args.dataset, sample=args.sample))
         _print_json(out)
         return 0 if out["passed"] else 1
     return 0
+
+
+def _given(**args: Any) -> dict[str, Any]:
+    """The options given on the command line: one left out takes the operation's own default (never a copy here)."""
+    return {k: v for k, v in args.items() if v is not None}
 
 
 def _read(path: str) -> str:
@@ -615,7 +620,8 @@ def _workflow_source(arg: str) -> str:
 def _profile(lake: Any, args: argparse.Namespace) -> int:
     cmd = args.profile_command
     if cmd == "create":
-        out = lake.create_profile(args.name, datasets=args.datasets, corpora=args.corpora, access=args.access)
+        out = lake.ops.call("profile.create", _given(name=args.name, datasets=args.datasets, corpora=args.corpora,
+                                                   access=args.access))
         print(out["key"])
         print(f"profile {out['name']} ({out['access']}): keep this key; it is not stored and cannot be shown again",
               file=sys.stderr)

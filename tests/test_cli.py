@@ -86,3 +86,21 @@ def test_demo_small(tmp_path, capsys):
     # a second run over the same lake works (replace + delta again) and answers the same
     again = run_demo(tmp_path / "demo", rows=5_000, corpus_rows=300, console=Console(record=True, width=160))
     assert again["counts"] == out["counts"]
+
+
+# the commands added with the catalog's later ops: an option left out is the operation's default, never a copy
+OP_COMMANDS = [["drift", "playbooks"], ["drift", "embeddings", "c", "--a", "1", "--b", "2"], ["drift", "audit"],
+               ["distill", "collect"], ["distill", "export", "--out", "x"], ["pathways", "lookup", "t"],
+               ["truth", "check", "f"], ["rules", "check", "d"], ["profile", "create", "p"], ["journal"]]
+
+
+@pytest.mark.parametrize("argv", OP_COMMANDS, ids=[" ".join(a[:2]) for a in OP_COMMANDS])
+def test_options_left_out_take_the_operations_defaults(argv: list[str]) -> None:
+    from lakehouse.cli import build_parser
+    from lakehouse.engine.ops import CATALOG
+
+    args = vars(build_parser().parse_args(argv))
+    fields = {f for op in CATALOG for f, info in op.input.model_fields.items() if not info.is_required()}
+    copied = {k: v for k, v in args.items() if k in fields and v not in (None, False)
+              and k not in ("a", "b", "out", "name", "text", "file", "dataset", "corpus")}
+    assert copied == {}, f"defaults written in the CLI instead of the operation: {copied}"

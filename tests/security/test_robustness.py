@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -16,6 +18,7 @@ import pytest
 from http_server import LiveServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from llm_servers import LLMServer, provider_settings
 
 import lakehouse
 from lakehouse.engine.ops import CATALOG
@@ -26,7 +29,7 @@ from lakehouse.http import create_app
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[lakehouse.Lake, str]]:
     root = tmp_path_factory.mktemp("robust")
-    with lakehouse.open(root / "lake", embedder="hash") as lake:
+    with LLMServer() as llm, lakehouse.open(root / "lake", embedder="hash", **provider_settings(llm.url)) as lake:
         lake.ingest(b"id,name,state\n1,Ann,IL\n2,Bob,WI\n", "people", filename="p.csv")
         lake.create_corpus("people_c", dataset="people", text="name", metadata=["state"])
         with LiveServer(create_app(lake), threads=4) as url:
@@ -131,32 +134,47 @@ _JSON = st.recursive(
     max_leaves=12)
 
 
-def _routes() -> list[tuple[str, str, list[str]]]:
+def _routes() -> list[tuple[str, str, str, list[str]]]:
+    """(op, method, path, input fields) of every POST and GET route. Not dataset.ingest (files: test_ingest*), and
+    not the DELETE routes (a drawn name would drop the fixtures the other examples need)."""
     out = []
     for op in CATALOG:
-        if op.http and op.http.startswith("POST ") and op.name not in ("dataset.ingest", "chat"):
-            path = op.http.split(" ", 1)[1]
-            out.append((op.name, path, list(op.input.model_json_schema().get("properties", {}))))
+        method, _, path = (op.http or "").partition(" ")
+        if method in ("POST", "GET") and op.name != "dataset.ingest":
+            out.append((op.name, method, path, list(op.input.model_json_schema().get("properties", {}))))
     return out
 
 
 NAMES = st.sampled_from(["people_c", "people", "nope", "Bad-Name", "", "a" * 70]) | st.text(string.ascii_lowercase,
                                                                                           max_size=6)
+MODELS = st.sampled_from(["ollama/m", "openrouter/v/m", "tier:default", "nope/m", ""]) | st.text(max_size=12)
+# a query string's values, percent-encoded: text, JSON text, or bytes that need not be UTF-8
+QUERY_VALUES = (st.text(max_size=20) | _JSON.map(json.dumps)).map(lambda v: quote(v, safe="")) | st.binary(
+    max_size=8).map(lambda b: "".join(f"%{c:02x}" for c in b))
 
 
-@pytest.mark.parametrize(("op", "path", "fields"), _routes(), ids=[r[0] for r in _routes()])
+@pytest.mark.parametrize(("op", "method", "path", "fields"), _routes(), ids=[r[0] for r in _routes()])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(data=st.data())
-def test_any_json_gets_an_answer_never_a_500(served: tuple[lakehouse.Lake, str], op: str, path: str,
+def test_any_json_gets_an_answer_never_a_500(served: tuple[lakehouse.Lake, str], op: str, method: str, path: str,
                                              fields: list[str], data: st.DataObject) -> None:
+    """Any JSON body (POST) or query string (GET), any name in the path; chat answers from a loopback LLM."""
     _, url = served
     name = data.draw(NAMES)
-    concrete = path.replace("<name>", name or "x")
+    concrete = re.sub(r"<\w+>", name or "x", path)
     keys = st.sampled_from(fields + ["unknown_field"]) if fields else st.just("x")
-    body = data.draw(st.dictionaries(keys, _JSON, max_size=len(fields) + 1) | _JSON)
-    resp = httpx.post(url + concrete, json=body, timeout=60)
-    assert resp.status_code != 500, (op, body, resp.text)
+    if method == "GET":
+        query = data.draw(st.dictionaries(keys, QUERY_VALUES, max_size=len(fields) + 1))
+        target = concrete + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+        resp = httpx.get(url + target, timeout=60)
+        sent: Any = target
+    else:
+        sent = data.draw(st.dictionaries(keys, _JSON, max_size=len(fields) + 1) | _JSON)
+        if op == "chat" and isinstance(sent, dict) and data.draw(st.booleans()):
+            sent = {"model": data.draw(MODELS), **sent}  # often a model the loopback server answers for
+        resp = httpx.post(url + concrete, json=sent, timeout=60)
+    assert resp.status_code != 500, (op, sent, resp.text)
     if resp.status_code >= 400:
         error = resp.json()["error"]
         assert set(error) >= {"code", "message"} and isinstance(error["message"], str)
