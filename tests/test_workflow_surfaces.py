@@ -81,6 +81,14 @@ def test_a_lake_workflow_wins_over_a_shipped_one(wlake: lakehouse.Lake) -> None:
     assert {w["name"]: w["source"] for w in wlake.ops.call("workflow.list")}["pr-audit"] == "lake"
 
 
+def test_a_lake_workflow_that_cannot_load_is_listed_with_why(wlake: lakehouse.Lake) -> None:
+    """A file of <root>/workflows that nests too deeply for the YAML parser is one entry's error, not a failed list."""
+    (wlake.root / "workflows").mkdir()
+    (wlake.root / "workflows" / "deep.yaml").write_text("name: deep\nnodes: " + "[" * 5000 + "\n")
+    entry = {w["name"]: w for w in wlake.ops.call("workflow.list")}["deep"]
+    assert entry["error"] == {"code": "invalid_workflow", "message": "workflow: the YAML nests too deeply"}
+
+
 def test_http_run_list_get(whttp: httpx.Client) -> None:
     resp = whttp.post("/v1/observer/workflow/run", json={"workflow": HELLO, "input": {"who": "bo"}})
     assert resp.status_code == 200, resp.text
@@ -128,6 +136,7 @@ BAD = {
     "bad_output_schema": ("name: x\nnodes: [{id: a, mode: dataset.list, output_schema: {type: 5}}]\n",
                           "field 'output_schema': is not a valid JSON schema"),
     "too_big": ("name: x\n# " + "x" * 1_000_001 + "\nnodes: [{id: a, mode: dataset.list}]\n", "the limit is"),
+    "too_deep": ("name: x\nnodes: " + "[" * 5000 + "\n", "the YAML nests too deeply"),  # was a 500 (RecursionError)
 }
 
 
