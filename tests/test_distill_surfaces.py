@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from hash_lake import hash_http_fixture, hash_lake_fixture  # noqa: F401  (fixtures)
 
 import lakehouse
 from lakehouse.cli import main as cli_main
 from lakehouse.engine.workflows import NodeRecord, RunStore
+from lakehouse.errors import InvalidInput
 
 GOOD = {"id": "ev_good", "kind": "rag_answer", "query": "Who drives the forklift on nights?",
         "answer": "Ann drives it [1].", "retrieved_ids": ["1"], "citations": ["1"], "model": "m", "outcome": 1}
@@ -119,3 +121,28 @@ def test_remote_exports_land_in_the_lakes_exports_folder(lake, http, tmp_path):
     resp = http.post("/v1/distill/export", json={"out": "y.jsonl", "holdout": "missing.jsonl"})
     assert resp.status_code == 400 and str(tmp_path) not in resp.text
     assert not (lake.root / "exports" / "y.jsonl").exists()
+
+
+def test_an_export_that_cannot_be_written_or_read_is_a_400_in_the_callers_words(lake, http, tmp_path):
+    """A directory or an over-long name as `out`, and a held-out file that is not UTF-8, were 500s."""
+    lake.ops.call("distill.collect", sources=[], records=[GOOD])
+    (lake.root / "exports" / "taken").mkdir(parents=True)
+    for out in ("taken", "x" * 300 + ".jsonl"):
+        resp = http.post("/v1/distill/export", json={"out": out})
+        assert resp.status_code == 400, resp.text
+        error = resp.json()["error"]
+        assert error["code"] == "invalid_out" and error["field"] == "out" and str(lake.root) not in resp.text
+    assert (lake.root / "exports" / "taken").is_dir() and list((lake.root / "exports").iterdir()) == [
+        lake.root / "exports" / "taken"]  # no temporary file left behind
+    with pytest.raises(InvalidInput, match="cannot be written: Is a directory") as info:
+        lake.ops.call("distill.export", out=str(tmp_path))
+    assert info.value.code == "invalid_out"
+
+    holdout = lake.settings.import_dirs[0] + "/latin1.jsonl"
+    with open(holdout, "wb") as fh:
+        fh.write('{"query": "caf\xe9"}\n'.encode("latin-1"))
+    resp = http.post("/v1/distill/export", json={"out": "h.jsonl", "holdout": "latin1.jsonl"})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"] == {"code": "invalid_holdout", "message": (
+        "holdout file 'latin1.jsonl' is not UTF-8 text (invalid continuation byte at byte 14)")}
+    assert not (lake.root / "exports" / "h.jsonl").exists()

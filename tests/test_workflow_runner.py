@@ -374,7 +374,7 @@ def test_resume_reuses_finished_nodes_and_reruns_the_rest(wf: Harness) -> None:
     assert wf.modes.count(node="flaky") == 2 and wf.modes.count(node="report") == 1
     assert second.nodes["fetch"].op_ids == first.nodes["fetch"].op_ids
     assert second.finished_at > first.finished_at
-    with pytest.raises(Conflict, match="is succeeded; only a failed run can be resumed"):
+    with pytest.raises(Conflict, match="is succeeded; only a failed or interrupted run can be resumed"):
         run(wf, RESUMABLE, resume=first.run_id)
 
 

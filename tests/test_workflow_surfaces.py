@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -81,6 +83,14 @@ def test_a_lake_workflow_wins_over_a_shipped_one(wlake: lakehouse.Lake) -> None:
     assert {w["name"]: w["source"] for w in wlake.ops.call("workflow.list")}["pr-audit"] == "lake"
 
 
+def test_a_lake_workflow_that_cannot_load_is_listed_with_why(wlake: lakehouse.Lake) -> None:
+    """A file of <root>/workflows that nests too deeply for the YAML parser is one entry's error, not a failed list."""
+    (wlake.root / "workflows").mkdir()
+    (wlake.root / "workflows" / "deep.yaml").write_text("name: deep\nnodes: " + "[" * 5000 + "\n")
+    entry = {w["name"]: w for w in wlake.ops.call("workflow.list")}["deep"]
+    assert entry["error"] == {"code": "invalid_workflow", "message": "workflow: the YAML nests too deeply"}
+
+
 def test_http_run_list_get(whttp: httpx.Client) -> None:
     resp = whttp.post("/v1/observer/workflow/run", json={"workflow": HELLO, "input": {"who": "bo"}})
     assert resp.status_code == 200, resp.text
@@ -128,6 +138,7 @@ BAD = {
     "bad_output_schema": ("name: x\nnodes: [{id: a, mode: dataset.list, output_schema: {type: 5}}]\n",
                           "field 'output_schema': is not a valid JSON schema"),
     "too_big": ("name: x\n# " + "x" * 1_000_001 + "\nnodes: [{id: a, mode: dataset.list}]\n", "the limit is"),
+    "too_deep": ("name: x\nnodes: " + "[" * 5000 + "\n", "the YAML nests too deeply"),  # was a 500 (RecursionError)
 }
 
 
@@ -187,8 +198,65 @@ def test_resume_after_an_injected_failure(wlake: lakehouse.Lake, srv: LLMServer)
         assert second["nodes"][reused]["op_ids"] == first["nodes"][reused]["op_ids"]
     assert sum(o.op == "dataset.list" for o in wlake.observer.ops) == 1
     assert len(srv.requests) == 2
-    with pytest.raises(Conflict, match="only a failed run can be resumed"):
+    with pytest.raises(Conflict, match="only a failed or interrupted run can be resumed"):
         wlake.ops.call("workflow.run", workflow=FLAKY, resume=first["run_id"])
+
+
+SLOW = textwrap.dedent("""
+    name: slow
+    nodes:
+      - {id: quick, mode: sql.query, input: {sql: "SELECT 1 AS x"}}
+      - {id: counting, mode: sql.query, depends_on: [quick],
+         input: {sql: "SELECT count(*) AS c FROM gate g, range(g.n) t(i) WHERE i % 7 = 3"}}
+""")
+_CHILD = """
+import sys, lakehouse
+from lakehouse.engine.ops.workflow_ops import runner_for
+lake = lakehouse.open(sys.argv[1], embedder="hash")
+runner_for(lake).run(sys.stdin.read(), {}, on_node=lambda r: print(r.node_id, r.status, flush=True))
+"""
+
+
+def _gate(lake: lakehouse.Lake, n: int) -> None:
+    lake.ops.call("dataset.ingest", source=json.dumps({"n": n}).encode(), dataset="gate", format="ndjson",
+                  mode="replace")
+
+
+def test_a_run_whose_process_died_resumes_and_a_live_one_does_not(wlake: lakehouse.Lake) -> None:
+    """A process killed in the middle of a node leaves its run `running`: that run resumes (its finished nodes
+    reused). While the process lives, resuming it is a Conflict (run_active). Before, a killed run was `running`
+    for ever and refused every resume."""
+    _gate(wlake, 10**15)  # counting never ends
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(wlake.root)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    try:
+        child.stdin.write(SLOW)
+        child.stdin.close()
+        heard = [child.stdout.readline().split() for _ in range(3)]
+        assert heard == [["quick", "running"], ["quick", "succeeded"], ["counting", "running"]]
+        [run_id] = _run_ids(wlake)
+        with pytest.raises(Conflict, match="is running") as info:
+            wlake.ops.call("workflow.run", workflow=SLOW, resume=run_id)
+        assert info.value.code == "run_active"
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    died = wlake.ops.call("workflow.get", run_id=run_id)
+    assert died["status"] == "running" and died["nodes"]["counting"]["status"] == "running"
+    with pytest.raises(Conflict, match="was made from another YAML"):
+        wlake.ops.call("workflow.run", workflow=SLOW.replace("% 7", "% 8"), resume=run_id)
+    _gate(wlake, 1000)
+    resumed = wlake.ops.call("workflow.run", workflow=SLOW, resume=run_id)
+    assert resumed["run_id"] == run_id and resumed["status"] == "succeeded"
+    assert resumed["nodes"]["quick"]["op_ids"] == died["nodes"]["quick"]["op_ids"]  # reused, not run again
+    assert resumed["nodes"]["counting"]["output"]["rows"] == [[143]]
+    assert not any((wlake.root / ".workflow-locks").iterdir())  # each claim's file goes with it
+
+
+def _run_ids(lake: lakehouse.Lake) -> list[str]:
+    with lake.ctx.fresh_cursor() as cur:
+        return [r[0] for r in cur.execute("SELECT run_id FROM lake.lh.workflow_runs").fetchall()]
 
 
 def test_cli_run_fail_and_resume(root: Path, tmp_path: Path, srv: LLMServer, capsys: pytest.CaptureFixture[str]) -> None:

@@ -189,7 +189,14 @@ def _load_file(path: Path) -> list[HoldoutText]:
     suffix = path.suffix.lower()
     if not path.is_file():
         raise InvalidInput(f"holdout file {str(path)!r} does not exist", code="invalid_holdout")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"holdout file {path.name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                           code="invalid_holdout") from None
+    except OSError as exc:
+        raise InvalidInput(f"holdout file {path.name!r} cannot be read: {exc.strerror or type(exc).__name__}",
+                           code="invalid_holdout") from None
     out: list[HoldoutText] = []
     if suffix in (".jsonl", ".ndjson", ".json"):
         for n, line in enumerate(text.splitlines(), 1):

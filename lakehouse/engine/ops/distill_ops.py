@@ -8,6 +8,7 @@ and a held-out file it reads must be inside `import_dirs`, like any server-side 
 from __future__ import annotations
 
 import collections
+import errno
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +23,7 @@ from lakehouse.engine.ops.data_ops import remote
 from lakehouse.engine.ops.observer_ops import Timestamp
 from lakehouse.engine.ops.types import NonBlank
 from lakehouse.engine.sources import resolve_import_path
-from lakehouse.errors import Forbidden, InvalidInput, map_duckdb_errors
+from lakehouse.errors import Forbidden, InvalidInput, StorageError, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
@@ -149,8 +150,14 @@ def _export(lake: Lake, inp: DistillExport) -> dict[str, Any]:
     with lake.ctx.fresh_cursor() as cur, map_duckdb_errors():
         records = load_records(cur, kind=inp.kind)
     embed = (lambda texts: lake.vectors.embed(texts)) if inp.embed else None
-    report = export_sft(records, path, min_category=inp.min_category, holdout=holdout, embed=embed,
-                        cosine_threshold=inp.cosine_threshold, ngram=inp.ngram).to_dict()
+    try:
+        report = export_sft(records, path, min_category=inp.min_category, holdout=holdout, embed=embed,
+                            cosine_threshold=inp.cosine_threshold, ngram=inp.ngram).to_dict()
+    except OSError as exc:  # told in the caller's words: the error's own text names the server's path
+        why = exc.strerror or type(exc).__name__
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise StorageError(f"out {inp.out!r} could not be written: {why}", code="export_failed") from None
+        raise InvalidInput(f"out {inp.out!r} cannot be written: {why}", code="invalid_out", field="out") from None
     return {**report, "path": shown}
 
 

@@ -78,7 +78,8 @@ class WorkflowRun(Input):
     workflow: NonBlank = Field(description=(
         "the workflow's YAML, or the name of a shipped workflow or of <root>/workflows/NAME.yaml"))
     input: dict[str, Any] | None = Field(None, description="the run's inputs ($input.name); leave out to resume")
-    resume: RunId | None = Field(None, description="finish this failed run of the same YAML, reusing what succeeded")
+    resume: RunId | None = Field(None, description=(
+        "finish this failed (or interrupted) run of the same YAML, reusing what succeeded"))
     max_parallel: MaxParallel = 4
     progress: bool | None = Field(None, description="live per-node progress on a terminal (Python, CLI)")
 

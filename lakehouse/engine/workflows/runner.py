@@ -149,14 +149,15 @@ class WorkflowRunner:
             resume: str | None = None, max_parallel: int = 4, max_tool_rounds: int = 5,
             on_node: Callable[[NodeRecord], None] | None = None) -> RunRecord:
         """Run `workflow` (a loaded Workflow or its YAML) with `inputs` ($input.name); or, with `resume`, finish
-        a failed run of the same YAML, reusing its succeeded nodes. Node failures are in the result, not raised.
+        a failed run of the same YAML (or one whose process died), reusing its succeeded nodes. Node failures are in
+        the result, not raised.
         `on_node(record)` hears of every node as it starts, finishes or is skipped (and of reused nodes)."""
         wf = workflow if isinstance(workflow, Workflow) else self.load(workflow)
         for name, value, least in (("max_parallel", max_parallel, 1), ("max_tool_rounds", max_tool_rounds, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidInput(f"{name} must be an integer >= {least}, got {value!r}", code="invalid_argument")
         run_id = resume or uuid.uuid4().hex
-        with self.store.claim(run_id):  # one execution of a run at a time in this process
+        with self.store.claim(run_id):  # one execution of a run at a time
             state = (self._resume(wf, run_id, inputs, max_tool_rounds) if resume
                      else self._start(wf, run_id, inputs, max_tool_rounds))
             state.on_node = on_node
@@ -196,9 +197,9 @@ class WorkflowRunner:
             raise Conflict(f"run {run_id!r} was made from another YAML (workflow {old.workflow!r}, sha256 "
                            f"{old.yaml_sha256[:12]}...; this one is {wf.name!r}, {wf.sha256[:12]}...): start a new run",
                            code="workflow_changed", run_id=run_id)
-        if old.status != "failed":
-            raise Conflict(f"run {run_id!r} is {old.status}; only a failed run can be resumed", code="run_not_failed",
-                           run_id=run_id)
+        if old.status == "succeeded":  # `running` here is a run whose process died: the caller holds its claim
+            raise Conflict(f"run {run_id!r} is {old.status}; only a failed or interrupted run can be resumed",
+                           code="run_not_failed", run_id=run_id)
         if inputs is not None and _json_value(dict(inputs), "the run's inputs") != old.input:
             raise Conflict(f"run {run_id!r} resumes with the inputs it started with; leave inputs out",
                            code="inputs_changed", run_id=run_id)

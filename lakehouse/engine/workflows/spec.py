@@ -133,6 +133,8 @@ def load_workflow(text: str | bytes, modes: Mapping[str, Any]) -> Workflow:
         raise _error(f"malformed YAML{at}: {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
         raise _error(f"malformed YAML: {exc}") from exc
+    except RecursionError:  # PyYAML parses nested collections recursively
+        raise _error("the YAML nests too deeply") from None
     if not isinstance(doc, Mapping):
         raise _error(f"the YAML must be a mapping with name and nodes, got {type(doc).__name__}")
     _check_fields(doc, WORKFLOW_FIELDS, None)

@@ -1,7 +1,8 @@
 """Workflow runs in the lake: `lh.workflow_runs` (one row per run) and `lh.workflow_nodes` (one per node).
 
 Every state change is its own lake transaction, so another connection (the HTTP layer, the CLI, a
-second process) sees a run progress, and a run that dies leaves what it had finished for `resume`.
+second process) sees a run progress, and a run that dies leaves what it had finished for `resume`
+(its status stays `running`; `claim` tells a dead run from a live one).
 Times are UTC, taken by the runner when the thing happened (not when it was written). JSON columns
 hold text: the run's input, a node's resolved input and output, and the op ids it produced.
 """
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
+import hashlib
 import json
-import threading
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -78,9 +81,8 @@ def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-# (catalog, run_id) of the runs executing in this process, whichever runner (or RunStore) executes them
-_EXECUTING: set[tuple[str, str]] = set()
-_EXECUTING_LOCK = threading.Lock()
+# <root>/LOCKS/<sha256 of a run id>.lock is flock-ed while the run executes (see RunStore.claim)
+LOCKS = ".workflow-locks"
 
 
 class RunStore:
@@ -91,17 +93,29 @@ class RunStore:
 
     @contextlib.contextmanager
     def claim(self, run_id: str) -> Iterator[None]:
-        """Hold `run_id` for one execution: a second one in this process (a concurrent resume) is a Conflict."""
-        key = (self.ctx.location.catalog, run_id)
-        with _EXECUTING_LOCK:
-            if key in _EXECUTING:
-                raise Conflict(f"workflow run {run_id!r} is running", code="run_active", run_id=run_id)
-            _EXECUTING.add(key)
+        """Hold `run_id` for one execution: a second one (a concurrent resume, in this process or another one on
+        this machine) is a Conflict. The hold is an flock, which the OS drops when its holder dies: a run a crash
+        left `running` can be resumed. (Processes on other machines sharing a catalog are not seen.)"""
+        folder = self.ctx.location.root / LOCKS
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{hashlib.sha256(run_id.encode()).hexdigest()[:32]}.lock"  # any run id, never a path
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break
+            except BlockingIOError:
+                os.close(fd)
+                raise Conflict(f"workflow run {run_id!r} is running", code="run_active", run_id=run_id) from None
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # its holder removed the file as we opened it: lock the one there now
         try:
             yield
         finally:
-            with _EXECUTING_LOCK:
-                _EXECUTING.discard(key)
+            path.unlink(missing_ok=True)  # before unlocking: a waiting opener then sees another inode and retries
+            os.close(fd)
 
     def _write(self, body: Any) -> None:
         with map_duckdb_errors(), self.ctx.fresh_cursor() as cur:
@@ -117,7 +131,7 @@ class RunStore:
         self._write(body)
 
     def restart_run(self, run_id: str, rerun: Iterable[str]) -> None:
-        """A failed run back to running; the nodes in `rerun` back to pending, their last outcome cleared."""
+        """A failed (or interrupted) run back to running; the nodes in `rerun` back to pending, their last outcome cleared."""
         rerun = list(rerun)
 
         def body(c: duckdb.DuckDBPyConnection) -> None:
