@@ -31,6 +31,9 @@ from lakehouse.errors import InvalidInput
 
 _CHUNK = 1 << 24
 _DELIMITERS = (",", "\t", ";", "|")
+# Python's csv module refuses a field over 128 KiB (csv.Error, a crash); DuckDB reads fields up to its max_line_size.
+# The limit is the process's: raised, never lowered, so any other reader in the process keeps working.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -400,6 +400,7 @@ def _earlier_result(cur: duckdb.DuckDBPyConnection, dataset: str, mode: str, sha
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
 _WIDTH = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 _FILE = re.compile(r"^\s*file = (.+)$", re.MULTILINE)
+_SUGGESTIONS = re.compile(r"^Possible (?:Solution|fixes)", re.MULTILINE)
 
 
 def _explain(exc: duckdb.Error, staged: Staged, dialects: list[csv_check.CsvDialect] | None = None) -> Exception:
@@ -433,11 +434,26 @@ def _explain(exc: duckdb.Error, staged: Staged, dialects: list[csv_check.CsvDial
         cause = text.strip().splitlines()[-1]
         return StorageError(f"could not commit the ingest of {staged.description}: {cause[-300:]}",
                             code="commit_failed")
+    if "null_padding in conjunction with quoted new lines" in text:
+        # its serial reader would pad, but also swallow an unterminated quote and the rest of the file with it
+        return InvalidInput(f"on_ragged='pad' cannot read {name}: a quoted field holds a line break{where}; "
+                            "use on_ragged='error' or 'skip_and_report'", code="ragged_rows", line=line)
+    if found is not None:  # DuckDB's CSV reader refused the content (some of these errors are its base class)
+        return InvalidInput(f"could not read {name} as {staged.format}{where}: {_csv_reason(text)}", code="bad_file",
+                            line=line)
     err = from_duckdb(exc)
     if isinstance(exc, duckdb.InvalidInputException) and err.code == "invalid_input":
         err.code = "bad_file"  # DuckDB could not make sense of the file's content
     err.message = f"could not read {staged.description} as {staged.format}: {staged.retell(err.message).splitlines()[0]}"
     return err
+
+
+def _csv_reason(text: str) -> str:
+    """Why DuckDB's CSV reader refused a line: the last line of its message before the suggestions and the
+    reader's options (the lines between may quote the offending line, which can be megabytes)."""
+    body = _SUGGESTIONS.split(_FILE.split(text, maxsplit=1)[0], maxsplit=1)[0]
+    lines = [s.strip() for s in body.splitlines()[1:] if s.strip()]
+    return lines[-1][:300] if lines else "the line breaks the CSV format"
 
 
 # -- maintenance ----------------------------------------------------------------------
