@@ -98,13 +98,26 @@ def test_a_workbook_is_read_exactly(lake: lakehouse.Lake) -> None:
     (make_xlsx({"S": [["a", "b"], [1, 2]]}, {"S": ["A2:B2"]}), {}, "merged_cells"),
     (make_xlsx({"S": [["a"], [("#", "#DIV/0!")]]}), {}, "error_cell"),
     (make_xlsx({"S": [["a"], [1]]}), {"sheet": "Other"}, "sheet_not_found"),
-], ids=["formula-without-value", "merged-cells", "error-cell", "unknown-sheet"])
+    # read_xlsx keeps the columns from the first to the last cell of the header row: a value outside was dropped
+    (make_xlsx({"S": [["a", "b"], [1, "x", "extra"], [2]]}), {}, "cell_outside_header"),
+    (make_xlsx({"S": [["a", None], [1, 2]]}), {}, "cell_outside_header"),
+    (make_xlsx({"S": [[None, "b"], [1, 2]]}), {}, "cell_outside_header"),
+    (make_xlsx({"S": []}), {}, "empty_file"),
+], ids=["formula-without-value", "merged-cells", "error-cell", "unknown-sheet", "cell-right-of-header",
+        "value-under-a-blank-header", "value-left-of-header", "empty-sheet"])
 def test_what_a_workbook_cannot_give_exactly_is_refused(lake: lakehouse.Lake, book: bytes, options: dict,
                                                          code: str) -> None:
     with pytest.raises(InvalidInput) as err:
         lake.ingest(book, "book", filename="book.xlsx", **options)
     assert err.value.code == code
     assert lake.datasets() == []
+
+
+def test_a_sheet_keeps_blank_rows_and_a_blank_header_between_named_ones(lake: lakehouse.Lake) -> None:
+    book = make_xlsx({"S": [["a", None, "c"], [1, 2, 3], [None, None, None], [4, None, 6]]})
+    res = lake.ingest(book, "gaps", filename="gaps.xlsx")
+    assert res.rows == 3
+    assert lake.sql("SELECT * FROM gaps").fetchall() == [(1, 2, 3), (None, None, None), (4, None, 6)]
 
 
 def test_documents_upload_over_http(lake: lakehouse.Lake) -> None:
@@ -114,3 +127,7 @@ def test_documents_upload_over_http(lake: lakehouse.Lake) -> None:
         assert resp.json()["source_info"]["pages_without_text"] == [{"document": "handbook.pdf", "page": 2}]
         scan = http.post("/ingest", params={"dataset": "scan"}, files={"file": ("scan.pdf", make_pdf([None]))})
         assert scan.status_code == 400 and scan.json()["error"]["code"] == "no_text"
+        ragged = http.post("/ingest", params={"dataset": "book"},
+                           files={"file": ("book.xlsx", make_xlsx({"S": [["a"], [1, "lost"]]}))})
+        assert ragged.status_code == 400 and ragged.json()["error"]["code"] == "cell_outside_header", ragged.text
+        assert "cell B2" in ragged.json()["error"]["message"]

@@ -4,7 +4,9 @@ would not be read exactly.
 `read_xlsx` reads the value a cell holds, so the workbook is checked first (its sheet XML, streamed): a formula
 without a cached value (a file written by a tool that does not calculate) would read as empty, a merged range
 holds its value in the first cell only and empty cells elsewhere, and an error cell (#DIV/0!, #N/A) has no value:
-each is refused with the cell (`formula_without_value`, `merged_cells`, `error_cell`). The first sheet is read
+each is refused with the cell (`formula_without_value`, `merged_cells`, `error_cell`). `read_xlsx` takes its
+columns from the first to the last cell of the first row holding values (the header) and drops any cell outside
+them: such a cell is refused too (`cell_outside_header`), as is a sheet with no value (`empty_file`). The first sheet is read
 unless `sheet=` names one. Excel stores every number as a double; a column whose numbers are all whole (and
 within 2^53) is stored as BIGINT, dates and times as DuckDB reads them from the cell format.
 """
@@ -12,6 +14,7 @@ within 2^53) is stored as BIGINT, dates and times as DuckDB reads them from the 
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _EXACT_INT = 2 ** 53
+_REF = re.compile(r"^([A-Z]{1,3})([0-9]+)$")
 
 
 def is_xlsx(path: Path) -> bool:
@@ -69,10 +73,13 @@ def check_sheet(path: Path, name: str, sheet: str | None) -> str:
 
 
 def _check_cells(fh: Any, name: str, sheet: str) -> None:
+    header: tuple[int, int, int] | None = None  # (row, first column, last column) of the first row holding a value
     for _, el in ElementTree.iterparse(fh, events=("end",)):
         if el.tag == f"{_NS}c":
             ref = el.get("r", "?")
             formula, value = el.find(f"{_NS}f"), el.find(f"{_NS}v")
+            if value is not None or el.find(f"{_NS}is") is not None:
+                header = _within_header(header, ref, name, sheet)
             if formula is not None and (value is None or value.text is None) and el.get("t") != "inlineStr":
                 raise InvalidInput(
                     f"cell {ref} of sheet {sheet!r} in {name} holds a formula ({formula.text or 'shared'}) without a "
@@ -86,6 +93,28 @@ def _check_cells(fh: Any, name: str, sheet: str) -> None:
             ref = el.get("ref", "?")
             raise InvalidInput(f"cells {ref} of sheet {sheet!r} in {name} are merged: the value is in the first cell "
                                "only; unmerge them (and fill the cells) first", code="merged_cells", cells=ref)
+    if header is None:
+        raise InvalidInput(f"sheet {sheet!r} of {name} is empty", code="empty_file")
+
+
+def _within_header(header: tuple[int, int, int] | None, ref: str, name: str, sheet: str
+                   ) -> tuple[int, int, int] | None:
+    """`header` after a cell holding a value at `ref`: `read_xlsx` takes the columns from the first to the last cell
+    of the first row with values and drops any cell outside them, so such a cell is refused (its value would be lost)."""
+    found = _REF.match(ref)
+    if found is None:  # no reference (Excel always writes one): nothing to place it by
+        return header
+    column = 0
+    for letter in found.group(1):
+        column = column * 26 + ord(letter) - 64
+    row = int(found.group(2))
+    if header is None or row == header[0]:
+        return (row, column if header is None else header[1], column)
+    if not header[1] <= column <= header[2]:
+        raise InvalidInput(f"cell {ref} of sheet {sheet!r} in {name} holds a value outside the columns of the header "
+                           f"row {header[0]}: give the column a header (or move the value) first",
+                           code="cell_outside_header", cell=ref)
+    return header
 
 
 def xlsx_to_parquet(paths: list[Path], names: list[str], out: Path, sheet: str | None) -> dict[str, Any]:
@@ -99,8 +128,6 @@ def xlsx_to_parquet(paths: list[Path], names: list[str], out: Path, sheet: str |
         call = f"read_xlsx({sql_string(str(paths[0]))}, sheet={sql_string(chosen)}, header=true, stop_at_empty=false)"
         try:
             columns = con.execute(f"DESCRIBE SELECT * FROM {call}").fetchall()
-            if not columns:
-                raise InvalidInput(f"sheet {chosen!r} of {names[0]} is empty", code="empty_file")
             whole = _whole_numbers(con, call, [c[0] for c in columns if c[1] == "DOUBLE"])
             select = ", ".join(f"CAST({quote_ident(c[0])} AS BIGINT) AS {quote_ident(c[0])}" if c[0] in whole
                                else quote_ident(c[0]) for c in columns)
