@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from lakehouse.engine.workflows.quoting import attribute, quoted
 from lakehouse.engine.workflows.replies import json_reply
 from lakehouse.errors import Unprocessable
 
@@ -36,16 +37,20 @@ security holes, data loss, broken contracts, race conditions), not style. Answer
 An empty findings list means you found nothing wrong."""
 
 
+_TAGS = ("chunk", "related")  # the blocks review_messages quotes data in
+
+
 def review_messages(chunks: Sequence[Mapping[str, Any]], context: Mapping[str, Sequence[Mapping[str, Any]]]
                     ) -> list[dict[str, str]]:
     """The chat messages asking one reviewer about `chunks`, each followed by its related material."""
     parts = ["Review these changes."]
     for chunk in chunks:
-        parts.append(f"<chunk id=\"{chunk['id']}\">\n{chunk['text']}\n</chunk>")
+        parts.append(f"<chunk id=\"{attribute(chunk['id'])}\">\n{quoted(str(chunk['text']), _TAGS)}\n</chunk>")
         related = context.get(str(chunk["id"])) or []
         if related:
-            lines = [f"[{r.get('corpus')}:{r.get('id')}] {str(r.get('text', ''))[:600]}" for r in related]
-            parts.append("<related chunk=\"{}\">\n{}\n</related>".format(chunk["id"], "\n".join(lines)))
+            lines = quoted("\n".join(f"[{r.get('corpus')}:{r.get('id')}] {str(r.get('text', ''))[:600]}"
+                                     for r in related), _TAGS)
+            parts.append(f"<related chunk=\"{attribute(chunk['id'])}\">\n{lines}\n</related>")
     return [{"role": "system", "content": REVIEW_SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
