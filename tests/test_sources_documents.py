@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,14 +104,27 @@ def test_a_workbook_is_read_exactly(lake: lakehouse.Lake) -> None:
     (make_xlsx({"S": [["a", None], [1, 2]]}), {}, "cell_outside_header"),
     (make_xlsx({"S": [[None, "b"], [1, 2]]}), {}, "cell_outside_header"),
     (make_xlsx({"S": []}), {}, "empty_file"),
+    # read_xlsx drops the fraction of a serial in a date column, and counts serials before 61 a day early
+    (make_xlsx({"S": [["d"], [("date", 45000)], [("date", 45000.75)]]}), {}, "inexact_date"),
+    (make_xlsx({"S": [["d"], [("date", 45000)], [12.5]]}), {}, "inexact_date"),
+    (make_xlsx({"S": [["d"], [("datetime", 45000.5)], [("datetime", 1)]]}), {}, "inexact_date"),
 ], ids=["formula-without-value", "merged-cells", "error-cell", "unknown-sheet", "cell-right-of-header",
-        "value-under-a-blank-header", "value-left-of-header", "empty-sheet"])
+        "value-under-a-blank-header", "value-left-of-header", "empty-sheet", "time-in-a-date-column",
+        "number-among-dates", "serial-before-1900-03-01"])
 def test_what_a_workbook_cannot_give_exactly_is_refused(lake: lakehouse.Lake, book: bytes, options: dict,
                                                          code: str) -> None:
     with pytest.raises(InvalidInput) as err:
         lake.ingest(book, "book", filename="book.xlsx", **options)
     assert err.value.code == code
     assert lake.datasets() == []
+
+
+def test_dates_and_times_are_stored_as_the_sheet_shows_them(lake: lakehouse.Lake) -> None:
+    book = make_xlsx({"S": [["d", "t"], [("date", 45000), ("datetime", 45000.5)], [("date", 61), ("datetime", 61.25)]]})
+    res = lake.ingest(book, "moments", filename="moments.xlsx")
+    assert {c["name"]: c["type"] for c in res.columns} == {"d": "DATE", "t": "TIMESTAMP"}
+    assert lake.sql("SELECT * FROM moments ORDER BY d").fetchall() == [
+        (dt.date(1900, 3, 1), dt.datetime(1900, 3, 1, 6)), (dt.date(2023, 3, 15), dt.datetime(2023, 3, 15, 12))]
 
 
 def test_a_sheet_keeps_blank_rows_and_a_blank_header_between_named_ones(lake: lakehouse.Lake) -> None:

@@ -11,11 +11,19 @@ _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
+_STYLE = {"date": 1, "datetime": 2}  # cell style index -> number format 14 (a date) or 22 (a date and time)
+_STYLES = (f'<?xml version="1.0" encoding="UTF-8"?><styleSheet xmlns="{_MAIN}"><cellXfs count="3"><xf numFmtId="0"/>'
+           '<xf numFmtId="14" applyNumberFormat="1"/><xf numFmtId="22" applyNumberFormat="1"/></cellXfs></styleSheet>')
+
+
 def _cell(ref: str, value: object) -> str:
-    """A cell: str (inline text), int/float (number), ("=", formula, cached or None), ("#", error)."""
+    """A cell: str (inline text), int/float (number), ("=", formula, cached or None), ("#", error),
+    ("date" | "datetime", serial number)."""
     if isinstance(value, tuple) and value[0] == "=":
         cached = "" if value[2] is None else f"<v>{value[2]}</v>"
         return f'<c r="{ref}"><f>{escape(value[1])}</f>{cached}</c>'
+    if isinstance(value, tuple) and value[0] in _STYLE:  # a serial number shown as a date or a date and time
+        return f'<c r="{ref}" s="{_STYLE[value[0]]}"><v>{value[1]}</v></c>'
     if isinstance(value, tuple) and value[0] == "#":
         return f'<c r="{ref}" t="e"><v>{escape(value[1])}</v></c>'
     if isinstance(value, str):
@@ -43,7 +51,8 @@ def make_xlsx(sheets: dict[str, list[list[object]]], merged: dict[str, list[str]
             'workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
             + "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/vnd.openxmlformats-'
                       'officedocument.spreadsheetml.worksheet+xml"/>' for i in range(1, len(sheets) + 1))
-            + "</Types>"))
+            + '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+            'spreadsheetml.styles+xml"/></Types>'))
         z.writestr("_rels/.rels", (
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
             f'2006/relationships"><Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
@@ -56,7 +65,9 @@ def make_xlsx(sheets: dict[str, list[list[object]]], merged: dict[str, list[str]
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
             '2006/relationships">'
             + "".join(f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
-                      for i in range(1, len(sheets) + 1)) + "</Relationships>"))
+                      for i in range(1, len(sheets) + 1))
+            + f'<Relationship Id="rIdStyles" Type="{_REL}/styles" Target="styles.xml"/></Relationships>'))
+        z.writestr("xl/styles.xml", _STYLES)
         for i, (name, rows) in enumerate(sheets.items(), 1):
             z.writestr(f"xl/worksheets/sheet{i}.xml", _sheet(rows, merged.get(name, [])))
     return buf.getvalue()

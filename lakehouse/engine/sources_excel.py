@@ -128,6 +128,8 @@ def xlsx_to_parquet(paths: list[Path], names: list[str], out: Path, sheet: str |
         call = f"read_xlsx({sql_string(str(paths[0]))}, sheet={sql_string(chosen)}, header=true, stop_at_empty=false)"
         try:
             columns = con.execute(f"DESCRIBE SELECT * FROM {call}").fetchall()
+            _check_dates(con, call, [c[0] for c in columns if c[1] in ("DATE", "TIMESTAMP")],
+                         [c[0] for c in columns if c[1] == "DATE"], chosen, names[0])
             whole = _whole_numbers(con, call, [c[0] for c in columns if c[1] == "DOUBLE"])
             select = ", ".join(f"CAST({quote_ident(c[0])} AS BIGINT) AS {quote_ident(c[0])}" if c[0] in whole
                                else quote_ident(c[0]) for c in columns)
@@ -140,6 +142,31 @@ def xlsx_to_parquet(paths: list[Path], names: list[str], out: Path, sheet: str |
     finally:
         con.close()
     return {"sheet": chosen, "rows": rows}
+
+
+def _check_dates(con: duckdb.DuckDBPyConnection, call: str, dated: list[str], days: list[str], sheet: str,
+                 name: str) -> None:
+    """Refuse a date column whose cells a date would not hold: Excel keeps a date as a serial number of days, and
+    read_xlsx drops the fraction of one in a DATE column (a time of day, or a plain number such as 12.5 among the
+    dates) and counts from 1899-12-30, so serials before 61 (Excel's 1900-02-29, which never was) are a day off."""
+    if not dated:
+        return
+    raw = call[:-1] + ", all_varchar=true)"  # the cells' serial numbers, as the sheet holds them
+    checks = " OR ".join([f"TRY_CAST({quote_ident(c)} AS DOUBLE) < 61" for c in dated]
+                         + [f"TRY_CAST({quote_ident(c)} AS DOUBLE) <> trunc(TRY_CAST({quote_ident(c)} AS DOUBLE))"
+                            for c in days])
+    found = con.execute(f"SELECT n, * EXCLUDE (n) FROM (SELECT row_number() OVER () AS n, "
+                        f"{', '.join(map(quote_ident, dated))} FROM {raw}) WHERE {checks} LIMIT 1").fetchone()
+    if found is None:
+        return
+    n, values = found[0], dict(zip(dated, found[1:]))
+    column = next(c for c in dated if values[c] is not None and (float(values[c]) < 61 or (
+        c in days and float(values[c]) != int(float(values[c])))))
+    why = ("is before 1900-03-01, where Excel's dates are a day off" if float(values[column]) < 61 else
+           "has a fraction (a time of day, or a number that is not a date) a date column would drop")
+    raise InvalidInput(f"column {column!r} of sheet {sheet!r} in {name} reads as dates, but data row {n} holds "
+                       f"{values[column]}, which {why}: format the column as date and time, or as numbers",
+                       code="inexact_date", column=column, row=n)
 
 
 def _whole_numbers(con: duckdb.DuckDBPyConnection, call: str, doubles: list[str]) -> set[str]:
