@@ -14,7 +14,7 @@ name: shipped and the lake's own), progress.py (live progress on a terminal).
 The two interfaces over the operations catalog live in engine/ops/workflow_nodes.py; the operations
 workflow.run / list / get in engine/ops/workflow_ops.py. The engine side of the shipped workflows:
 gitdiff.py, chunks.py, findings.py and reviews.py (pr-audit, scrum-review; ops in audit_ops.py) and
-knowledge.py (knowledge-pipeline; ops in knowledge_ops.py).
+knowledge.py (knowledge-pipeline; ops in knowledge_ops.py); quoting.py (data quoted in their prompts).
 """
 
 from __future__ import annotations
