@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from http_server import LiveServer
+from llm_servers import LLMServer, chat_installer, llm_fixture  # noqa: F401
 from profile_lake import Tenants, build, client
 
 import lakehouse
@@ -123,3 +124,18 @@ def test_a_placeholder_key_works_only_while_the_server_has_no_keys(tmp_path: pyt
         resp = httpx.post(url + "/sql", json={"sql": "SELECT count(*) FROM people"},
                           headers={"Authorization": f"Bearer {key}"}, timeout=30)
         assert resp.status_code == 200
+
+
+def test_sql_embed_and_chat_run_as_the_profile_on_every_thread(tenants: Tenants, llm: LLMServer,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """embed() and chat() in a profile's SQL are the profile's calls, also when DuckDB runs the function on a
+    thread of its own (which does not carry the caller's context): they were recorded as the owner's."""
+    lake = tenants.lake
+    with chat_installer(lake, llm, monkeypatch), LiveServer(create_app(lake)) as url, \
+            client(url, tenants.keys["a"]) as http:
+        for sql in ("SELECT len(embed('x'))", "SELECT len(embed(t)) FROM (SELECT 'a' || i AS t FROM range(3) r(i))",
+                    "SELECT chat('ollama/m', 'hi')", "SELECT chat('ollama/m', 'q' || i) FROM range(3) r(i)"):
+            assert http.post("/sql", json={"sql": sql}).status_code == 200, sql
+    calls = [o for o in lake.observer.ops if o.op in ("embed", "chat")]
+    assert sorted({o.op for o in calls}) == ["chat", "embed"]
+    assert [(o.op, o.origin, o.profile) for o in calls if o.profile != "a"] == []
