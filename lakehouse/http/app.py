@@ -105,19 +105,27 @@ def query_args() -> dict[str, Any]:
     return request.args.to_dict()
 
 
-def json_body(*, optional: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object. Only `application/json` is read (415 otherwise): a browser sends a
-    cross-site `text/plain` or form POST without asking first, so any other type could come from any page."""
-    limit = get_lake().settings.max_json_mb * 2**20
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"a JSON body is at most {limit / 2**20:g} MiB (max_json_mb); files go to /ingest as "
-                              "multipart uploads")
-    if optional and not request.get_data(cache=True):
+def json_body(*, optional: bool = False, array: bool = False) -> Any:
+    """The request body as a JSON object (`array`: or an array). Only `application/json` is read (415 otherwise):
+    a browser sends a cross-site `text/plain` or form POST without asking first, so any other type could come
+    from any page."""
+    if not json_data() and optional:
         return {}
     body = request.get_json()
-    if not isinstance(body, dict):
-        raise InvalidInput(f"request body must be a JSON object, got {_json_type(body)}", code="invalid_json")
+    if not isinstance(body, dict) and not (array and isinstance(body, list)):
+        wanted = "a JSON object or array" if array else "a JSON object"
+        raise InvalidInput(f"request body must be {wanted}, got {_json_type(body)}", code="invalid_json")
     return body
+
+
+def json_data() -> bytes:
+    """The bytes of a JSON request body: at most `max_json_mb` (PayloadTooLarge), on every route that reads JSON."""
+    limit = get_lake().settings.max_json_mb * 2**20
+    length = request.content_length
+    if (length if length is not None else len(request.get_data(cache=True))) > limit:  # chunked: no length sent
+        raise PayloadTooLarge(f"a JSON body is at most {limit / 2**20:g} MiB (max_json_mb); files go to /ingest as "
+                              "multipart uploads")
+    return request.get_data(cache=True)
 
 
 def guard_request() -> None:
