@@ -126,6 +126,26 @@ def test_a_placeholder_key_works_only_while_the_server_has_no_keys(tmp_path: pyt
         assert resp.status_code == 200
 
 
+@pytest.mark.parametrize("header", ["Token {key}", "Basic {key}", "Bearer\t{key}", "{key}", "Bearer: {key}"])
+def test_a_key_sent_in_another_form_is_refused_not_read_as_no_key(tmp_path: pytest.TempPathFactory,
+                                                                  header: str) -> None:
+    """A loopback server without an owner key serves a request with no key as the owner's; a profile's key sent
+    in a form other than 'Bearer <key>' was read as no key, so the profile's caller got the owner's access."""
+    import httpx
+
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lake, LiveServer(create_app(lake)) as url:
+        lake.ingest(b"id,name\n1,Ann\n", "people", filename="p.csv")
+        key = lake.create_profile("p", datasets=["elsewhere"], corpora=[], access="read")["key"]
+        resp = httpx.post(url + "/sql", json={"sql": "SELECT count(*) FROM people"},
+                          headers={"Authorization": header.format(key=key)}, timeout=30)
+        assert resp.status_code == 401, resp.text
+        assert resp.json() == {"error": {"code": "unauthorized",
+                                         "message": "send the API key as 'Authorization: Bearer <key>'"}}
+        for empty in ({}, {"Authorization": ""}, {"Authorization": "Bearer"}):  # no key: the owner, on loopback
+            resp = httpx.post(url + "/sql", json={"sql": "SELECT count(*) FROM people"}, headers=empty, timeout=30)
+            assert resp.status_code == 200, (empty, resp.text)
+
+
 def test_sql_embed_and_chat_run_as_the_profile_on_every_thread(tenants: Tenants, llm: LLMServer,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """embed() and chat() in a profile's SQL are the profile's calls, also when DuckDB runs the function on a

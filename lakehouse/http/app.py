@@ -145,8 +145,7 @@ def _authenticate() -> dict[str, Any]:
     """The caller's CallContext fields from its key (module docstring), or Unauthorized."""
     lake = get_lake()
     mode, key = current_app.config["LAKEHOUSE_AUTH"], lake.settings.api_key
-    sent = request.headers.get("Authorization", "")
-    sent = sent[7:] if sent[:7].lower() == "bearer " else request.headers.get("X-API-Key", "")
+    sent = _sent_key()
     is_admin = bool(key) and hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), key.encode())
     if mode == "off":
         if key and not is_admin:
@@ -165,6 +164,20 @@ def _authenticate() -> dict[str, Any]:
     if key or mode == "required":
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
     return {}
+
+
+def _sent_key() -> str:
+    """The key of `Authorization: Bearer <key>` (scheme in any case) or of `X-API-Key`. An Authorization header
+    in any other form (`Token <key>`, `Basic ...`, a tab for the space) is a key sent wrongly, not no key: were it
+    read as none, a profile's key sent so would become the owner's access on a loopback server."""
+    header = request.headers.get("Authorization", "")
+    if not header.strip():
+        return request.headers.get("X-API-Key", "")
+    if header[:7].lower() != "bearer ":
+        if header.strip().lower() == "bearer":  # an empty key: what a client with no key configured sends
+            return request.headers.get("X-API-Key", "")
+        raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+    return header[7:]
 
 
 def limit_response(response: Response) -> Response:
