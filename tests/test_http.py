@@ -195,6 +195,13 @@ def test_bulk_playbooks_take_a_bare_array_or_an_object(client):
         "code": "invalid_json", "message": "request body must be a JSON object or array, got a string"}
 
 
+def test_ingest_refuses_path_and_source_together(client):
+    """`path` is the JSON name of the op's `source`: given both, one was dropped without a word."""
+    resp = client.post("/ingest", json={"dataset": "x", "path": "a.csv", "source": "b.csv"})
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "invalid_source", resp.json
+    assert client.get("/datasets").json["datasets"] == []
+
+
 def test_unknown_route_and_wrong_method(client):
     missing = client.get("/no/such/route")
     assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
