@@ -169,6 +169,39 @@ def test_oversized_upload_is_413_over_http(make_lake):
                                      "message": "request body is larger than 1 MiB (max_upload_mb)"}}
 
 
+@pytest.mark.parametrize("path, body", [
+    ("/sql", {"sql": "SELECT 1", "params": ["x" * 2**20]}),
+    ("/v1/matrix/playbooks/bulk", [{"query": "x" * 2**20}]),  # a bare array was read without the limit
+    ("/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x" * 2**20}}),  # max_upload_mb
+])
+def test_every_json_body_is_held_to_max_json_mb(make_lake, path, body):
+    with LiveServer(create_app(make_lake(max_json_mb=1, max_upload_mb=8))) as url:
+        resp = httpx.post(url + path, json=body, headers={"Accept": "application/json, text/event-stream"}, timeout=30)
+        chunked = httpx.post(url + path, content=iter([json.dumps(body).encode()]),  # no Content-Length
+                             headers={"Content-Type": "application/json", "Accept": "application/json"}, timeout=30)
+    for r in (resp, chunked):
+        assert r.status_code == 413, r.text[:200]
+        assert r.json()["error"]["code"] == "payload_too_large"
+        assert "max_json_mb" in r.json()["error"]["message"]
+
+
+def test_bulk_playbooks_take_a_bare_array_or_an_object(client):
+    entry = {"query": "forklift", "corpus": "nope", "answer_id": "1", "outcome": 1}
+    for body in ([entry], {"entries": [entry]}):
+        resp = client.post("/v1/matrix/playbooks/bulk", json=body)
+        assert resp.status_code == 200 and resp.json["recorded"] + resp.json["failed"] == 1, resp.json
+    bad = client.post("/v1/matrix/playbooks/bulk", json="entries")
+    assert bad.status_code == 400 and bad.json["error"] == {
+        "code": "invalid_json", "message": "request body must be a JSON object or array, got a string"}
+
+
+def test_ingest_refuses_path_and_source_together(client):
+    """`path` is the JSON name of the op's `source`: given both, one was dropped without a word."""
+    resp = client.post("/ingest", json={"dataset": "x", "path": "a.csv", "source": "b.csv"})
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "invalid_source", resp.json
+    assert client.get("/datasets").json["datasets"] == []
+
+
 def test_unknown_route_and_wrong_method(client):
     missing = client.get("/no/such/route")
     assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"

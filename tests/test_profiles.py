@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from http_server import LiveServer
+from llm_servers import LLMServer, chat_installer, llm_fixture  # noqa: F401
 from profile_lake import Tenants, build, client
 
 import lakehouse
@@ -123,3 +124,38 @@ def test_a_placeholder_key_works_only_while_the_server_has_no_keys(tmp_path: pyt
         resp = httpx.post(url + "/sql", json={"sql": "SELECT count(*) FROM people"},
                           headers={"Authorization": f"Bearer {key}"}, timeout=30)
         assert resp.status_code == 200
+
+
+@pytest.mark.parametrize("header", ["Token {key}", "Basic {key}", "Bearer\t{key}", "{key}", "Bearer: {key}"])
+def test_a_key_sent_in_another_form_is_refused_not_read_as_no_key(tmp_path: pytest.TempPathFactory,
+                                                                  header: str) -> None:
+    """A loopback server without an owner key serves a request with no key as the owner's; a profile's key sent
+    in a form other than 'Bearer <key>' was read as no key, so the profile's caller got the owner's access."""
+    import httpx
+
+    with lakehouse.open(tmp_path / "lake", embedder="hash") as lake, LiveServer(create_app(lake)) as url:
+        lake.ingest(b"id,name\n1,Ann\n", "people", filename="p.csv")
+        key = lake.create_profile("p", datasets=["elsewhere"], corpora=[], access="read")["key"]
+        resp = httpx.post(url + "/sql", json={"sql": "SELECT count(*) FROM people"},
+                          headers={"Authorization": header.format(key=key)}, timeout=30)
+        assert resp.status_code == 401, resp.text
+        assert resp.json() == {"error": {"code": "unauthorized",
+                                         "message": "send the API key as 'Authorization: Bearer <key>'"}}
+        for empty in ({}, {"Authorization": ""}, {"Authorization": "Bearer"}):  # no key: the owner, on loopback
+            resp = httpx.post(url + "/sql", json={"sql": "SELECT count(*) FROM people"}, headers=empty, timeout=30)
+            assert resp.status_code == 200, (empty, resp.text)
+
+
+def test_sql_embed_and_chat_run_as_the_profile_on_every_thread(tenants: Tenants, llm: LLMServer,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """embed() and chat() in a profile's SQL are the profile's calls, also when DuckDB runs the function on a
+    thread of its own (which does not carry the caller's context): they were recorded as the owner's."""
+    lake = tenants.lake
+    with chat_installer(lake, llm, monkeypatch), LiveServer(create_app(lake)) as url, \
+            client(url, tenants.keys["a"]) as http:
+        for sql in ("SELECT len(embed('x'))", "SELECT len(embed(t)) FROM (SELECT 'a' || i AS t FROM range(3) r(i))",
+                    "SELECT chat('ollama/m', 'hi')", "SELECT chat('ollama/m', 'q' || i) FROM range(3) r(i)"):
+            assert http.post("/sql", json={"sql": sql}).status_code == 200, sql
+    calls = [o for o in lake.observer.ops if o.op in ("embed", "chat")]
+    assert sorted({o.op for o in calls}) == ["chat", "embed"]
+    assert [(o.op, o.origin, o.profile) for o in calls if o.profile != "a"] == []

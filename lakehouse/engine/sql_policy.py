@@ -69,8 +69,7 @@ TABLE_FUNCTIONS = {
     "ducklake_table_info": "per table: id, uuid, file and delete-file counts and sizes (no paths)",
 }
 # The engine's scalar UDFs that are part of the SQL surface (the lh_* UDFs behind the macros are not).
-ENGINE_FUNCTIONS = {"chat": "the chat operation (recorded; keys stay on the server)",
-                    "lakehouse_version": "the package version"}
+ENGINE_FUNCTIONS = {"lakehouse_version": "the package version"}
 OTHER_CATALOGS = frozenset({"memory", "system", "temp"})
 # Where a function may be looked up: DuckDB's own and the macro database ("memory"), not macros a lake
 # might hold (the lake's owner writes those, and only names on the list are called anyway).

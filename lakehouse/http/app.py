@@ -105,19 +105,27 @@ def query_args() -> dict[str, Any]:
     return request.args.to_dict()
 
 
-def json_body(*, optional: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object. Only `application/json` is read (415 otherwise): a browser sends a
-    cross-site `text/plain` or form POST without asking first, so any other type could come from any page."""
-    limit = get_lake().settings.max_json_mb * 2**20
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"a JSON body is at most {limit / 2**20:g} MiB (max_json_mb); files go to /ingest as "
-                              "multipart uploads")
-    if optional and not request.get_data(cache=True):
+def json_body(*, optional: bool = False, array: bool = False) -> Any:
+    """The request body as a JSON object (`array`: or an array). Only `application/json` is read (415 otherwise):
+    a browser sends a cross-site `text/plain` or form POST without asking first, so any other type could come
+    from any page."""
+    if not json_data() and optional:
         return {}
     body = request.get_json()
-    if not isinstance(body, dict):
-        raise InvalidInput(f"request body must be a JSON object, got {_json_type(body)}", code="invalid_json")
+    if not isinstance(body, dict) and not (array and isinstance(body, list)):
+        wanted = "a JSON object or array" if array else "a JSON object"
+        raise InvalidInput(f"request body must be {wanted}, got {_json_type(body)}", code="invalid_json")
     return body
+
+
+def json_data() -> bytes:
+    """The bytes of a JSON request body: at most `max_json_mb` (PayloadTooLarge), on every route that reads JSON."""
+    limit = get_lake().settings.max_json_mb * 2**20
+    length = request.content_length
+    if (length if length is not None else len(request.get_data(cache=True))) > limit:  # chunked: no length sent
+        raise PayloadTooLarge(f"a JSON body is at most {limit / 2**20:g} MiB (max_json_mb); files go to /ingest as "
+                              "multipart uploads")
+    return request.get_data(cache=True)
 
 
 def guard_request() -> None:
@@ -137,8 +145,7 @@ def _authenticate() -> dict[str, Any]:
     """The caller's CallContext fields from its key (module docstring), or Unauthorized."""
     lake = get_lake()
     mode, key = current_app.config["LAKEHOUSE_AUTH"], lake.settings.api_key
-    sent = request.headers.get("Authorization", "")
-    sent = sent[7:] if sent[:7].lower() == "bearer " else request.headers.get("X-API-Key", "")
+    sent = _sent_key()
     is_admin = bool(key) and hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), key.encode())
     if mode == "off":
         if key and not is_admin:
@@ -157,6 +164,20 @@ def _authenticate() -> dict[str, Any]:
     if key or mode == "required":
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
     return {}
+
+
+def _sent_key() -> str:
+    """The key of `Authorization: Bearer <key>` (scheme in any case) or of `X-API-Key`. An Authorization header
+    in any other form (`Token <key>`, `Basic ...`, a tab for the space) is a key sent wrongly, not no key: were it
+    read as none, a profile's key sent so would become the owner's access on a loopback server."""
+    header = request.headers.get("Authorization", "")
+    if not header.strip():
+        return request.headers.get("X-API-Key", "")
+    if header[:7].lower() != "bearer ":
+        if header.strip().lower() == "bearer":  # an empty key: what a client with no key configured sends
+            return request.headers.get("X-API-Key", "")
+        raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+    return header[7:]
 
 
 def limit_response(response: Response) -> Response:

@@ -39,6 +39,9 @@ def ingest() -> tuple[Any, int]:
                                code="missing_field", field="file")
         body = json_body()
         if "path" in body:
+            if "source" in body:
+                raise InvalidInput("give one of 'path' and 'source' (the same field), not both", code="invalid_source",
+                                   field="path")
             body["source"] = body.pop("path")
         result = call("dataset.ingest", {**fields, **body})
     return result, 200 if result.skipped else 201

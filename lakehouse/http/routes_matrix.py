@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from lakehouse.errors import InvalidInput
 from lakehouse.http import routes_vectors
@@ -43,8 +43,8 @@ def record_one() -> tuple[Any, int]:
 @bp.post("/v1/matrix/playbooks/bulk")
 def record_bulk() -> Any:
     """`{entries: [...]}` (or a bare array) -> `{recorded, failed, results: [{index, id | error}]}`."""
-    body = request.get_json()
-    return call("playbook.record", entries=body) if isinstance(body, list) else call("playbook.record", json_body())
+    body = json_body(array=True)
+    return call("playbook.record", entries=body) if isinstance(body, list) else call("playbook.record", body)
 
 
 @bp.get("/v1/matrix/playbooks")

@@ -2,7 +2,7 @@
 
 The SDK's streamable HTTP transport is an ASGI application; `lakehouse serve` is a Flask (WSGI) app on waitress.
 Instead of a second server, or a bridge with an event loop thread of its own, `/mcp` is a Flask route: it passes
-`guard_request` like every route (Host, Origin, `api_key`), reads the body under `max_upload_mb`, and hands the
+`guard_request` like every route (Host, Origin, `api_key`), reads the body under `max_json_mb`, and hands the
 request to the SDK's session manager, in stateless JSON-response mode, on an event loop that lives for this one
 request in this waitress thread. Each exchange is one POST answered by one JSON body, so no waitress thread is
 held by a long-lived stream, and no loop or thread outlives the request. Hence:
@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from lakehouse.engine.ops import entrance
-from lakehouse.http.app import get_lake, request_caller
+from lakehouse.http.app import get_lake, json_data, request_caller
 from lakehouse.mcp import require_sdk
 
 bp = Blueprint("mcp", __name__)
@@ -40,7 +40,7 @@ def mcp() -> Response:
         server = current_app.extensions[SERVER] = build_server(get_lake(), inline)
     if request.mimetype != "application/json":  # the API's rule: a cross-site form or text/plain POST is never read
         raise UnsupportedMediaType("send MCP messages as application/json")
-    body = request.get_data()
+    body = json_data()
     # the profile of the key the client sent; the event loop's tasks, and so the tool calls, start from this context
     with entrance("mcp", **request_caller()):
         status, headers, chunks = anyio.run(_exchange, server, _scope(), body)
@@ -55,7 +55,7 @@ async def _exchange(server: Any, scope: dict[str, Any], body: bytes) -> tuple[in
 
     manager = StreamableHTTPSessionManager(
         server, json_response=True, stateless=True,
-        max_request_body_size=max(len(body), 1),  # max_upload_mb bounded it already
+        max_request_body_size=max(len(body), 1),  # max_json_mb bounded it already
         security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False))  # guard_request did
     delivered = False
     start: dict[str, Any] = {}

@@ -3,8 +3,8 @@
 -- transaction (milliseconds of catalog reads) that a vector search does not need.
 
 -- embed(text) -> FLOAT[384] (the default embedder's width); embed(text, 'hash:256') -> FLOAT[] of that one.
-CREATE OR REPLACE MACRO embed(text) AS system.main.lh_embed(text, NULL)::${embed_type},
-                        (text, embedder) AS system.main.lh_embed(text, embedder);
+CREATE OR REPLACE MACRO embed(text) AS system.main.lh_embed(getvariable('lh_profile'), text, NULL)::${embed_type},
+                        (text, embedder) AS system.main.lh_embed(getvariable('lh_profile'), text, embedder);
 
 -- SELECT * FROM vector_search('workers', 'forklift operator', 10, ids := (SELECT list(id) FROM workers WHERE state = 'IL'))
 -- `query` is text (embedded with the corpus's embedder) or a FLOAT[] vector; ids are returned as VARCHAR

@@ -86,19 +86,19 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> Non
     call = lake.ops.call
 
     @udf_errors
-    def lh_embed(texts: pa.Array, specs: pa.Array) -> pa.Array:
+    def lh_embed(profiles: pa.Array, texts: pa.Array, specs: pa.Array) -> pa.Array:
         out: list[np.ndarray | None] = [None] * len(texts)
-        groups: dict[str | None, list[int]] = {}
-        for i, spec in enumerate(specs.to_pylist()):
-            groups.setdefault(spec, []).append(i)
+        groups: dict[tuple[str | None, str | None], list[int]] = {}
+        for i, key in enumerate(zip(profiles.to_pylist(), specs.to_pylist(), strict=True)):
+            groups.setdefault(key, []).append(i)
         values = texts.to_pylist()
-        with entrance("sql", read_only=read_only):
-            for spec, rows in groups.items():
-                todo = [i for i in rows if values[i] is not None]
-                if todo:
+        for (profile, spec), rows in groups.items():
+            todo = [i for i in rows if values[i] is not None]
+            if todo:
+                with entrance("sql", read_only=read_only, profile=profile):
                     vecs = call("embed", texts=[values[i] for i in todo], embedder=spec)["embeddings"]
-                    for i, v in zip(todo, vecs):
-                        out[i] = v
+                for i, v in zip(todo, vecs):
+                    out[i] = v
         return pa.array([None if v is None else v.tolist() for v in out], type=pa.list_(pa.float32()))
 
     @udf_errors
@@ -125,5 +125,5 @@ def register(con: duckdb.DuckDBPyConnection, lake: Lake, read_only: bool) -> Non
                         null_handling="special", side_effects=True)
     con.create_function("lh_hybrid_search", lh_hybrid_search, ["VARCHAR", *search_args, "VARCHAR"], HIT_SQL, type="native",
                         null_handling="special", side_effects=True)
-    con.create_function("lh_embed", lh_embed, ["VARCHAR", "VARCHAR"], "FLOAT[]", type="arrow",
+    con.create_function("lh_embed", lh_embed, ["VARCHAR", "VARCHAR", "VARCHAR"], "FLOAT[]", type="arrow",
                         null_handling="special", side_effects=False)

@@ -214,3 +214,29 @@ def test_mcp_follows_the_key(tenants: tuple[Tenants, str]) -> None:
     assert refused.is_error and "profile_forbidden" in str(refused.content) and "secret" not in str(refused.content)
     sql = call(target, "sql_query", {"sql": "SELECT * FROM a_leak"})
     assert sql.is_error and "profile_forbidden" in str(sql.content)
+
+
+@pytest.mark.parametrize("origin, fields, refused", [
+    ("python", {}, False), ("cli", {}, False), ("workflow", {"initiator": "cli"}, False),
+    ("http", {}, True), ("mcp", {}, True), ("ui", {}, True), ("sql", {}, True),
+    ("workflow", {"initiator": "http"}, True), ("workflow", {"initiator": None}, True),
+])
+def test_a_local_only_op_is_refused_to_remote_callers_by_the_catalog(
+        a: Any, tenants: tuple[Tenants, str], origin: str, fields: dict[str, Any], refused: bool) -> None:
+    """`local_only` is a rule of Operations.call, not of each op's run function: an op that only declares it (and
+    does not guard its own run) is still refused to every remote caller, before it runs."""
+    from lakehouse.engine.ops import entrance
+    from lakehouse.engine.ops.base import Catalog, Input, Op, Operations
+    from lakehouse.errors import Forbidden
+
+    ran: list[str] = []
+    op = Op("owner.only", "an owner's op", Input, lambda lake, inp: ran.append(origin), local_only=True)
+    ops = Operations(tenants[0].lake, Catalog([op]))
+    with entrance(origin, **fields):
+        if refused:
+            with pytest.raises(Forbidden) as info:
+                ops.call("owner.only")
+            assert info.value.code == "local_only"
+        else:
+            ops.call("owner.only")
+    assert ran == ([] if refused else [origin])

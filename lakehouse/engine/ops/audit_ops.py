@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field
 
 from lakehouse.engine.ops.base import Input, Op
-from lakehouse.engine.ops.context import current
-from lakehouse.engine.ops.data_ops import remote
+from lakehouse.engine.ops.context import current, remote
 from lakehouse.engine.ops.types import CorpusName, NonBlank, Seconds
 from lakehouse.engine.ops.workflow_ops import MaxParallel, RunId, run_workflow
 from lakehouse.engine.sources import resolve_import_path

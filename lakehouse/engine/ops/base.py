@@ -5,8 +5,8 @@ validated in one place, an error is `InvalidInput` naming the field), a typed ou
 whether it writes, and the surfaces that expose it (HTTP route, SQL function, CLI command), from
 which the README's operations table is generated. `Operations.call` is the one way in: it takes the
 caller from the context variable (`ops.context`), validates, applies the rules every surface shares
-(a read-only entrance cannot run a writing op; a profile's bindings, ops/scope.py), runs the op and records
-exactly one ObservedOp.
+(a remote caller cannot run a local_only op, a read-only entrance a writing one; a profile's bindings,
+ops/scope.py), runs the op and records exactly one ObservedOp.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pydantic
 
 from lakehouse.engine.observer.ops import ObservedOp
 from lakehouse.engine.ops import scope
-from lakehouse.engine.ops.context import current, entrance
+from lakehouse.engine.ops.context import current, entrance, remote
 from lakehouse.engine.ops.summary import summarise_error, summarise_input
 from lakehouse.errors import Forbidden, InvalidInput, LakehouseError, NotFound, StorageError
 
@@ -118,6 +118,9 @@ class Operations:
         try:
             profile = scope.resolve(self.lake, caller)
             inp = validate(op, raw, text_args=text_args)
+            if op.local_only and remote():
+                raise Forbidden(f"{op.name} is the server owner's: call it from Python or the lakehouse CLI on the "
+                                "server itself", code="local_only")
             if op.writes and caller.read_only:
                 raise Forbidden(f"{op.name} writes to the lake and cannot be called from a read-only query",
                                 code="read_only")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from lakehouse.engine.profiles import Profile
 
 ORIGINS = ("python", "sql", "http", "cli", "mcp", "ui", "workflow")
+LOCAL_ORIGINS = frozenset({"python", "cli"})  # the server owner's own program or terminal
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,15 @@ _CURRENT: contextvars.ContextVar[CallContext] = contextvars.ContextVar("lakehous
 
 def current() -> CallContext:
     return _CURRENT.get()
+
+
+def remote() -> bool:
+    """The caller is not on the local machine. A Python program or the CLI may read any file it can; callers from
+    elsewhere (HTTP, MCP, the web UI, SQL) only inside import_dirs, and never run a `local_only` op. A workflow
+    node is as local as whoever started its workflow (`initiator`); a node whose initiator is unknown is remote."""
+    caller = current()
+    origin = caller.initiator if caller.origin == "workflow" else caller.origin
+    return origin not in LOCAL_ORIGINS
 
 
 @contextlib.contextmanager

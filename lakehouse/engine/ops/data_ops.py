@@ -10,7 +10,7 @@ from lakehouse.engine import datasets, ingest, sources_postgres
 from lakehouse.engine.ingest import IngestResult
 from lakehouse.engine.ops import scope
 from lakehouse.engine.ops.base import Input, Op
-from lakehouse.engine.ops.context import current
+from lakehouse.engine.ops.context import remote
 from lakehouse.engine.ops.types import CorpusName, DatasetName, NonBlank, Seconds, Source
 from lakehouse.engine.safe_sql import QueryResult, run_query
 from lakehouse.engine.sources import SourceOptions, resolve_import_path
@@ -18,18 +18,6 @@ from lakehouse.errors import InvalidInput, map_duckdb_errors
 
 if TYPE_CHECKING:
     from lakehouse.engine.lake import Lake
-
-# Callers on the local machine (a Python program, the CLI) may read any file they can; callers from
-# elsewhere (HTTP, MCP, the web UI) only inside import_dirs. A workflow node is as local as whoever started
-# its workflow (`initiator`); a node whose initiator is unknown is remote.
-LOCAL_ORIGINS = frozenset({"python", "cli"})
-
-
-def remote() -> bool:
-    caller = current()
-    origin = caller.initiator if caller.origin == "workflow" else caller.origin
-    return origin not in LOCAL_ORIGINS
-
 
 def check_sql_size(lake: Lake, sql: str, field: str = "sql") -> None:
     limit = lake.settings.max_sql_chars

@@ -19,7 +19,7 @@ from lakehouse.engine.distill.evidence import KINDS, EvidenceRecord, load_record
 from lakehouse.engine.distill.export import export_sft
 from lakehouse.engine.distill.scorer import CATEGORIES, SCORER_VERSION, score_record
 from lakehouse.engine.ops.base import Input, Op
-from lakehouse.engine.ops.data_ops import remote
+from lakehouse.engine.ops.context import remote
 from lakehouse.engine.ops.observer_ops import Timestamp
 from lakehouse.engine.ops.types import NonBlank
 from lakehouse.engine.sources import resolve_import_path

@@ -1,19 +1,15 @@
 """Profile administration: profile.create / list / delete / rotate_key. The server owner's, so local only: a Python
 program or the CLI (`lakehouse profile ...`); no HTTP route or MCP tool, and refused from any other entrance, so a
-remote caller can never mint or list keys."""
+remote caller can never mint or list keys (`local_only`: Operations.call refuses it)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from lakehouse.engine.ops.base import Input, Op
-from lakehouse.engine.ops.data_ops import NoInput, remote
-from lakehouse.errors import Forbidden
-
-if TYPE_CHECKING:
-    from lakehouse.engine.lake import Lake
+from lakehouse.engine.ops.data_ops import NoInput
 
 ProfileName = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="the profile's name")
 
@@ -31,30 +27,19 @@ class ProfileName_(Input):
     name: str = ProfileName
 
 
-def _local(run: Any) -> Any:
-    """`run`, refused to any caller that is not local (module docstring)."""
-    def guarded(lake: Lake, inp: Any) -> Any:
-        if remote():
-            raise Forbidden("profiles are managed from the server itself (Python or the lakehouse CLI)",
-                            code="local_only")
-        return run(lake, inp)
-
-    return guarded
-
-
 OPS = [
     Op("profile.create", "Create a profile (datasets and corpora by glob, read or write access); returns its API key "
        "once (only its SHA-256 is stored).", ProfileCreate,
-       _local(lambda lake, inp: lake.profiles.create(inp.name, inp.datasets, inp.corpora, inp.access)),
+       lambda lake, inp: lake.profiles.create(inp.name, inp.datasets, inp.corpora, inp.access),
        output=dict[str, Any], writes=True, cli="lakehouse profile create NAME --datasets A,B_* --corpora C --access read",
        summary=lambda d: {"name": d["name"], "access": d["access"]}, local_only=True),
     Op("profile.list", "Profiles with their dataset and corpus patterns and access (never keys).", NoInput,
-       _local(lambda lake, inp: lake.profiles.list()), output=list[dict[str, Any]], cli="lakehouse profile list",
+       lambda lake, inp: lake.profiles.list(), output=list[dict[str, Any]], cli="lakehouse profile list",
        count=len, local_only=True),
     Op("profile.delete", "Delete a profile; its key stops working at once.", ProfileName_,
-       _local(lambda lake, inp: lake.profiles.delete(inp.name)), output=dict[str, Any], writes=True,
+       lambda lake, inp: lake.profiles.delete(inp.name), output=dict[str, Any], writes=True,
        cli="lakehouse profile delete NAME", local_only=True),
     Op("profile.rotate_key", "A new API key for a profile (returned once); the old one stops working at once.",
-       ProfileName_, _local(lambda lake, inp: lake.profiles.rotate_key(inp.name)), output=dict[str, Any], writes=True,
+       ProfileName_, lambda lake, inp: lake.profiles.rotate_key(inp.name), output=dict[str, Any], writes=True,
        cli="lakehouse profile rotate-key NAME", summary=lambda d: {"name": d["name"]}, local_only=True),
 ]

@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 from lakehouse.engine.matrix.builders import folder_source
 from lakehouse.engine.ops import scope
 from lakehouse.engine.ops.base import Input, Op
-from lakehouse.engine.ops.data_ops import check_sql_size, remote
+from lakehouse.engine.ops.context import remote
+from lakehouse.engine.ops.data_ops import check_sql_size
 from lakehouse.engine.ops.types import CorpusName, DatasetName, Ids, K, Matrix, NonBlank, Query, Rows
 from lakehouse.engine.safe_sql import check_read_only, read_arrow
 from lakehouse.engine.sources import resolve_import_path

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 
 from lakehouse.engine.ops.base import Input, Op
-from lakehouse.engine.ops.data_ops import remote
+from lakehouse.engine.ops.context import remote
 from lakehouse.engine.ops.types import NonBlank
 from lakehouse.engine.ops.workflow_nodes import CatalogLLM, CatalogModes
 from lakehouse.engine.workflows import library
