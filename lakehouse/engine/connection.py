@@ -153,7 +153,8 @@ def prepare_connection(
 def macro_values(lake: Lake) -> dict[str, str]:
     """The `${name}` values of the sqlviews files for this lake's settings and folders."""
     def columns(cols: tuple[tuple[str, str], ...]) -> str:
-        return "{" + ", ".join(f"{name}: {sql_string(kind)}" for name, kind in cols) + "}"
+        # struct_pack qualified like every function in a macro body (sqlviews/10_vectors.sql says why)
+        return "system.main.struct_pack(" + ", ".join(f"{name} := {sql_string(kind)}" for name, kind in cols) + ")"
 
     return {"embed_type": embed_type(lake.settings.embedder),
             "observer_glob": sql_string(str(lake.root / VIEW_FOLDERS[0] / "ops-*.jsonl")),
