@@ -195,8 +195,9 @@ def _check_text(value: Any, path: str) -> None:
             _check_text(k, path)
             _check_text(v, f"{path}.{k}" if path else str(k))
     elif isinstance(value, (list, tuple)):
-        # Hot path: a filter's 50K ids are checked per call. Numbers hold no text; clean text needs no recursion.
-        if set(map(type, value)) <= _NO_TEXT:
+        # Hot path: a filter's 50K ids are checked per call, so a list of numbers or of clean text is passed at C speed.
+        kinds = set(map(type, value))
+        if kinds <= _NO_TEXT or (kinds == {str} and _SURROGATE.search("".join(value)) is None):
             return
         for i, v in enumerate(value[:100_000]):
             if type(v) in _NO_TEXT or (type(v) is str and _SURROGATE.search(v) is None):
