@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from lakehouse.engine import catalog, journal
-from lakehouse.engine.names import check_name
+from lakehouse.engine.names import check_name, sql_string
 from lakehouse.errors import NotFound, map_duckdb_errors
 
 if TYPE_CHECKING:
@@ -25,14 +25,13 @@ def list_datasets(ctx: EngineContext) -> list[dict[str, Any]]:
             "SELECT table_name FROM duckdb_tables() WHERE database_name='lake' AND schema_name='main' "
             "UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name='lake' AND schema_name='main'"
         ).fetchall()}
-        out = []
-        for name, kind, key, updated, ingests in rows:
-            if name not in present:
-                continue
-            count = cur.execute(f"SELECT count(*) FROM lake.main.{check_name(name)}").fetchone()[0]
-            out.append({"name": name, "kind": kind, "key": key, "rows": count, "ingests": ingests,
-                        "updated_at": updated})
-    return out
+        listed = [r for r in rows if r[0] in present]
+        # One statement for every count: each statement on a lake cursor pays a DuckLake transaction (~5 ms).
+        counts = dict(cur.execute(" UNION ALL ".join(
+            f"SELECT {sql_string(r[0])}, count(*) FROM lake.main.{check_name(r[0])}" for r in listed)).fetchall()
+        ) if listed else {}
+    return [{"name": name, "kind": kind, "key": key, "rows": counts[name], "ingests": ingests, "updated_at": updated}
+            for name, kind, key, updated, ingests in listed]
 
 
 def describe_dataset(ctx: EngineContext, name: str) -> dict[str, Any]:
