@@ -76,14 +76,18 @@ ALLOWED_SQL = {
 }
 
 
+def _sql_body(sql: str, when: str, tenants: tuple[Tenants, str]) -> dict[str, Any]:
+    """A /sql body reading the latest lake, or (`at_snapshot`) the snapshot of the last change."""
+    if when == "latest":
+        return {"sql": sql}
+    return {"sql": sql, "at_snapshot": tenants[0].lake.journal(limit=1)[0]["snapshot_id"]}
+
+
 @pytest.mark.parametrize("when", ["latest", "at_snapshot"])
 @pytest.mark.parametrize("name", sorted(REFUSED_SQL))
 def test_sql_cannot_reach_the_other_profile(a: Any, tenants: tuple[Tenants, str], name: str, when: str) -> None:
     """`at_snapshot` reads on a sandboxed instance of its own, whose views the check reads through: scoped the same."""
-    body: dict[str, Any] = {"sql": REFUSED_SQL[name]}
-    if when == "at_snapshot":
-        body["at_snapshot"] = tenants[0].lake.journal(limit=1)[0]["snapshot_id"]
-    resp = a.post("/sql", json=body)
+    resp = a.post("/sql", json=_sql_body(REFUSED_SQL[name], when, tenants))
     assert resp.status_code == 403, resp.text
     assert error(resp)["code"] == "profile_forbidden"
     assert "secret" not in resp.text
@@ -99,10 +103,7 @@ def test_catalog_listings_are_refused_to_everyone(a: Any, sql: str) -> None:
 @pytest.mark.parametrize("when", ["latest", "at_snapshot"])
 @pytest.mark.parametrize("name", sorted(ALLOWED_SQL))
 def test_the_same_sql_over_its_own_data_works(a: Any, tenants: tuple[Tenants, str], name: str, when: str) -> None:
-    body: dict[str, Any] = {"sql": ALLOWED_SQL[name]}
-    if when == "at_snapshot":
-        body["at_snapshot"] = tenants[0].lake.journal(limit=1)[0]["snapshot_id"]
-    resp = a.post("/sql", json=body)
+    resp = a.post("/sql", json=_sql_body(ALLOWED_SQL[name], when, tenants))
     assert resp.status_code == 200, resp.text
     assert "secret" not in resp.text
 
