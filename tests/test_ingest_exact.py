@@ -467,3 +467,19 @@ def test_csv_read_errors_are_4xx_over_http(lake):
                                                                            + b'"\n')})
         assert resp.status_code == 400 and "Maximum line size" in resp.json()["error"]["message"], resp.text
     assert lake.datasets() == []
+
+
+@pytest.mark.parametrize("minified", [True, False])
+def test_json_number_check_reads_across_chunks(lake, write, monkeypatch, minified):
+    """The check reads the file in chunks (16 MB; 64 bytes here): a line longer than a chunk (a minified file is
+    one line) is gathered whole, and the line number counts the lines of every earlier chunk."""
+    monkeypatch.setattr("lakehouse.engine.ingest_read._CHUNK", 64)
+    records = [f'{{"id": {i}, "s": "0.10000000000000000555", "x": 0.30000000000000004}}' for i in range(40)]
+    records[33] = '{"id": 33, "s": "x", "x": 12345678901234567890.5}'
+    content = "[" + ",".join(records) + "]" if minified else "\n".join(records) + "\n"
+    err = refused(lake, write, "n.json" if minified else "n.ndjson", content, code="inexact_number")
+    assert err.to_dict()["line"] == (1 if minified else 34)
+    records[33] = records[32]
+    lake.ingest(write("ok.json" if minified else "ok.ndjson", "[" + ",".join(records) + "]" if minified
+                      else "\n".join(records) + "\n"), "ok")
+    assert rows(lake, "SELECT count(*), count(DISTINCT s) FROM ok") == [(40, 1)]
